@@ -1,0 +1,27 @@
+# The two commands: `make repro` (the whole pipeline) and `make test`. Both build .venv first.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+
+.PHONY: venv repro test lock clean-venv
+
+venv:
+	@$(PYTHON) -m alabench.bootstrap
+
+# PROFILE=paper merges params.paper.yaml into params.yaml first (the paper's scale).
+repro: venv
+	@if [ -n "$(PROFILE)" ]; then python -m alabench.config params.$(PROFILE).yaml; fi
+	python -m dvc repro
+
+test: venv
+	python -m pytest $(PYTEST_ARGS)
+
+# Regenerate requirements.lock from pyproject.toml's direct dependencies, in a scratch venv.
+lock:
+	rm -rf /tmp/alabench-lock && $(PYTHON) -m venv /tmp/alabench-lock
+	/tmp/alabench-lock/bin/pip install --quiet .
+	/tmp/alabench-lock/bin/pip freeze --exclude alabench > requirements.lock
+
+clean-venv:
+	rm -rf $(VENV)

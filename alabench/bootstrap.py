@@ -1,0 +1,96 @@
+"""Create or refresh ``.venv`` fast: heavy dependencies live in a cache shared by every checkout.
+
+Run with the system Python (standard library only): ``python3 -m alabench.bootstrap``.
+
+* The dependencies in ``requirements.lock`` are installed once into
+  ``$ALABENCH_CACHE/deps-<key>`` (default ``~/.cache/alabench``), where ``<key>`` hashes the lock
+  file, the Python version and the machine. A changed lock gets a new key, so a stale cache is
+  never used; a folder without its ``.complete`` stamp (a killed build) or whose interpreter no
+  longer starts is rebuilt. A file lock keeps two builds from racing.
+* ``.venv`` is a small per-checkout venv that sees the cached packages through a ``.pth`` file
+  and has this project installed in editable mode. It is rebuilt when the key changes.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import platform
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCK_FILE = ROOT / "requirements.lock"
+VENV = ROOT / ".venv"
+STAMP = ".complete"
+
+
+def deps_key() -> str:
+    digest = hashlib.sha256(LOCK_FILE.read_bytes())
+    digest.update(f"{sys.version}|{platform.machine()}".encode())
+    return digest.hexdigest()[:16]
+
+
+def _run(*cmd: str | Path) -> None:
+    print("+", " ".join(map(str, cmd)), flush=True)
+    subprocess.run([str(c) for c in cmd], check=True)
+
+
+def _healthy(venv: Path, stamp_text: str) -> bool:
+    stamp = venv / STAMP
+    if not stamp.exists() or stamp.read_text().strip() != stamp_text:
+        return False
+    return subprocess.run([str(venv / "bin" / "python"), "-c", "pass"], capture_output=True).returncode == 0
+
+
+def _site_packages(venv: Path) -> Path:
+    return venv / "lib" / f"python{sys.version_info.major}.{sys.version_info.minor}" / "site-packages"
+
+
+def ensure_deps(cache: Path, key: str) -> Path:
+    deps = cache / f"deps-{key}"
+    cache.mkdir(parents=True, exist_ok=True)
+    with open(cache / f"deps-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if _healthy(deps, key):
+            print(f"dependencies: cached in {deps}")
+            return deps
+        print(f"dependencies: building {deps} from {LOCK_FILE.name} (a few minutes, once per lock file)")
+        shutil.rmtree(deps, ignore_errors=True)
+        _run(sys.executable, "-m", "venv", deps)
+        _run(deps / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-input", "-r", LOCK_FILE)
+        (deps / STAMP).write_text(key + "\n")
+    return deps
+
+
+def ensure_venv(deps: Path, key: str) -> None:
+    stamp_text = f"{key} {deps}"
+    if _healthy(VENV, stamp_text):
+        print(f"{VENV.name}: up to date")
+        return
+    shutil.rmtree(VENV, ignore_errors=True)
+    _run(sys.executable, "-m", "venv", "--without-pip", VENV)
+    pth = _site_packages(VENV) / "_alabench_deps.pth"
+    pth.write_text(f"import site; site.addsitedir({str(_site_packages(deps))!r})\n")
+    # pip and setuptools come from the cached dependencies through the .pth file above.
+    _run(VENV / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--no-input", "-e", ROOT)
+    (VENV / STAMP).write_text(stamp_text + "\n")
+
+
+def main() -> int:
+    if sys.version_info[:2] != (3, 11):
+        print(f"error: Python 3.11 is required, this is {platform.python_version()} ({sys.executable}); "
+              "run with PYTHON=python3.11", file=sys.stderr)
+        return 1
+    key = deps_key()
+    cache = Path(os.environ.get("ALABENCH_CACHE", Path.home() / ".cache" / "alabench"))
+    ensure_venv(ensure_deps(cache, key), key)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,278 @@
+"""Typed, validated ``params.yaml``.
+
+Every stage starts by loading the whole file through :func:`load_params`, so a typo anywhere stops
+the run at once with a message naming the key, the value and what is allowed, instead of silently
+falling back to a default. Each section is a frozen dataclass; its fields are the knobs, their
+``Annotated`` ranges are the rules.
+
+``python -m alabench.config OVERLAY`` merges a partial params file (e.g. ``params.paper.yaml``)
+into ``params.yaml`` after validating the result: that is the one-liner that switches profiles.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import sys
+import types
+import typing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+
+from alabench.frames import atomic_write_text
+
+PARAMS_FILE = Path("params.yaml")
+
+
+class ParamError(ValueError):
+    """A params file that cannot be run: names the key, the value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Range:
+    """Inclusive bounds for a number (``None`` = unbounded)."""
+
+    lo: float | None = None
+    hi: float | None = None
+
+    def check(self, value: float) -> str | None:
+        if self.lo is not None and value < self.lo:
+            return f">= {self.lo}"
+        if self.hi is not None and value > self.hi:
+            return f"<= {self.hi}"
+        return None
+
+    def describe(self) -> str:
+        parts = [f">= {self.lo}" if self.lo is not None else "", f"<= {self.hi}" if self.hi is not None else ""]
+        return " and ".join(p for p in parts if p)
+
+
+PositiveInt = Annotated[int, Range(1)]
+Probability = Annotated[float, Range(0.0, 1.0)]
+Seed = Annotated[int, Range(0, 2**32 - 1)]
+
+# Photographs shipped inside scikit-image (see alabench.sources.photos); a "source" may hold
+# several views of one scene (the two motorcycle views), and a split never separates them.
+PhotoName = Literal[
+    "astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
+    "rocket", "motorcycle", "brick", "camera", "cell", "clock", "coins", "grass", "gravel",
+    "moon", "page", "text",
+]
+DatasetName = Literal["synth", "adobe240", "youtube240", "local"]
+
+
+@dataclass(frozen=True)
+class SplitSize:
+    clips: PositiveInt
+    frames: Annotated[int, Range(2)]  # sharp 240 fps frames per clip
+
+
+Speed = Annotated[float, Range(0.0, 50.0)]
+LayerCount = Annotated[int, Range(0, 8)]
+
+
+@dataclass(frozen=True)
+class SynthParams:
+    """The embedded 240 fps data set rendered from scikit-image photographs."""
+
+    seed: Seed
+    width: Annotated[int, Range(32, 4096)]
+    height: Annotated[int, Range(32, 4096)]
+    train: SplitSize
+    test: SplitSize
+    test_photos: tuple[PhotoName, ...]
+    speed: tuple[Speed, Speed]  # camera translation, output px per 240 fps frame
+    max_rotation_deg: Annotated[float, Range(0.0, 5.0)]  # camera, per 240 fps frame
+    max_zoom: Annotated[float, Range(0.0, 0.05)]  # |log scale change| per 240 fps frame
+    layers: tuple[LayerCount, LayerCount]  # foreground layers per clip, min and max
+    layer_speed: tuple[Speed, Speed]  # relative to the frame, px per 240 fps frame
+    layer_size: tuple[Probability, Probability]  # of the frame's shorter side
+    png_compression: Annotated[int, Range(0, 9)]
+    workers: Annotated[int, Range(1, 64)]
+
+    def __post_init__(self) -> None:
+        for name in ("speed", "layers", "layer_speed", "layer_size"):
+            lo, hi = getattr(self, name)
+            if lo > hi:
+                raise ParamError(f"synth.{name} = [{lo}, {hi}] is not allowed: [min, max] with min <= max")
+        photos = len(typing.get_args(PhotoName))
+        if len(set(self.test_photos)) != len(self.test_photos) or not 2 <= len(self.test_photos) <= photos - 2:
+            raise ParamError(f"synth.test_photos = {list(self.test_photos)} is not allowed: must name 2 to "
+                             f"{photos - 2} distinct photos, so that each split has a background and a "
+                             "different photo to cut foreground layers from")
+
+
+@dataclass(frozen=True)
+class BlurParams:
+    """Paper eq. 7: a blurry input averages ``window`` sharp frames; inputs are ``stride`` apart."""
+
+    datasets: tuple[DatasetName, ...]  # each gets a blur@<dataset> stage
+    window: Annotated[int, Range(1, 99)]  # 2*tau + 1 sharp frames averaged
+    stride: Annotated[int, Range(2, 64)]  # beta: 240 fps -> 30 fps is 8
+    rounding: Literal["truncate", "round"]  # float mean -> uint8
+    p_blur: Probability  # share of blurry inputs in the `mixed` test protocol
+    seed: Seed
+
+    def __post_init__(self) -> None:
+        if self.window % 2 == 0:
+            raise ParamError(f"blur.window = {self.window} is not allowed: must be odd (2*tau + 1 sharp "
+                             "frames centred on the input's own sharp frame)")
+        if self.stride % 2:
+            raise ParamError(f"blur.stride = {self.stride} is not allowed: must be even, so that the "
+                             "interpolation target (stride / 2 after an input) is a sharp frame")
+
+
+@dataclass(frozen=True)
+class TrainDataParams:
+    """Training windows, blurred on the fly (paper §5.2), and the fixed validation draw."""
+
+    window: Annotated[int, Range(2, 16)]  # W consecutive inputs per sample
+    crop: Annotated[int, Range(8, 4096)]  # square random crop, pixels
+    p_blur: Probability  # each input blurry with this probability, fresh per sample
+    val_clips: Annotated[int, Range(0, 1000)]  # last train clips held out for validation
+    val_windows_per_clip: PositiveInt
+    hflip: bool
+    vflip: bool
+    reverse: bool  # random temporal reversal
+    channel_shuffle: bool  # random RGB permutation (the grey photos are tinted, see synth)
+    seed: Seed
+
+
+@dataclass(frozen=True)
+class Params:
+    synth: SynthParams
+    blur: BlurParams
+    train_data: TrainDataParams
+
+
+# --------------------------------------------------------------------------------------------
+# Validation: a dict from YAML -> a frozen dataclass, or a ParamError naming the key.
+
+
+def _fail(key: str, value: Any, allowed: str) -> ParamError:
+    return ParamError(f"{key} = {value!r} is not allowed: must be {allowed}")
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    """Check ``value`` against the type ``hint``; return it in the dataclass's own types."""
+    rules: tuple[Any, ...] = ()
+    if typing.get_origin(hint) is Annotated:
+        hint, *rules = typing.get_args(hint)
+    origin = typing.get_origin(hint)
+
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise _fail(key, value, f"a mapping with keys {[f.name for f in dataclasses.fields(hint)]}")
+        return _build(hint, value, f"{key}.")
+    if origin is Literal:
+        choices = typing.get_args(hint)
+        if value not in choices:
+            raise _fail(key, value, "one of " + ", ".join(map(str, choices)))
+        return value
+    if origin is tuple:
+        args = typing.get_args(hint)
+        if not isinstance(value, (list, tuple)):
+            raise _fail(key, value, "a list")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(value) != len(args):
+            raise _fail(key, value, f"a list of exactly {len(args)} values")
+        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise _fail(key, value, "true or false")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(key, value, "an integer" + "".join(f" {r.describe()}" for r in rules))
+    elif hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise _fail(key, value, "a number" + "".join(f" {r.describe()}" for r in rules))
+        value = float(value)
+    elif hint is str:
+        if not isinstance(value, str):
+            raise _fail(key, value, "a string")
+    else:  # pragma: no cover - a schema bug, not a user error
+        raise TypeError(f"unsupported type {hint!r} for {key}")
+    for rule in rules:
+        if isinstance(rule, Range) and rule.check(value) is not None:
+            raise _fail(key, value, f"{'an integer' if hint is int else 'a number'} {rule.describe()}")
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
+    hints = typing.get_type_hints(cls, include_extras=True)
+    names = [f.name for f in dataclasses.fields(cls)]
+    for key in data:
+        if key not in names:
+            near = difflib.get_close_matches(str(key), names, n=1)
+            guess = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
+            raise ParamError(f"unknown key '{prefix}{key}'{guess}; allowed here: {', '.join(names)}")
+    missing = [n for n in names if n not in data]
+    if missing:
+        raise ParamError(f"missing key '{prefix}{missing[0]}': add it (see the README's params table)")
+    return cls(**{k: _convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()})
+
+
+def parse_params(data: Any, source: str = str(PARAMS_FILE)) -> Params:
+    """Validate a parsed params mapping; errors are prefixed with ``source``."""
+    if not isinstance(data, dict):
+        raise ParamError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
+    try:
+        return _build(Params, data, "")
+    except ParamError as err:
+        raise ParamError(f"{source}: {err}") from None
+
+
+def read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ParamError(f"{path}: file not found; run from the repository root") from None
+    except yaml.YAMLError as err:
+        raise ParamError(f"{path}: not valid YAML: {err}") from None
+
+
+def load_params(path: Path | str = PARAMS_FILE) -> Params:
+    """Read and validate the whole params file (every stage calls this first)."""
+    path = Path(path)
+    return parse_params(read_yaml(path), str(path))
+
+
+def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
+    """Recursively overlay mappings; lists and scalars in ``overlay`` replace those in ``base``."""
+    out = dict(base)
+    for key, value in overlay.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def apply_overlay(overlay_path: Path, params_path: Path = PARAMS_FILE) -> None:
+    """Write ``params_path`` merged with ``overlay_path``, after validating the result."""
+    merged = merge(read_yaml(params_path) or {}, read_yaml(overlay_path) or {})
+    parse_params(merged, f"{params_path} + {overlay_path}")
+    atomic_write_text(params_path, yaml.safe_dump(merged, sort_keys=False))
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) != 1:
+        print("usage: python -m alabench.config OVERLAY.yaml   (merges it into params.yaml)", file=sys.stderr)
+        return 2
+    try:
+        apply_overlay(Path(argv[0]))
+    except ParamError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(f"params.yaml now includes {argv[0]}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,193 @@
+"""Torch data sets: training windows blurred on the fly, a fixed validation draw, test clips.
+
+Training decodes the same sharp PNGs over and over, so each clip is decoded once into a
+``(T, H, W, 3)`` uint8 ``.npy`` file (``ClipCache``) and memory-mapped afterwards; a sample then
+costs one eq. 7 average over its crop (see ``bench/datasets.py`` for the measured difference).
+Samples are tensors: ``inputs`` (W, 3, h, w), ``deblur`` (W, 3, h, w), ``interp`` (W-1, 3, h, w),
+float32 in [0, 1], and ``blurry`` (W,) bool.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from alabench.blur import Eq7, read_manifest
+from alabench.config import TrainDataParams
+from alabench.frames import FrameError, atomic_path, list_clips, list_frames, read_clip, read_png
+
+Sample = dict[str, torch.Tensor]
+
+
+def to_tensor(frames: np.ndarray) -> torch.Tensor:
+    """(..., H, W, 3) uint8 -> (..., 3, H, W) float32 in [0, 1]."""
+    return torch.from_numpy(np.ascontiguousarray(frames)).movedim(-1, -3).float().div_(255.0)
+
+
+class ClipCache:
+    """Each clip decoded once to ``<cache_dir>/<key>.npy`` and memory-mapped from then on.
+
+    The key hashes the clip's path and every frame's name, size and mtime, so a re-rendered clip
+    gets a new cache file instead of stale pixels.
+    """
+
+    def __init__(self, cache_dir: Path) -> None:
+        self.cache_dir = Path(cache_dir)
+        self._open: dict[Path, np.ndarray] = {}
+
+    def _key(self, clip_dir: Path) -> str:
+        digest = hashlib.sha256(str(clip_dir.resolve()).encode())
+        for path in list_frames(clip_dir):
+            st = path.stat()
+            digest.update(f"{path.name}:{st.st_size}:{st.st_mtime_ns};".encode())
+        return digest.hexdigest()[:24]
+
+    def load(self, clip_dir: Path) -> np.ndarray:
+        clip_dir = Path(clip_dir)
+        if clip_dir not in self._open:
+            path = self.cache_dir / f"{clip_dir.name}-{self._key(clip_dir)}.npy"
+            if not path.exists():
+                clip = read_clip(clip_dir)
+                with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+                    np.save(fh, clip)
+            self._open[clip_dir] = np.load(path, mmap_mode="r")
+        return self._open[clip_dir]
+
+
+def split_train_val(clip_dirs: list[Path], val_clips: int) -> tuple[list[Path], list[Path]]:
+    """The last ``val_clips`` clips (by name) are held out for validation."""
+    if val_clips >= len(clip_dirs):
+        raise FrameError(f"train_data.val_clips = {val_clips} leaves no training clip: the split has "
+                         f"{len(clip_dirs)} clips. Lower it or render more clips")
+    clip_dirs = sorted(clip_dirs)
+    return clip_dirs[:len(clip_dirs) - val_clips], clip_dirs[len(clip_dirs) - val_clips:]
+
+
+@dataclass(frozen=True)
+class _Window:
+    clip: Path
+    first_center: int  # sharp index of the window's first input
+
+
+class _Windows(Dataset):
+    """Shared by training and validation: windows of W inputs, each a (clip, first centre) pair."""
+
+    def __init__(self, clip_dirs: list[Path], eq7: Eq7, window: int, cache: ClipCache) -> None:
+        self.eq7, self.window, self.cache = eq7, window, cache
+        self.starts: dict[Path, int] = {}
+        for clip in clip_dirs:
+            frames = len(list_frames(clip))
+            count = frames - eq7.span(window) + 1
+            if count < 1:
+                raise FrameError(f"{clip}: {frames} sharp frames are shorter than one training window "
+                                 f"({eq7.span(window)} frames: {window} inputs, eq. 7 window {eq7.window}, "
+                                 f"stride {eq7.stride}); render longer clips or lower train_data.window")
+            self.starts[clip] = count
+
+    def _sample(self, item: _Window, blurry: np.ndarray, region: tuple[slice, slice]) -> Sample:
+        sharp = self.cache.load(item.clip)
+        centers = [item.first_center + i * self.eq7.stride for i in range(self.window)]
+        inputs = np.stack([self.eq7.make_input(sharp, c, bool(b), region) for c, b in zip(centers, blurry)])
+        rows, cols = region
+        deblur = np.stack([sharp[c, rows, cols] for c in centers])
+        interp = np.stack([sharp[c + self.eq7.interp_offset, rows, cols] for c in centers[:-1]])
+        return {"inputs": to_tensor(inputs), "deblur": to_tensor(deblur), "interp": to_tensor(interp),
+                "blurry": torch.from_numpy(np.asarray(blurry, dtype=bool))}
+
+
+class TrainWindows(_Windows):
+    """Every (clip, start) once per epoch; blur, crop, flips, reversal and channel order drawn
+    afresh per sample from a generator seeded by (seed, epoch, index): reproducible, never fixed."""
+
+    def __init__(self, clip_dirs: list[Path], eq7: Eq7, cfg: TrainDataParams, cache: ClipCache) -> None:
+        super().__init__(clip_dirs, eq7, cfg.window, cache)
+        self.cfg = cfg
+        self.epoch = 0
+        self.index = [_Window(clip, eq7.tau + s) for clip, n in self.starts.items() for s in range(n)]
+        for clip in clip_dirs:
+            h, w = read_png(list_frames(clip)[0]).shape[:2]
+            if cfg.crop > min(h, w):
+                raise FrameError(f"train_data.crop = {cfg.crop} is larger than the frames of {clip} ({w}x{h}); "
+                                 "lower it")
+
+    def set_epoch(self, epoch: int) -> None:
+        """Call at the start of each epoch (like DistributedSampler) to get new random draws."""
+        self.epoch = epoch
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> Sample:
+        item = self.index[i]
+        rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
+        blurry = rng.random(self.window) < self.cfg.p_blur
+        h, w = self.cache.load(item.clip).shape[1:3]
+        y, x = rng.integers(0, h - self.cfg.crop + 1), rng.integers(0, w - self.cfg.crop + 1)
+        sample = self._sample(item, blurry, (slice(y, y + self.cfg.crop), slice(x, x + self.cfg.crop)))
+        frames = ("inputs", "deblur", "interp")
+        if self.cfg.hflip and rng.random() < 0.5:
+            sample.update({k: sample[k].flip(-1) for k in frames})
+        if self.cfg.vflip and rng.random() < 0.5:
+            sample.update({k: sample[k].flip(-2) for k in frames})
+        if self.cfg.reverse and rng.random() < 0.5:  # interp targets stay midway between their inputs
+            sample.update({k: sample[k].flip(0) for k in (*frames, "blurry")})
+        if self.cfg.channel_shuffle:
+            order = torch.from_numpy(rng.permutation(3))
+            sample.update({k: sample[k][:, order] for k in frames})
+        return sample
+
+
+class ValidationWindows(_Windows):
+    """Full-frame windows at evenly spaced starts of the held-out clips, blur drawn once for good."""
+
+    def __init__(self, clip_dirs: list[Path], eq7: Eq7, cfg: TrainDataParams, cache: ClipCache) -> None:
+        super().__init__(clip_dirs, eq7, cfg.window, cache)
+        rng = np.random.default_rng([cfg.seed, 1])  # stream 1: never the training draws
+        self.items: list[tuple[_Window, np.ndarray]] = []
+        for clip, count in self.starts.items():
+            for s in np.unique(np.linspace(0, count - 1, cfg.val_windows_per_clip).round().astype(int)):
+                self.items.append((_Window(clip, eq7.tau + int(s)), rng.random(cfg.window) < cfg.p_blur))
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, i: int) -> Sample:
+        item, blurry = self.items[i]
+        return self._sample(item, blurry, (slice(None), slice(None)))
+
+
+@dataclass
+class TestClip:
+    """One prepared test clip: K inputs, K deblur targets, K-1 interpolation targets (uint8, HWC)."""
+
+    name: str
+    inputs: np.ndarray
+    blurry: np.ndarray
+    gt_deblur: np.ndarray
+    gt_interp: np.ndarray
+    input_paths: list[str]
+
+
+def iter_test_clips(protocol_dir: Path, root: Path = Path(".")) -> Iterator[TestClip]:
+    """Clips of a prepared protocol (``data/prepared/<ds>/test/<protocol>``), in manifest order."""
+    rows = read_manifest(Path(protocol_dir) / "manifest.csv")
+    clips: dict[str, list[dict[str, str]]] = {}
+    for row in rows:
+        clips.setdefault(row["clip"], []).append(row)
+    for name, clip_rows in clips.items():
+        clip_rows.sort(key=lambda r: int(r["k"]))
+        yield TestClip(
+            name=name,
+            inputs=np.stack([read_png(root / r["input"]) for r in clip_rows]),
+            blurry=np.array([r["blurry"] == "1" for r in clip_rows]),
+            gt_deblur=np.stack([read_png(root / r["gt_deblur"]) for r in clip_rows]),
+            gt_interp=np.stack([read_png(root / r["gt_interp"]) for r in clip_rows[:-1]]),
+            input_paths=[r["input"] for r in clip_rows],
+        )
+

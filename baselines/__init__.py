@@ -1,0 +1,1 @@
+"""One file per compared method, each registering itself through the method interface."""

@@ -1,0 +1,1 @@
+"""Networks and their parts (U-Net blocks, channel attention, ALANet, the perceptual loss)."""

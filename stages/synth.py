@@ -1,0 +1,22 @@
+"""Stage `synth`: render the embedded 240 fps data set into data/sharp/synth/{train,test}/<clip>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alabench.cli import run_stage
+from alabench.config import load_params
+from alabench.frames import atomic_dir
+from alabench.sources.synth import write_dataset
+
+OUT = Path("data/sharp/synth")
+
+
+def main() -> None:
+    params = load_params()
+    with atomic_dir(OUT) as tmp:
+        write_dataset(params.synth, tmp)
+
+
+if __name__ == "__main__":
+    run_stage("synth", main)

@@ -1,0 +1,148 @@
+"""Paper eq. 7 and the two test protocols written by the blur stage."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alabench.blur import MANIFEST_COLUMNS, PROTOCOLS, Eq7, blur_draw, prepare_split, read_manifest
+from alabench.config import parse_params
+from alabench.frames import FrameError, read_png
+from conftest import random_clip, repo_params, write_clip
+
+
+def blur_params(**changes):
+    data = repo_params()
+    data["blur"].update(changes)
+    return parse_params(data).blur
+
+
+def numpy_eq7(frames: np.ndarray, center: int, tau: int, rounding: str) -> np.ndarray:
+    """Independent reference: float mean of 2*tau+1 frames, then truncation or rounding."""
+    mean = frames[center - tau:center + tau + 1].astype(np.float64).mean(axis=0)
+    return (np.floor(mean) if rounding == "truncate" else np.floor(mean + 0.5)).astype(np.uint8)
+
+
+@pytest.mark.parametrize("rounding", ["truncate", "round"])
+def test_average_matches_float_mean(rng, rounding):
+    frames = random_clip(rng, 11, 40, 50)
+    eq7 = Eq7(11, 8, rounding)
+    np.testing.assert_array_equal(eq7.average(frames), numpy_eq7(frames, 5, 5, rounding))
+
+
+def test_rounding_modes_differ_where_they_should():
+    frames = np.zeros((11, 1, 1, 3), np.uint8)
+    frames[:6] = 1  # mean 6/11 = 0.545...
+    assert Eq7(11, 8, "truncate").average(frames).max() == 0
+    assert Eq7(11, 8, "round").average(frames).max() == 1
+
+
+def test_paper_indices():
+    eq7 = Eq7(11, 8)
+    assert eq7.centers(81) == [5, 13, 21, 29, 37, 45, 53, 61, 69]  # 69 + 5 = 80, the last frame
+    assert eq7.centers(27) == [5, 13, 21]
+    window = list(range(13 - 5, 13 + 6))  # the 11 sharp frames of input k=1, counted from 0
+    assert window[5] == 13  # "5th" frame: deblurring target = the input's centre
+    assert window[9] == 13 + eq7.interp_offset  # "9th" frame: interpolation target, midway to the next
+    assert eq7.span(3) == 27
+
+
+def test_make_input_outside_the_clip_is_an_error(rng):
+    with pytest.raises(IndexError, match="needs frames"):
+        Eq7().make_input(random_clip(rng, 12), 7, True)
+
+
+def test_mixed_draw_rate_and_determinism():
+    draws = np.concatenate([blur_draw(30, f"clip{i}", 50, 0.5) for i in range(40)])
+    assert abs(draws.mean() - 0.5) < 4 * np.sqrt(0.25 / draws.size)
+    np.testing.assert_array_equal(blur_draw(30, "a", 20, 0.3), blur_draw(30, "a", 20, 0.3))
+    assert not np.array_equal(blur_draw(30, "a", 200, 0.5), blur_draw(31, "a", 200, 0.5))
+    assert blur_draw(30, "a", 20, 1.0).all() and not blur_draw(30, "a", 20, 0.0).any()
+
+
+@pytest.fixture
+def sharp_split(tmp_path, rng):
+    split = tmp_path / "data/sharp/toy/test"
+    clips = {name: random_clip(rng, frames) for name, frames in (("a", 40), ("b", 27), ("c", 35))}
+    for name, frames in clips.items():
+        write_clip(split / name, frames)
+    return split, clips
+
+
+def test_prepare_split_writes_eq7_inputs_and_a_consistent_manifest(tmp_path, sharp_split):
+    split, clips = sharp_split
+    params = blur_params(p_blur=0.5)
+    counts = prepare_split(split, tmp_path / "data/prepared/toy/test", params, root=tmp_path)
+    eq7 = Eq7.from_params(params)
+    assert counts == {p: sum(len(eq7.centers(len(c))) for c in clips.values()) for p in PROTOCOLS}
+    for protocol in PROTOCOLS:
+        manifest = tmp_path / f"data/prepared/toy/test/{protocol}/manifest.csv"
+        with open(manifest, newline="") as fh:
+            assert tuple(csv.DictReader(fh).fieldnames) == MANIFEST_COLUMNS
+        rows = read_manifest(manifest)
+        listed = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data/prepared/toy/test" / protocol).rglob("*.png")}
+        assert listed == {r["input"] for r in rows}  # every input file is in the manifest, once
+        for row in rows:
+            clip, k, center = clips[row["clip"]], int(row["k"]), int(row["center"])
+            assert center == 5 + 8 * k
+            expected = numpy_eq7(clip, center, 5, "truncate") if row["blurry"] == "1" else clip[center]
+            np.testing.assert_array_equal(read_png(tmp_path / row["input"]), expected)
+            assert row["gt_deblur"] == f"data/sharp/toy/test/{row['clip']}/{center:05d}.png"
+            last = k == len(eq7.centers(len(clip))) - 1
+            assert row["gt_interp"] == ("" if last else f"data/sharp/toy/test/{row['clip']}/{center + 4:05d}.png")
+        if protocol == "all_blurry":
+            assert all(r["blurry"] == "1" for r in rows)
+    mixed = [r["blurry"] for r in read_manifest(tmp_path / "data/prepared/toy/test/mixed/manifest.csv")]
+    assert {"0", "1"} == set(mixed)  # 11 inputs at p=0.5: both kinds (fixed seed)
+
+
+def test_same_seed_gives_identical_bytes(tmp_path, sharp_split):
+    split, _ = sharp_split
+    params = blur_params()
+    outputs = []
+    for run in ("one", "two"):
+        out = tmp_path / run
+        prepare_split(split, out, params, root=tmp_path, final_split=tmp_path / "same")
+        outputs.append({p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()})
+    assert outputs[0] == outputs[1]
+    assert len(outputs[0]) > 10
+
+
+def test_final_split_is_what_the_manifest_names(tmp_path, sharp_split):
+    split, _ = sharp_split
+    prepare_split(split, tmp_path / "tmp-out", blur_params(), root=tmp_path, final_split=tmp_path / "final")
+    rows = read_manifest(tmp_path / "tmp-out/mixed/manifest.csv")
+    assert all(r["input"].startswith("final/mixed/") for r in rows)
+
+
+def test_missing_frame_is_named(tmp_path, sharp_split):
+    split, _ = sharp_split
+    (split / "a" / "00007.png").unlink()
+    with pytest.raises(FrameError, match=r"a/00007.png: frame is missing"):
+        prepare_split(split, tmp_path / "out", blur_params(), root=tmp_path)
+
+
+def test_frames_of_different_sizes_are_named(tmp_path, sharp_split, rng):
+    split, _ = sharp_split
+    write_clip(split / "d", random_clip(rng, 30))
+    from alabench.frames import write_png
+    write_png(split / "d" / "00012.png", random_clip(rng, 1, 10, 16)[0])
+    with pytest.raises(FrameError, match=r"d/00012.png: frame is 16x10 but 00000.png is 16x12"):
+        prepare_split(split, tmp_path / "out", blur_params(), root=tmp_path)
+
+
+def test_unreadable_png_is_named(tmp_path, sharp_split):
+    split, _ = sharp_split
+    (split / "b" / "00003.png").write_bytes(b"\x89PNG\r\n\x1a\n this is not a png")
+    with pytest.raises(FrameError, match=r"b/00003.png: cannot read this PNG"):
+        prepare_split(split, tmp_path / "out", blur_params(), root=tmp_path)
+
+
+def test_clip_shorter_than_two_inputs_is_named(tmp_path, sharp_split, rng):
+    split, _ = sharp_split
+    write_clip(split / "short", random_clip(rng, 18))
+    with pytest.raises(FrameError, match=r"short: 18 sharp frames make 1 input\(s\).*at least 19 frames"):
+        prepare_split(split, tmp_path / "out", blur_params(), root=tmp_path)

@@ -1,0 +1,93 @@
+"""params.yaml validation: every bad key or value stops with a message naming it."""
+
+from __future__ import annotations
+
+import copy
+import shutil
+import typing
+
+import pytest
+import yaml
+
+from alabench.config import ParamError, PhotoName, apply_overlay, load_params, parse_params
+from alabench.sources.photos import SOURCES
+from conftest import REPO, repo_params
+
+
+def test_repo_params_validate():
+    params = load_params(REPO / "params.yaml")
+    assert params.blur.window == 11 and params.blur.stride == 8  # the paper's eq. 7 setting
+    assert params.blur.datasets == ("synth",)
+
+
+def test_photo_names_match_the_photos_shipped():
+    assert set(typing.get_args(PhotoName)) == set(SOURCES)
+
+
+def _error(mutate) -> str:
+    data = copy.deepcopy(repo_params())
+    mutate(data)
+    with pytest.raises(ParamError) as info:
+        parse_params(data, "params.yaml")
+    return str(info.value)
+
+
+@pytest.mark.parametrize("mutate, expected", [
+    (lambda p: p["synth"].update(num_clips=3), ["unknown key 'synth.num_clips'", "allowed here"]),
+    (lambda p: p["blur"].update(strde=8), ["unknown key 'blur.strde'", "did you mean 'blur.stride'"]),
+    (lambda p: p.update(trian={}), ["unknown key 'trian'"]),
+    (lambda p: p["synth"].pop("seed"), ["missing key 'synth.seed'"]),
+    (lambda p: p["synth"].update(width="wide"), ["synth.width = 'wide'", "an integer"]),
+    (lambda p: p["synth"].update(width=True), ["synth.width = True", "an integer"]),
+    (lambda p: p["synth"].update(width=8), ["synth.width = 8", ">= 32"]),
+    (lambda p: p["blur"].update(p_blur=1.5), ["blur.p_blur = 1.5", "<= 1.0"]),
+    (lambda p: p["blur"].update(rounding="floor"), ["blur.rounding = 'floor'", "one of truncate, round"]),
+    (lambda p: p["blur"].update(window=10), ["blur.window = 10", "odd"]),
+    (lambda p: p["blur"].update(stride=7), ["blur.stride = 7", "even"]),
+    (lambda p: p["blur"].update(datasets=["synth", "vimeo"]), ["blur.datasets[1] = 'vimeo'", "one of"]),
+    (lambda p: p["synth"].update(speed=[2.0, 1.0]), ["synth.speed", "min <= max"]),
+    (lambda p: p["synth"].update(speed=[1.0]), ["synth.speed = [1.0]", "exactly 2"]),
+    (lambda p: p["synth"].update(test_photos=["astronaut", "cat"]), ["synth.test_photos[1] = 'cat'"]),
+    (lambda p: p["synth"].update(test_photos=["astronaut"]), ["synth.test_photos", "2 to"]),
+    (lambda p: p["synth"].update(train=5), ["synth.train = 5", "a mapping with keys"]),
+    (lambda p: p["train_data"].update(hflip="yes"), ["train_data.hflip = 'yes'", "true or false"]),
+])
+def test_bad_params_are_named(mutate, expected):
+    message = _error(mutate)
+    assert message.startswith("params.yaml: ")
+    for part in expected:
+        assert part in message, message
+
+
+def test_top_level_must_be_a_mapping():
+    with pytest.raises(ParamError, match="top level must be a mapping"):
+        parse_params([1, 2], "params.yaml")
+
+
+def test_unreadable_yaml_is_named(tmp_path):
+    bad = tmp_path / "params.yaml"
+    bad.write_text("synth: [unclosed\n")
+    with pytest.raises(ParamError, match=f"{bad}: not valid YAML"):
+        load_params(bad)
+
+
+def test_paper_overlay_merges_and_validates(tmp_path):
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    apply_overlay(REPO / "params.paper.yaml", params)
+    merged = load_params(params)
+    overlay = yaml.safe_load((REPO / "params.paper.yaml").read_text())
+    assert (merged.synth.width, merged.synth.height) == (overlay["synth"]["width"], overlay["synth"]["height"])
+    assert (merged.synth.width, merged.synth.height) == (640, 352)  # the paper's frame size
+    assert merged.blur.window == 11  # untouched keys keep their values
+
+
+def test_overlay_with_a_bad_value_leaves_params_untouched(tmp_path):
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    before = params.read_bytes()
+    overlay = tmp_path / "bad.yaml"
+    overlay.write_text("blur: {window: 12}\n")
+    with pytest.raises(ParamError, match="blur.window = 12"):
+        apply_overlay(overlay, params)
+    assert params.read_bytes() == before

@@ -1,0 +1,81 @@
+"""End to end: `dvc repro` of synth + blur in a temporary git repository, then `dvc status` clean."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alabench.blur import read_manifest
+from conftest import REPO, tiny_params
+
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """A git repository holding this working tree (committed and uncommitted files) and tiny params."""
+    dest = tmp_path_factory.mktemp("repo")
+    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO).stdout.split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "dvc.lock")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "test"], dest)
+    return dest
+
+
+def test_dvc_repro_then_status_is_clean(repo):
+    run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo)
+    for protocol in ("all_blurry", "mixed"):
+        rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
+        assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
+        assert all((repo / r["input"]).is_file() and (repo / r["gt_deblur"]).is_file() for r in rows)
+    assert len(list((repo / "data/sharp/synth/train").iterdir())) == 4
+    status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
+    assert "Data and pipelines are up to date" in status, status
+    again = run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo).stdout
+    assert "didn't change, skipping" in again and "Running stage" not in again
+
+
+def test_a_bad_param_stops_the_stage_with_its_name(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("data", ".git"))
+    params = tiny_params()
+    params["synth"]["width"] = -4
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run([sys.executable, "-m", "stages.synth"], work, check=False)
+    assert result.returncode == 1
+    assert "params.yaml: synth.width = -4 is not allowed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (work / "data/sharp/synth").exists()
+
+
+def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns(".git"))
+    run([sys.executable, "-m", "stages.blur", "--dataset", "synth"], work)
+    before = (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes()
+    victim = sorted((work / "data/sharp/synth/test").iterdir())[0] / "00004.png"
+    victim.write_bytes(b"not a png")
+    result = run([sys.executable, "-m", "stages.blur", "--dataset", "synth"], work, check=False)
+    assert result.returncode == 1
+    assert f"{victim.relative_to(work)}: cannot read this PNG" in result.stderr
+    assert (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes() == before
