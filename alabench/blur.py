@@ -42,7 +42,7 @@ class Eq7:
     rounding: Literal["truncate", "round"] = "truncate"
 
     @classmethod
-    def from_params(cls, p: BlurParams) -> "Eq7":
+    def from_params(cls, p: BlurParams) -> Eq7:
         return cls(p.window, p.stride, p.rounding)
 
     @property

@@ -43,7 +43,10 @@ def _healthy(venv: Path, stamp_text: str) -> bool:
     stamp = venv / STAMP
     if not stamp.exists() or stamp.read_text().strip() != stamp_text:
         return False
-    return subprocess.run([str(venv / "bin" / "python"), "-c", "pass"], capture_output=True).returncode == 0
+    try:
+        return subprocess.run([str(venv / "bin" / "python"), "-c", "pass"], capture_output=True).returncode == 0
+    except OSError:  # the interpreter it was built with is gone
+        return False
 
 
 def _site_packages(venv: Path) -> Path:

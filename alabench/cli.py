@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from alabench.config import ParamError
 from alabench.frames import FrameError

@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import sys
-import types
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,12 +37,8 @@ class Range:
     lo: float | None = None
     hi: float | None = None
 
-    def check(self, value: float) -> str | None:
-        if self.lo is not None and value < self.lo:
-            return f">= {self.lo}"
-        if self.hi is not None and value > self.hi:
-            return f"<= {self.hi}"
-        return None
+    def allows(self, value: float) -> bool:
+        return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
 
     def describe(self) -> str:
         parts = [f">= {self.lo}" if self.lo is not None else "", f"<= {self.hi}" if self.hi is not None else ""]
@@ -198,7 +193,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     else:  # pragma: no cover - a schema bug, not a user error
         raise TypeError(f"unsupported type {hint!r} for {key}")
     for rule in rules:
-        if isinstance(rule, Range) and rule.check(value) is not None:
+        if isinstance(rule, Range) and not rule.allows(value):
             raise _fail(key, value, f"{'an integer' if hint is int else 'a number'} {rule.describe()}")
     return value
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch.utils.data import Dataset
 
 from alabench.blur import Eq7, read_manifest
 from alabench.config import TrainDataParams
-from alabench.frames import FrameError, atomic_path, list_clips, list_frames, read_clip, read_png
+from alabench.frames import FrameError, atomic_path, list_frames, read_clip, read_png
 
 Sample = dict[str, torch.Tensor]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -83,7 +82,8 @@ def test_prepare_split_writes_eq7_inputs_and_a_consistent_manifest(tmp_path, sha
         with open(manifest, newline="") as fh:
             assert tuple(csv.DictReader(fh).fieldnames) == MANIFEST_COLUMNS
         rows = read_manifest(manifest)
-        listed = {p.relative_to(tmp_path).as_posix() for p in (tmp_path / "data/prepared/toy/test" / protocol).rglob("*.png")}
+        inputs = (tmp_path / "data/prepared/toy/test" / protocol).rglob("*.png")
+        listed = {p.relative_to(tmp_path).as_posix() for p in inputs}
         assert listed == {r["input"] for r in rows}  # every input file is in the manifest, once
         for row in rows:
             clip, k, center = clips[row["clip"]], int(row["k"]), int(row["center"])

@@ -37,7 +37,8 @@ def as_uint8(t):
 def test_on_the_fly_windows_match_numpy_eq7(tmp_path, clips):
     params = data_params(window=3, crop=16, p_blur=1.0, hflip=False, vflip=False, reverse=False,
                          channel_shuffle=False)
-    data = ds.TrainWindows(list(clips), Eq7.from_params(params.blur), params.train_data, ds.ClipCache(tmp_path / "cache"))
+    eq7 = Eq7.from_params(params.blur)
+    data = ds.TrainWindows(list(clips), eq7, params.train_data, ds.ClipCache(tmp_path / "cache"))
     assert len(data) == sum(len(c) - 27 + 1 for c in clips.values())
     for i in (0, 5, len(data) - 1):
         sample = data[i]

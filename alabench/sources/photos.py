@@ -8,8 +8,8 @@ sides. Grey photos are returned as grey; the renderer tints them so they add col
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
-from typing import Callable
+from functools import cache
+from collections.abc import Callable
 
 import numpy as np
 from skimage import data
@@ -42,7 +42,7 @@ _LOADERS: dict[str, tuple[Callable[[], tuple[np.ndarray, ...]], bool]] = {
 SOURCES: tuple[str, ...] = tuple(_LOADERS)
 
 
-@lru_cache(maxsize=None)
+@cache
 def load_photo(source: str) -> Photo:
     """Load one source scene as float32 RGB views (grey photos stacked to three equal channels)."""
     if source not in _LOADERS:

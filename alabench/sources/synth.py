@@ -87,11 +87,11 @@ def _smooth_path(rng: np.random.Generator, frames: int, speed: tuple[float, floa
     return np.concatenate([np.zeros((1, 2)), np.cumsum(v[:-1], axis=0)])
 
 
-def _tint(rng: np.random.Generator, image: np.ndarray, grey: bool) -> np.ndarray:
-    """Grey photos get a random colour cast so that they are not all neutral grey."""
-    if not grey:
-        return image
-    return image * rng.uniform(0.55, 1.0, size=3).astype(np.float32)
+def _pick_view(rng: np.random.Generator, source: str) -> np.ndarray:
+    """One view of a source photo; grey photos get a random colour cast so they are not all neutral."""
+    photo = load_photo(source)
+    image = photo.views[rng.integers(len(photo.views))]
+    return image * rng.uniform(0.55, 1.0, size=3).astype(np.float32) if photo.grey else image
 
 
 def _soft_mask(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
@@ -108,13 +108,12 @@ def _soft_mask(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
 
 
 def _background(rng: np.random.Generator, source: str, cfg: SynthParams, frames: int) -> _Sprite:
-    photo = load_photo(source)
-    image = _tint(rng, photo.views[rng.integers(len(photo.views))], photo.grey)
+    image = _pick_view(rng, source)
     path = _smooth_path(rng, frames, cfg.speed)
     angle = np.deg2rad(rng.uniform(-cfg.max_rotation_deg, cfg.max_rotation_deg)) * np.arange(frames)
     log_scale = rng.uniform(-cfg.max_zoom, cfg.max_zoom) * np.arange(frames)
-    # Resize once (antialiased) so that the whole camera path fits inside the photo, showing
-    # between 40 % and 75 % of its height at a time; then frames are sampled near 1:1.
+    # Resize once (antialiased) so that the whole camera path fits inside the photo and a frame
+    # shows at most 40-75 % of its height; frames are then sampled near 1:1.
     travel = path.max(axis=0) - path.min(axis=0)
     view = np.hypot(cfg.width, cfg.height) * np.exp(np.abs(log_scale).max()) + 4
     need = max((travel[0] + view) / image.shape[0], (travel[1] + view) / image.shape[1])
@@ -128,8 +127,7 @@ def _background(rng: np.random.Generator, source: str, cfg: SynthParams, frames:
 
 
 def _layer(rng: np.random.Generator, source: str, cfg: SynthParams, frames: int) -> _Sprite:
-    photo = load_photo(source)
-    image = _tint(rng, photo.views[rng.integers(len(photo.views))], photo.grey)
+    image = _pick_view(rng, source)
     short = min(cfg.width, cfg.height)
     h = int(round(short * rng.uniform(*cfg.layer_size) * rng.uniform(0.8, 1.25)))
     w = int(round(short * rng.uniform(*cfg.layer_size) * rng.uniform(0.8, 1.25)))
@@ -214,7 +212,7 @@ def write_dataset(cfg: SynthParams, out_dir: Path) -> None:
 class _InProcess:
     """Stand-in for an executor when one worker is asked for: easier to debug and profile."""
 
-    def __enter__(self) -> "_InProcess":
+    def __enter__(self) -> _InProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

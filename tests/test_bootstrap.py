@@ -1,0 +1,74 @@
+"""The venv cache: keyed by the lock file, and a stale or half-built cache is rebuilt."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+import alabench.bootstrap as boot
+
+
+@pytest.fixture
+def lock(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "requirements.lock"
+    path.write_text("numpy==2.0.0\n")
+    monkeypatch.setattr(boot, "LOCK_FILE", path)
+    return path
+
+
+@pytest.fixture
+def commands(monkeypatch) -> list[tuple[str, ...]]:
+    """Record what would be run; `python -m venv X` makes a venv whose python is this one."""
+    calls: list[tuple[str, ...]] = []
+
+    def fake_run(*cmd):
+        calls.append(tuple(map(str, cmd)))
+        if cmd[1:3] == ("-m", "venv"):
+            target = Path(cmd[-1])
+            (target / "bin").mkdir(parents=True)
+            os.symlink(sys.executable, target / "bin" / "python")
+    monkeypatch.setattr(boot, "_run", fake_run)
+    return calls
+
+
+def test_key_follows_the_lock_file(lock):
+    first = boot.deps_key()
+    assert boot.deps_key() == first
+    lock.write_text("numpy==2.0.1\n")
+    assert boot.deps_key() != first
+
+
+def test_cache_is_built_once_then_reused(tmp_path, lock, commands):
+    key = boot.deps_key()
+    deps = boot.ensure_deps(tmp_path / "cache", key)
+    assert deps == tmp_path / "cache" / f"deps-{key}"
+    assert any("pip" in c and "install" in c for c in commands)
+    assert (deps / boot.STAMP).read_text().strip() == key
+    commands.clear()
+    assert boot.ensure_deps(tmp_path / "cache", key) == deps
+    assert commands == []  # healthy cache: nothing run
+
+
+def test_half_built_or_broken_cache_is_rebuilt(tmp_path, lock, commands):
+    key = boot.deps_key()
+    deps = boot.ensure_deps(tmp_path / "cache", key)
+    (deps / boot.STAMP).unlink()  # a build that was killed before its stamp
+    (deps / "leftover").write_text("x")
+    commands.clear()
+    boot.ensure_deps(tmp_path / "cache", key)
+    assert any("install" in c for c in commands) and not (deps / "leftover").exists()
+    (deps / "bin" / "python").unlink()  # the interpreter it was built with is gone
+    os.symlink(tmp_path / "missing-python", deps / "bin" / "python")
+    commands.clear()
+    boot.ensure_deps(tmp_path / "cache", key)
+    assert any("install" in c for c in commands)
+
+
+def test_new_lock_means_new_cache_folder(tmp_path, lock, commands):
+    old = boot.ensure_deps(tmp_path / "cache", boot.deps_key())
+    lock.write_text("numpy==9.9.9\n")
+    new = boot.ensure_deps(tmp_path / "cache", boot.deps_key())
+    assert new != old and (new / boot.STAMP).exists()
