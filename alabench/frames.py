@@ -11,17 +11,19 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
 
+from alabench.errors import UserError
+
 FRAME_PATTERN = re.compile(r"^(\d{5})\.png$")
 
 
-class FrameError(RuntimeError):
+class FrameError(UserError, RuntimeError):
     """A frame or clip folder that cannot be used; the message names the file and what to do."""
 
 

@@ -8,10 +8,16 @@ import typing
 
 import pytest
 import yaml
-
-from alabench.config import ParamError, PhotoName, apply_overlay, load_params, parse_params
-from alabench.sources.photos import SOURCES
 from conftest import REPO, repo_params
+
+from alabench.config import (
+    ParamError,
+    PhotoName,
+    apply_overlay,
+    load_params,
+    parse_params,
+)
+from alabench.sources.photos import SOURCES
 
 
 def test_repo_params_validate():
