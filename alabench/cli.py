@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from alabench.config import ParamError
 from alabench.frames import FrameError
+from alabench.sdist import WeightsError
 
-USER_ERRORS = (ParamError, FrameError)
+USER_ERRORS = (ParamError, FrameError, WeightsError)
 
 
 def run_stage(name: str, work: Callable[[], None]) -> None:

