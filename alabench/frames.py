@@ -20,6 +20,8 @@ from PIL import Image
 
 from alabench.errors import UserError
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 FRAME_PATTERN = re.compile(r"^(\d{5})\.png$")
 
 
@@ -38,6 +40,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path

