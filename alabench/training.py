@@ -37,6 +37,7 @@ from alabench.metrics import psnr, ssim, to_uint8
 from alabench.progress import progress
 
 log = logging.getLogger(__name__)
+VALIDATION_PSNR_CAP = 50.0  # dB; a frame returned unchanged would otherwise average to infinity
 
 
 class TrainingError(UserError, RuntimeError):
@@ -114,14 +115,14 @@ def unwrap(model: nn.Module) -> nn.Module:
 
 @torch.no_grad()
 def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:
-    """Mean PSNR / SSIM of deblurred and interpolated frames, and of the blurry-input baseline
-    (deblur = the input, interpolation = mean of its two neighbours), on uint8 frames."""
+    """Mean PSNR (capped at VALIDATION_PSNR_CAP) / SSIM of deblurred and interpolated frames, and of
+    the blurry-input baseline (deblur = the input, interpolation = mean of its two neighbours)."""
     model.eval()
     scores: dict[str, list[float]] = {}
 
     def add(key: str, outputs: torch.Tensor, targets: torch.Tensor) -> None:
         for out, tgt in zip(to_uint8(outputs.flatten(0, 1)), to_uint8(targets.flatten(0, 1))):
-            scores.setdefault(f"{key}_psnr", []).append(psnr(out, tgt))
+            scores.setdefault(f"{key}_psnr", []).append(min(psnr(out, tgt), VALIDATION_PSNR_CAP))
             scores.setdefault(f"{key}_ssim", []).append(ssim(out, tgt))
 
     for i in range(len(data)):  # type: ignore[arg-type]
