@@ -23,7 +23,8 @@ from torch import nn
 
 from alabench.config import Params, Range
 from alabench.methods import Method, method_options, register
-from models.alanet import ALANet, ChannelAttention
+from models.alanet import ChannelAttention
+from models.pairwise import PairwiseInterpolator
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,7 @@ class ResidualGroup(nn.Sequential):
         return x + super().forward(x)
 
 
-class CAIN(nn.Module):
-    window = 2  # pairs; any W >= 2 works
-
+class CAIN(PairwiseInterpolator):
     def __init__(self, options: Options) -> None:
         super().__init__()
         self.config = options  # recorded in the checkpoint by the train stage
@@ -82,12 +81,6 @@ class CAIN(nn.Module):
         x = self.head(x)
         out = F.pixel_shuffle(self.tail(x + self.body(x)), self.scale)
         return out + ((i0 + i1) / 2 if self.config.residual else (m0 + m1) / 2)
-
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, w, _, h, wd = frames.shape
-        padded, _ = ALANet.pad(frames)  # to a multiple of 32, itself a multiple of 2^depth
-        middle = self.middle(padded[:, :-1].flatten(0, 1), padded[:, 1:].flatten(0, 1))
-        return frames, middle.unflatten(0, (b, w - 1))[..., :h, :wd]
 
 
 def build(params: Params) -> CAIN:

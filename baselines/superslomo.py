@@ -27,7 +27,7 @@ from torch import nn
 
 from alabench.config import Params, Range
 from alabench.methods import Method, method_options, register
-from models.alanet import ALANet
+from models.pairwise import PairwiseInterpolator
 from models.unet import Encoder, Generator, channel_plan, init_weights
 
 
@@ -63,8 +63,7 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=True)
 
 
-class SuperSloMo(nn.Module):
-    window = 2  # pairs; any W >= 2 works (training windows give W - 1 pairs each)
+class SuperSloMo(PairwiseInterpolator):
     t = 0.5
 
     def __init__(self, options: Options) -> None:
@@ -86,12 +85,6 @@ class SuperSloMo(nn.Module):
         g0, g1 = backward_warp(i0, ft0 + out[:, :2]), backward_warp(i1, ft1 + out[:, 2:4])
         w0, w1 = (1 - t) * v0, t * (1 - v0)
         return (w0 * g0 + w1 * g1) / (w0 + w1)
-
-    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        b, w, _, h, wd = frames.shape
-        padded, _ = ALANet.pad(frames)
-        middle = self.middle(padded[:, :-1].flatten(0, 1), padded[:, 1:].flatten(0, 1))
-        return frames, middle.unflatten(0, (b, w - 1))[..., :h, :wd]
 
 
 def build(params: Params) -> SuperSloMo:
