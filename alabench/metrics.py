@@ -99,20 +99,27 @@ def _ssim_frame(x: torch.Tensor, y: torch.Tensor, rows: int = 24) -> float:
     c1 = (SSIM_K1 * DATA_RANGE) ** 2 * n * n  # C1 and C2 scaled like the sums below
     c2 = (SSIM_K2 * DATA_RANGE) ** 2 * n * (n - 1)
     height = x.shape[0] - SSIM_WINDOW + 1
+    buffer = torch.empty(4, rows + SSIM_WINDOW - 1, *x.shape[1:])  # x, y, x² + y², xy of one strip
     total = 0.0
     for top in range(0, height, rows):
         strip = slice(top, min(top + rows, height) + SSIM_WINDOW - 1)
-        a, b = x[strip].float(), y[strip].float()
-        maps = torch.stack([a, b, a * a + b * b, a * b])  # only the sum of the squares enters (vx + vy)
+        maps = buffer[:, : strip.stop - strip.start]
+        a, b, squares, products = maps
+        a.copy_(x[strip])
+        b.copy_(y[strip])
+        torch.mul(a, a, out=squares).addcmul_(b, b)  # only the sum of the squares enters (vx + vy)
+        torch.mul(a, b, out=products)
         sx, sy, sq, sxy = _window_sums(maps).int()
-        pxy, norms = sx * sy, sx * sx + sy * sy
         # SSIM = (2 ux uy + C1)(2 vxy + C2) / ((ux² + uy² + C1)(vx + vy + C2)), sample covariances,
-        # numerator and denominator multiplied by n² · n(n-1) to keep integers.
-        a1 = (2 * pxy).float() + c1
-        a2 = (2 * (n * sxy - pxy)).float() + c2
-        b1 = norms.float() + c1
-        b2 = (n * sq - norms).float() + c2
-        total += ((a1 * a2) / (b1 * b2)).sum(dtype=torch.float64).item()
+        # numerator and denominator multiplied by n² · n(n-1) to keep integers; an int32 tensor
+        # plus a float constant is float32 (one rounding).
+        pxy2 = sx * sy * 2
+        norms = sx * sx + sy * sy
+        a1 = pxy2 + c1
+        a2 = torch.sub(sxy.mul_(2 * n), pxy2) + c2
+        b1 = norms + c1
+        b2 = torch.sub(sq.mul_(n), norms) + c2
+        total += a1.mul_(a2).div_(b1.mul_(b2)).sum(dtype=torch.float64).item()
     return total / (height * (x.shape[1] - SSIM_WINDOW + 1) * x.shape[2])
 
 
