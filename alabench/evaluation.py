@@ -20,7 +20,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +29,12 @@ import pandas as pd
 import torch
 from torch import nn
 
+from alabench.config import Params
 from alabench.datasets import TestClip, to_tensor
 from alabench.errors import UserError
 from alabench.frames import atomic_dir, write_png
 from alabench.inference import infer_clip
+from alabench.methods import Method, build_model, load_weights, method_options, parameter_count
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
 
 COLUMNS = ["clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
@@ -102,6 +104,29 @@ def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, ba
                 saved.append(Sample(name, k, "interp", interp[k], clip.input_paths[k:k + 2], clip.gt_interp_paths[k]))
     frames = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
     return Scored(frames, seconds, saved)
+
+
+def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
+                    summary: dict[str, Any]) -> Scored:
+    """Build ``method`` (with its trained weights if it trains), score it on ``clips`` and fill
+    ``summary`` (model facts, speed, averages). Whatever the method's own code does wrong comes
+    out as MethodFailed; ``summary`` then holds what was known before."""
+    cfg = params.evaluate
+    summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
+                   options=asdict(method_options(params, method.name, method.options)) if method.options else {})
+    device = torch.device(summary["device"])
+    torch.manual_seed(cfg.seed)
+    model = build_model(method, params)
+    if method.trains:
+        summary["checkpoint"] = str(Path("checkpoints") / dataset / method.name / "model.pt")
+        load_weights(model, method.name, Path(summary["checkpoint"]))
+    model = model.to(device).eval()
+    summary.update(parameters=parameter_count(model), window=model.window)
+    positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
+    scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions)
+    summary.update(seconds=round(scored.seconds, 4), seconds_per_frame=round(scored.seconds / len(scored.frames), 6))
+    summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
+    return scored
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,28 +19,9 @@ import torch
 
 from alabench.cli import run_stage
 from alabench.config import ParamError, Params, load_params
-from alabench.datasets import TestClip, iter_test_clips
-from alabench.evaluation import (
-    COLUMNS,
-    EvaluationError,
-    Scored,
-    evaluate_clips,
-    flat_metrics,
-    sample_positions,
-    summarize,
-    write_results,
-)
-from alabench.methods import (
-    Method,
-    MethodFailed,
-    build_model,
-    discover,
-    get_method,
-    load_weights,
-    method_options,
-    parameter_count,
-)
-from alabench.metrics import Lpips
+from alabench.datasets import iter_test_clips
+from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, flat_metrics, write_results
+from alabench.methods import Method, MethodFailed, discover, get_method
 from alabench.tracking import mlflow_run
 
 log = logging.getLogger("stages.evaluate")
@@ -65,28 +46,6 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str) -> Me
     return method
 
 
-def run(params: Params, name: str, dataset: str, protocol: str, clips: list[TestClip],
-        summary: dict[str, Any]) -> Scored:
-    """Build (and load) the method and score it; MethodFailed if the method's own code fails."""
-    cfg = params.evaluate
-    method = checked_method(params, name, dataset, protocol)
-    summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
-                   options=asdict(method_options(params, name, method.options)) if method.options else {})
-    device = torch.device(summary["device"])
-    torch.manual_seed(cfg.seed)
-    model = build_model(method, params)
-    if method.trains:
-        summary["checkpoint"] = str(Path("checkpoints") / dataset / name / "model.pt")
-        load_weights(model, name, Path(summary["checkpoint"]))
-    model = model.to(device).eval()
-    summary.update(parameters=parameter_count(model), window=model.window)
-    positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
-    scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions)
-    summary.update(seconds=round(scored.seconds, 4), seconds_per_frame=round(scored.seconds / len(scored.frames), 6))
-    summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
-    return scored
-
-
 def main(name: str, dataset: str, protocol: str) -> None:
     params = load_params()
     cfg = params.evaluate
@@ -102,7 +61,8 @@ def main(name: str, dataset: str, protocol: str) -> None:
         "checkpoint": None,
     }
     try:
-        scored = run(params, name, dataset, protocol, clips, summary)
+        method = checked_method(params, name, dataset, protocol)
+        scored = evaluate_method(method, params, dataset, clips, summary)
     except MethodFailed as err:
         log.error("%s failed on %s/%s: %s", name, dataset, protocol, err)
         summary.update(status="failed", error=str(err))
