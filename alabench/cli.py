@@ -9,8 +9,9 @@ from collections.abc import Callable
 
 from alabench.config import ParamError
 from alabench.frames import FrameError
+from alabench.sources import SourceError
 
-USER_ERRORS = (ParamError, FrameError)
+USER_ERRORS = (ParamError, FrameError, SourceError)
 
 
 def run_stage(name: str, work: Callable[[], None]) -> None:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
@@ -12,38 +10,19 @@ import pytest
 import yaml
 
 from alabench.blur import read_manifest
-from conftest import REPO, tiny_params
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
+from conftest import git_repo, run, tiny_params
 
 
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A git repository holding this working tree (committed and uncommitted files) and tiny params."""
-    dest = tmp_path_factory.mktemp("repo")
-    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO).stdout.split("\0")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "dvc.lock")):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    run(["git", "init", "-q"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "test"], dest)
-    return dest
+    return git_repo(tmp_path_factory.mktemp("repo"), tiny_params())
 
 
 def test_dvc_repro_then_status_is_clean(repo):
-    run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo)
+    stages = run([sys.executable, "-m", "dvc", "stage", "list"], repo).stdout
+    assert "fetch@" not in stages  # by default no stage goes online (fetch.datasets is empty)
+    run([sys.executable, "-m", "dvc", "repro"], repo)
     for protocol in ("all_blurry", "mixed"):
         rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
         assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
