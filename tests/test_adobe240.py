@@ -91,6 +91,7 @@ def test_dvc_repro_downloads_extracts_splits_and_blurs(videos, tmp_path):
         assert len(list((repo / "data/sharp/adobe240/test").iterdir())) == 8
         assert len(read_manifest(repo / "data/prepared/adobe240/test/all_blurry/manifest.csv")) == 8 * 3
         assert (repo / "sources/adobe240/lock.json").is_file()  # recorded at the first complete download
+        assert read_list(repo / "sources/adobe240/train.txt") == ["IMG_0001.mov", "IMG_0002.mov"]
         status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
         assert "Data and pipelines are up to date" in status, status
         assert len(server.sent(ZIP)) == 1
@@ -197,6 +198,18 @@ def test_a_listed_test_video_missing_from_the_zip_is_named(videos, tmp_path):
     assert str(info.value) == (f"{folder / 'test.txt'} names IMG_0183.MOV, but the zip has no such video under "
                                "original_high_fps_videos/ (names are case-sensitive): fix the list, or delete the "
                                "zip and download it again")
+
+
+@pytest.mark.parametrize("train, expected", [
+    ("IMG_0001.mov\nIMG_0002.mov\nIMG_0099.mov\n", "train.txt names IMG_0099.mov, but the zip has no such video"),
+    ("IMG_0001.mov\n", "the zip holds IMG_0002.mov, named in neither"),
+])
+def test_the_train_list_is_checked_against_the_zip(videos, tmp_path, train, expected):
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(videos)))
+        (folder / "train.txt").write_text(train)
+        with pytest.raises(SourceError, match=expected):
+            build(params, folder, raw, sharp)
 
 
 def test_a_30fps_test_video_stops_the_stage_after_the_others_are_done(videos, tmp_path):

@@ -2,9 +2,9 @@
 
 The zip holds the videos under ``.../original_high_fps_videos/``. The test split is the 8 videos
 that Super SloMo, BIN and ALANET share (``test.txt`` in the folder ``fetch.datasets.adobe240``);
-every other video of the zip is train. The zip itself is pinned by the size and sha256 in
-``lock.json`` beside that list, recorded at the first complete download: so "every other video" is
-a fixed list too, and ``manifest.csv`` names it.
+every other video of the zip is train. The first complete download writes, beside that list,
+``lock.json`` (the zip's size and sha256) and ``train.txt`` (the zip's other videos), both to be
+committed; later runs check the zip against both, so the split cannot drift.
 
 These are real 240 fps files, so the container frame rate is the capture rate; one below
 ``adobe240.min_fps`` is rejected. A test video that is missing, rejected or unreadable stops the
@@ -19,6 +19,7 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from alabench.config import Params
+from alabench.frames import atomic_write_text
 from alabench.sources import SourceError
 from alabench.sources.download import check_archive, extract_member, fetch_locked
 from alabench.sources.extract import Batch, failed_error, fingerprint
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 VIDEO_FOLDER = "original_high_fps_videos"
 VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v"}
 TEST_LIST = "test.txt"
+TRAIN_LIST = "train.txt"
 LOCK = "lock.json"
 
 
@@ -56,21 +58,39 @@ def zip_videos(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return videos
 
 
-def assign_splits(names: list[str], test: list[str], list_path: Path) -> dict[str, str]:
-    """``{video: "train" | "test"}``; a test name that the zip lacks is an error naming it."""
-    missing = [n for n in test if n not in names]
-    if missing:
-        raise SourceError(f"{list_path} names {', '.join(missing)}, but the zip has no such video under "
-                          f"{VIDEO_FOLDER}/ (names are case-sensitive): fix the list, or delete the zip and "
-                          "download it again")
-    return {n: "test" if n in test else "train" for n in names}
+def assign_splits(names: list[str], folder: Path) -> dict[str, str]:
+    """``{video: "train" | "test"}`` from ``test.txt`` and, once written, ``train.txt``.
+
+    A listed video that the zip lacks, or a video of the zip that no list names, is an error
+    naming it. Without ``train.txt``, train is every video not in the test list, and the list is
+    written for the user to commit.
+    """
+    test = read_list(folder / TEST_LIST)
+    lists = {"test": test, "train": read_list(folder / TRAIN_LIST) if (folder / TRAIN_LIST).exists() else None}
+    for split, listed in lists.items():
+        missing = [n for n in listed or [] if n not in names]
+        if missing:
+            raise SourceError(f"{folder / f'{split}.txt'} names {', '.join(missing)}, but the zip has no such video "
+                              f"under {VIDEO_FOLDER}/ (names are case-sensitive): fix the list, or delete the zip "
+                              "and download it again")
+    if lists["train"] is None:
+        train = [n for n in names if n not in test]
+        atomic_write_text(folder / TRAIN_LIST, "# Adobe240 train split: every video of the zip (lock.json) that is "
+                          "not in test.txt.\n" + "".join(f"{n}\n" for n in train))
+        log.info("wrote %s (%d videos): commit it", folder / TRAIN_LIST, len(train))
+        return {n: "test" if n in test else "train" for n in names}
+    unlisted = [n for n in names if n not in test and n not in lists["train"]]
+    if unlisted:
+        raise SourceError(f"the zip holds {', '.join(unlisted)}, named in neither {folder / TEST_LIST} nor "
+                          f"{folder / TRAIN_LIST}: add each to one list")
+    return {n: "test" if n in test else "train" for n in names if n in test or n in lists["train"]}
 
 
 def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     """Download (or resume, or verify) the zip, unzip what is needed, extract every video's frames."""
     url = params.adobe240.url
     zip_path = raw / (PurePosixPath(urlparse(url).path).name or "adobe240.zip")
-    test = read_list(folder / TEST_LIST)
+    read_list(folder / TEST_LIST)  # a missing list stops the stage before any download
     fetch_locked(url, zip_path, folder / LOCK, params.network)
     cfg = Extraction.from_params(params, params.adobe240.min_fps, checks=False)
     manifest = raw / "manifest.csv"
@@ -85,7 +105,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
         if not members:
             raise SourceError(f"{zip_path}: no videos under a folder named {VIDEO_FOLDER}/; is this the "
                               f"original high-fps videos zip? Check adobe240.url")
-        splits = assign_splits(sorted(members), test, folder / TEST_LIST)
+        splits = assign_splits(sorted(members), folder)
         for name, info in sorted(members.items()):
             video = Video(zip_path.name, name, raw / "videos" / name, safe_name(Path(name).stem), splits[name])
             key = fingerprint(cfg, video, info.CRC, info.file_size)

@@ -217,6 +217,10 @@ def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
     if capture < p.min_fps:
         return Result("rejected", f"capture rate {capture:g} fps ({where}) is below youtube240.min_fps {p.min_fps:g}",
                       capture_fps=capture, capture_fps_from=where)
+    heights = [f["height"] for f in info.get("formats") or [] if f.get("height") and f.get("vcodec") != "none"]
+    if heights and max(heights) < p.min_height:
+        return Result("rejected", f"at most {max(heights)}p, below youtube240.min_height {p.min_height}",
+                      capture_fps=capture, capture_fps_from=where)
     if (info.get("duration") or 0) > p.max_duration_s:
         return Result("rejected", f"{info['duration']:.0f} s is longer than youtube240.max_duration_s "
                                   f"{p.max_duration_s:g}", capture_fps=capture, capture_fps_from=where)
