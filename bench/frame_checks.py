@@ -79,7 +79,7 @@ def main() -> None:
             print(f"{'no cut, ' + label:<34} {'':>14} {'':>14} {max(d_max):>14.1f} {max(s_max):>10.2f} "
                   f"{'':>6} {false_rule:>13} {false_plain:>15}")
 
-        print(f"\n{'repeated frames: stream':<40} {'share of pairs flagged (min-max over shots)':>45}")
+        print(f"\n{'repeated frames: stream':<40} {'pairs flagged (min-max)':>24} {'videos rejected':>16}")
         for label, speed in SPEEDS.items():
             for repeat in (1, 2, 4):
                 shares = []
@@ -87,7 +87,8 @@ def main() -> None:
                     frames = np.repeat(shot(i, 80 // repeat, speed), repeat, axis=0)
                     shares.append(repeated_pairs(differences(frames, work), checks).mean())
                 name = "genuine 240 fps" if repeat == 1 else f"each frame x{repeat}"
-                print(f"{name + ', ' + label:<40} {min(shares):>36.0%} - {max(shares):.0%}")
+                rejected = sum(s > checks.max_repeated for s in shares)
+                print(f"{name + ', ' + label:<40} {min(shares):>15.0%} - {max(shares):<6.0%} {rejected:>10}/{args.shots}")
 
 
 if __name__ == "__main__":

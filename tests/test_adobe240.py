@@ -68,6 +68,20 @@ def project(tmp_path: Path, url: str, **network: float) -> tuple:
     return parse_params(p), folder, tmp_path / "raw", tmp_path / "sharp"
 
 
+def failed_build(tmp_path: Path, data: bytes | None, content_type: str = "application/zip",
+                 train: str | None = None) -> tuple[str, str, Path, Path, Path]:
+    """Serve ``data`` as the zip (None: nothing there), build, and return the error's message with
+    (url, lists folder, raw, sharp)."""
+    with serve() as server:
+        url = server.add(ZIP, data, content_type) if data is not None else server.url(ZIP)
+        params, folder, raw, sharp = project(tmp_path, url)
+        if train is not None:
+            (folder / "train.txt").write_text(train)
+        with pytest.raises(SourceError) as info:
+            build(params, folder, raw, sharp)
+    return str(info.value), url, folder, raw, sharp
+
+
 def manifest(raw: Path) -> dict[str, dict[str, str]]:
     with open(raw / "manifest.csv", newline="") as fh:
         return {row["id"]: row for row in csv.DictReader(fh)}
@@ -148,20 +162,17 @@ def test_checksum_mismatch_keeps_the_file_aside(videos, tmp_path):
 
 @pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream"])
 def test_html_page_instead_of_zip(tmp_path, content_type):
-    with serve() as server:
-        url = server.add(ZIP, b"\n<!DOCTYPE html><html><body>Moved to a new site</body></html>", content_type)
-        with pytest.raises(SourceError) as info:
-            build(*project(tmp_path, url))
+    page = b"\n<!DOCTYPE html><html><body>Moved to a new site</body></html>"
+    message, url, folder, _, _ = failed_build(tmp_path, page, content_type)
     expected = ("the server answered an HTML page (Content-Type: text/html), not the file" if content_type == "text/html"
                 else "the server sent an HTML page, not a zip")
-    assert str(info.value).startswith(f"{url}: {expected}; it may have moved")
-    assert not (tmp_path / "lists/lock.json").exists()
+    assert message.startswith(f"{url}: {expected}; it may have moved")
+    assert not (folder / "lock.json").exists()
 
 
 def test_http_error_is_named(tmp_path):
-    with serve() as server:
-        with pytest.raises(SourceError, match=r"/nothing.zip: HTTP 404 Not Found; check the URL in params.yaml"):
-            build(*project(tmp_path, server.url("/nothing.zip")))
+    message, url, *_ = failed_build(tmp_path, None)
+    assert message == f"{url}: HTTP 404 Not Found; check the URL in params.yaml"
 
 
 def _symlink(name: str) -> zipfile.ZipInfo:
@@ -177,13 +188,9 @@ def _symlink(name: str) -> zipfile.ZipInfo:
     (_symlink(PREFIX + "IMG_0003.mov"), "is a symbolic link"),
 ])
 def test_zip_slip_and_symlink_entries_are_refused(videos, tmp_path, entry, why):
-    with serve() as server:
-        url = server.add(ZIP, make_zip(videos, [(entry, b"/etc/passwd")]))
-        params, folder, raw, sharp = project(tmp_path, url)
-        with pytest.raises(SourceError) as info:
-            build(params, folder, raw, sharp)
+    message, _, _, raw, sharp = failed_build(tmp_path, make_zip(videos, [(entry, b"/etc/passwd")]))
     name = entry.filename if isinstance(entry, zipfile.ZipInfo) else entry
-    assert str(info.value) == (f"{raw / ZIP[1:]}: entry {name!r} {why}; refusing to extract this archive. Delete it "
+    assert message == (f"{raw / ZIP[1:]}: entry {name!r} {why}; refusing to extract this archive. Delete it "
                                "and download it again from the official URL")
     assert not (raw / "videos").exists() and not sharp.exists()  # nothing extracted
     assert not list(tmp_path.parent.glob("**/evil.mov")) and not list(tmp_path.parent.glob("**/escape.mov"))
@@ -191,11 +198,8 @@ def test_zip_slip_and_symlink_entries_are_refused(videos, tmp_path, entry, why):
 
 def test_a_listed_test_video_missing_from_the_zip_is_named(videos, tmp_path):
     incomplete = {n: v for n, v in videos.items() if n != "IMG_0183.MOV"}
-    with serve() as server:
-        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(incomplete)))
-        with pytest.raises(SourceError) as info:
-            build(params, folder, raw, sharp)
-    assert str(info.value) == (f"{folder / 'test.txt'} names IMG_0183.MOV, but the zip has no such video under "
+    message, _, folder, _, _ = failed_build(tmp_path, make_zip(incomplete))
+    assert message == (f"{folder / 'test.txt'} names IMG_0183.MOV, but the zip has no such video under "
                                "original_high_fps_videos/ (names are case-sensitive): fix the list, or delete the "
                                "zip and download it again")
 
@@ -205,20 +209,13 @@ def test_a_listed_test_video_missing_from_the_zip_is_named(videos, tmp_path):
     ("IMG_0001.mov\n", "the zip holds IMG_0002.mov, named in neither"),
 ])
 def test_the_train_list_is_checked_against_the_zip(videos, tmp_path, train, expected):
-    with serve() as server:
-        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(videos)))
-        (folder / "train.txt").write_text(train)
-        with pytest.raises(SourceError, match=expected):
-            build(params, folder, raw, sharp)
+    assert expected in failed_build(tmp_path, make_zip(videos), train=train)[0]
 
 
 def test_a_30fps_test_video_stops_the_stage_after_the_others_are_done(videos, tmp_path):
     bad = dict(videos, **{"IMG_0015.mov": videos["IMG_0002.mov"]})
-    with serve() as server:
-        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(bad)))
-        with pytest.raises(SourceError) as info:
-            build(params, folder, raw, sharp)
-    assert str(info.value) == (f"test video(s) not usable: IMG_0015.mov: capture rate 30 fps (container) is below "
+    message, _, _, raw, sharp = failed_build(tmp_path, make_zip(bad))
+    assert message == (f"test video(s) not usable: IMG_0015.mov: capture rate 30 fps (container) is below "
                                f"min_fps 200. The standard 8-video test split must be complete (see "
                                f"{raw / 'manifest.csv'}); check adobe240.min_fps and the download")
     assert len(list((sharp / "test").iterdir())) == 7 and (sharp / "train/IMG_0001-000/00029.png").is_file()

@@ -61,7 +61,7 @@ def crawl(tmp_path_factory):
         params = parse_params(p)
         raw, sharp = tmp / "raw", tmp / "sharp"
         build(params, folder, raw, sharp)
-        yield {"server": server, "params": params, "folder": folder, "raw": raw, "sharp": sharp, "shots": shots,
+        yield {"server": server, "first_run": list(server.log), "params": params, "folder": folder, "raw": raw, "sharp": sharp, "shots": shots,
                "tmp": tmp}
 
 
@@ -99,6 +99,7 @@ def test_repeated_frames_are_rejected(crawl):
 def test_a_404_is_failed(crawl):
     row = manifest(crawl["raw"])["missing.mp4"]
     assert row["status"] == "failed" and "HTTP Error 404" in row["reason"]
+    assert [s.path for s in crawl["first_run"]].count("/missing.mp4") == 1  # a client error is not retried
 
 
 def test_a_hard_cut_makes_two_clips_and_no_blurred_input_crosses_it(crawl, tmp_path):

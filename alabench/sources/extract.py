@@ -117,8 +117,8 @@ class Batch:
         self.bar.total += 1
         owner = self.names.setdefault(video.name, video.id)
         if owner != video.id:
-            self.record(make_row(video.source, video.id, video.split, key, Result("failed", f"its clip names ({video.name}-NNN) are those of "
-                                                              f"{owner}: rename one of the two")))
+            clash = Result("failed", f"its clip names ({video.name}-NNN) are those of {owner}: rename one of the two")
+            self.record(make_row(video.source, video.id, video.split, key, clash))
             self.bar.update()
             return
         if (row := self.reusable(video.id, key)) is not None:
@@ -155,7 +155,7 @@ class Batch:
             for clip in split_dir.iterdir():
                 if (split_dir.name, clip.name) not in claimed:
                     log.info("removing %s: no current video claims it", clip)
-                    shutil.rmtree(clip)
+                    shutil.rmtree(clip) if clip.is_dir() else clip.unlink()
             if not any(split_dir.iterdir()):
                 split_dir.rmdir()
         self._save()
