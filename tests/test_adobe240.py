@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import shutil
+import socket
 import stat
 import sys
 import zipfile
@@ -173,6 +174,17 @@ def test_html_page_instead_of_zip(tmp_path, content_type):
 def test_http_error_is_named(tmp_path):
     message, url, *_ = failed_build(tmp_path, None)
     assert message == f"{url}: HTTP 404 Not Found; check the URL in params.yaml"
+
+
+def test_no_server_is_named(tmp_path):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}{ZIP}"
+    with pytest.raises(SourceError) as info:
+        build(*project(tmp_path, url, retries=1))
+    assert str(info.value).startswith(f"{url}: download failed (cannot connect: ")
+    assert str(info.value).endswith("after 2 attempt(s); check the network and the URL in params.yaml, then run the "
+                                    "stage again")
 
 
 def _symlink(name: str) -> zipfile.ZipInfo:

@@ -108,9 +108,12 @@ def download(url: str, dest: Path, net: NetworkParams, expect_size: int | None =
             break
         except _Interrupted as err:
             have = part.stat().st_size if part.exists() else 0
-            if attempt == net.retries:
+            if attempt == net.retries and have:
                 raise SourceError(f"{url}: download interrupted ({err}) with {have} bytes in {part}, which is "
                                   "kept: run the stage again to resume") from None
+            if attempt == net.retries:
+                raise SourceError(f"{url}: download failed ({err}) after {net.retries + 1} attempt(s); check the "
+                                  "network and the URL in params.yaml, then run the stage again") from None
             wait = net.backoff_s * 2**attempt
             log.warning("%s: %s with %d bytes so far; resuming in %.0f s (retry %d of %d)", url, err, have,
                         wait, attempt + 1, net.retries)

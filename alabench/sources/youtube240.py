@@ -20,6 +20,7 @@ import logging
 import re
 import time
 from collections.abc import Callable, Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -237,8 +238,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     p = params.youtube240
     cfg = Extraction.from_params(params, p.min_fps, checks=True, min_height=p.min_height)
     manifest = raw / "manifest.csv"
-    crawler = Crawler(params, raw)
-    with Batch(sharp, manifest, cfg, params.video.workers) as batch:
+    with closing(Crawler(params, raw)) as crawler, Batch(sharp, manifest, cfg, params.video.workers) as batch:
         for c in _candidates(params, folder, batch.old, crawler):
             while batch.pending and batch.ok + len(batch.pending) >= p.target:
                 batch.collect(block=True)
@@ -256,7 +256,6 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
             else:
                 batch.record(make_row(c.source, c.url, "test", key, fetched))
         rows = batch.finish()
-    crawler.close()
     ok = sum(r["status"] == "ok" for r in rows)
     failed = [r for r in rows if r["status"] == "failed"]
     for r in failed:
