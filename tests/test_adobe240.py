@@ -89,13 +89,15 @@ def manifest(raw: Path) -> dict[str, dict[str, str]]:
 
 
 def test_dvc_repro_downloads_extracts_splits_and_blurs(videos, tmp_path):
-    """The complete run, as a user runs it: `dvc repro` with adobe240 in fetch.datasets and blur.datasets."""
+    """The complete run, as a user runs it: adobe240 in fetch.datasets and blur.datasets, then
+    `dvc repro blur@adobe240` (the stage that fetches it runs first)."""
     with serve() as server:
         url = server.add(ZIP, make_zip(videos))
         p = params_dict(Path("sources/adobe240"), url)
         p["blur"]["datasets"] = ["adobe240"]
         repo = git_repo(tmp_path / "repo", p)
-        run([sys.executable, "-m", "dvc", "repro"], repo)
+        repro = [sys.executable, "-m", "dvc", "repro", "blur@adobe240"]
+        assert "Running stage 'fetch@adobe240'" in run(repro, repo).stdout
         rows = manifest(repo / "data/raw/adobe240")
         assert {n for n, r in rows.items() if r["split"] == "test" and r["status"] == "ok"} == set(TEST_NAMES)
         assert rows["IMG_0001.mov"]["split"] == "train" and rows["IMG_0001.mov"]["status"] == "ok"
@@ -107,10 +109,10 @@ def test_dvc_repro_downloads_extracts_splits_and_blurs(videos, tmp_path):
         assert len(read_manifest(repo / "data/prepared/adobe240/test/all_blurry/manifest.csv")) == 8 * 3
         assert (repo / "sources/adobe240/lock.json").is_file()  # recorded at the first complete download
         assert read_list(repo / "sources/adobe240/train.txt") == ["IMG_0001.mov", "IMG_0002.mov"]
-        status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
+        status = run([sys.executable, "-m", "dvc", "status", "fetch@adobe240", "blur@adobe240"], repo).stdout
         assert "Data and pipelines are up to date" in status, status
         assert len(server.sent(ZIP)) == 1
-        again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
+        again = run(repro, repo).stdout
         assert "Running stage" not in again and len(server.sent(ZIP)) == 1
 
 

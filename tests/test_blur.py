@@ -6,11 +6,18 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import random_clip, repo_params, write_clip
 
-from alabench.blur import MANIFEST_COLUMNS, PROTOCOLS, Eq7, blur_draw, prepare_split, read_manifest
+from alabench.blur import (
+    MANIFEST_COLUMNS,
+    PROTOCOLS,
+    Eq7,
+    blur_draw,
+    prepare_split,
+    read_manifest,
+)
 from alabench.config import parse_params
 from alabench.frames import FrameError, read_png
-from conftest import random_clip, repo_params, write_clip
 
 
 def blur_params(**changes):

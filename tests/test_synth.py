@@ -6,12 +6,12 @@ import csv
 
 import numpy as np
 import pytest
+from conftest import tiny_params
 
 import alabench.sources.synth as synth
 from alabench.config import parse_params
 from alabench.frames import list_clips, list_frames, read_clip
 from alabench.sources.photos import SOURCES, load_photo
-from conftest import tiny_params
 
 
 def synth_params(**changes):

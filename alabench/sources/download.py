@@ -23,10 +23,9 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from tqdm import tqdm
-
 from alabench.config import NetworkParams
 from alabench.frames import atomic_path, atomic_write_text
+from alabench.progress import progress
 from alabench.sources import SourceError
 
 log = logging.getLogger(__name__)
@@ -64,8 +63,8 @@ class Lock:
 
 def sha256_of(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as fh, tqdm(total=path.stat().st_size, unit="B", unit_scale=True,
-                                      desc=f"sha256 {path.name}", leave=False) as bar:
+    with open(path, "rb") as fh, progress(total=path.stat().st_size, unit="B", unit_scale=True,
+                                          desc=f"sha256 {path.name}", leave=False) as bar:
         while chunk := fh.read(CHUNK):
             digest.update(chunk)
             bar.update(len(chunk))
@@ -149,8 +148,8 @@ def _transfer(url: str, part: Path, timeout: float, expect_size: int | None) -> 
             have = 0
         length = response.headers.get("Content-Length")
         total = have + int(length) if length is not None else None
-        with open(part, "ab" if have else "wb") as fh, tqdm(total=total, initial=have, unit="B", unit_scale=True,
-                                                            desc=part.name) as bar:
+        with open(part, "ab" if have else "wb") as fh, progress(total=total, initial=have, unit="B",
+                                                                unit_scale=True, desc=part.name) as bar:
             first = have == 0
             while True:
                 try:

@@ -20,10 +20,9 @@ import shutil
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
-from tqdm import tqdm
-
 from alabench.frames import atomic_path
 from alabench.parallel import executor
+from alabench.progress import progress
 from alabench.sources import SourceError
 from alabench.sources.video import Extraction, Result, Video, extract_video
 
@@ -80,7 +79,7 @@ class Batch:
         self.names: dict[str, str] = {}  # clip name prefix -> video id
         self.pending: dict[Future, tuple[Video, str]] = {}
         self.pool = executor(workers)
-        self.bar = tqdm(total=0, desc=f"extract {self.sharp_dir.name}", unit="video")
+        self.bar = progress(total=0, desc=f"extract {self.sharp_dir.name}", unit="video")
 
     def __enter__(self) -> Batch:
         return self

@@ -7,9 +7,9 @@ sides. Grey photos are returned as grey; the renderer tints them so they add col
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
-from collections.abc import Callable
 
 import numpy as np
 from skimage import data

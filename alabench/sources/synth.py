@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 from skimage.transform import rescale
-from tqdm import tqdm
 
 from alabench.config import SplitSize, SynthParams
 from alabench.frames import atomic_write_text, frame_name, write_png
 from alabench.parallel import executor
+from alabench.progress import progress
 from alabench.sources.photos import SOURCES, load_photo
 
 log = logging.getLogger(__name__)
@@ -205,6 +205,6 @@ def write_dataset(cfg: SynthParams, out_dir: Path) -> None:
              ", ".join(f"{s}: {sizes[s].clips} x {sizes[s].frames} frames" for s in SPLITS),
              cfg.width, cfg.height, cfg.workers)
     with executor(cfg.workers) as pool:
-        rows = list(tqdm(pool.map(_render_and_write, jobs), total=len(jobs), desc="synth", unit="clip"))
+        rows = list(progress(pool.map(_render_and_write, jobs), total=len(jobs), desc="synth", unit="clip"))
     atomic_write_text(Path(out_dir) / "clips.csv", "split,clip,background,layers\n" + "".join(rows))
 

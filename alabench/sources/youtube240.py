@@ -27,10 +27,10 @@ from typing import Any
 
 import imageio_ffmpeg
 import yt_dlp
-from tqdm import tqdm
 from yt_dlp.networking.exceptions import HTTPError
 
 from alabench.config import Params
+from alabench.progress import progress
 from alabench.sources import SourceError
 from alabench.sources.extract import Batch, Row, fingerprint, make_row
 from alabench.sources.video import Extraction, Result, Video, safe_name
@@ -96,16 +96,16 @@ class _YtLogger:
 
 
 class _Progress:
-    """A tqdm bar per file that yt-dlp downloads."""
+    """A progress bar per file that yt-dlp downloads."""
 
     def __init__(self) -> None:
-        self.bars: dict[str, tqdm] = {}
+        self.bars: dict[str, Any] = {}
 
     def __call__(self, status: dict[str, Any]) -> None:
         name = Path(status.get("filename") or "video").name
         bar = self.bars.get(name)
         if bar is None:
-            bar = self.bars[name] = tqdm(unit="B", unit_scale=True, desc=name, leave=False)
+            bar = self.bars[name] = progress(unit="B", unit_scale=True, desc=name, leave=False)
         bar.total = status.get("total_bytes") or status.get("total_bytes_estimate") or bar.total
         bar.update((status.get("downloaded_bytes") or 0) - bar.n)
         if status.get("status") in ("finished", "error"):

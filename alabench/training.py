@@ -1,0 +1,233 @@
+"""The training loop every trainable method shares (stage `train`).
+
+Reads top to bottom: set up (one process, or DDP under ``torchrun``), resume if a checkpoint of the
+*same* configuration exists, then epochs of steps with a step-decay learning rate, a checkpoint
+every N steps, and a validation pass per epoch. Only rank 0 validates, logs and writes.
+
+Reproducible by construction: the sample order of an epoch comes from ``(seed, epoch)``, a
+sample's random draws from ``(seed, epoch, index)`` (see ``datasets.TrainWindows``), and nothing
+else draws random numbers after the model is initialised. So a run killed at any step and resumed
+from its checkpoint ends with the same weights as one that never stopped, and two processes on
+half batches match one process on the whole batch (DDP averages the gradients).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, Sampler
+
+from alabench.config import TrainParams
+from alabench.errors import UserError
+from alabench.frames import atomic_path
+from alabench.metrics import psnr, ssim, to_uint8
+from alabench.progress import progress
+
+log = logging.getLogger(__name__)
+VALIDATION_PSNR_CAP = 50.0  # dB; a frame returned unchanged would otherwise average to infinity
+
+
+class TrainingError(UserError, RuntimeError):
+    """Training cannot go on (a NaN loss, a data set too small for one batch): says what to do."""
+
+
+@dataclass(frozen=True)
+class Distributed:
+    rank: int
+    world: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed() -> Distributed:
+    """One process, or DDP when launched by ``torchrun`` (NCCL on GPUs, gloo on CPU processes)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    local_rank = int(os.environ["LOCAL_RANK"])
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if not torch_dist.is_initialized():
+        torch_dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return Distributed(torch_dist.get_rank(), world, device)
+
+
+def lr_at_epoch(cfg: TrainParams, epoch: int) -> float:
+    """Step decay: ``lr * gamma^k`` after k of the milestones (shares of the epochs) have passed."""
+    passed = sum(epoch >= math.ceil(m * cfg.epochs) for m in cfg.lr_milestones)
+    return cfg.lr * cfg.lr_gamma ** passed
+
+
+class EpochOrder(Sampler[int]):
+    """This rank's share of a seeded permutation, cut to whole global batches, from a given batch on."""
+
+    def __init__(self, size: int, global_batch: int, seed: int, epoch: int, dist: Distributed, start_batch: int = 0):
+        self.size, self.global_batch, self.seed, self.epoch = size, global_batch, seed, epoch
+        self.dist, self.start_batch = dist, start_batch
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        order = torch.randperm(self.size, generator=g)[: (self.size // self.global_batch) * self.global_batch]
+        # Rank r takes every world-th index, so its k-th batch and the other ranks' k-th batches
+        # together are exactly global batch k.
+        return iter(order[self.start_batch * self.global_batch:][self.dist.rank::self.dist.world].tolist())
+
+    def __len__(self) -> int:
+        return (self.size // self.global_batch - self.start_batch) * (self.global_batch // self.dist.world)
+
+
+def fingerprint(config: dict[str, Any]) -> str:
+    """What must match for a checkpoint to be resumed: the method and every param that shapes training."""
+    return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    return model.module if isinstance(model, DistributedDataParallel) else model
+
+
+@torch.no_grad()
+def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:
+    """Mean PSNR (capped at VALIDATION_PSNR_CAP) / SSIM of deblurred and interpolated frames, and of
+    the blurry-input baseline (deblur = the input, interpolation = mean of its two neighbours)."""
+    model.eval()
+    scores: dict[str, list[float]] = {}
+
+    def add(key: str, outputs: torch.Tensor, targets: torch.Tensor) -> None:
+        for out, tgt in zip(to_uint8(outputs.flatten(0, 1)), to_uint8(targets.flatten(0, 1))):
+            scores.setdefault(f"{key}_psnr", []).append(min(psnr(out, tgt), VALIDATION_PSNR_CAP))
+            scores.setdefault(f"{key}_ssim", []).append(ssim(out, tgt))
+
+    for i in range(len(data)):  # type: ignore[arg-type]
+        sample = data[i]
+        inputs = sample["inputs"].unsqueeze(0)
+        deblur, interp = model(inputs.to(device))
+        add("deblur", deblur.cpu(), sample["deblur"].unsqueeze(0))
+        add("interp", interp.cpu(), sample["interp"].unsqueeze(0))
+        add("input_deblur", inputs, sample["deblur"].unsqueeze(0))
+        add("input_interp", (inputs[:, :-1] + inputs[:, 1:]) / 2, sample["interp"].unsqueeze(0))
+    model.train()
+    means = {k: float(np.mean(v)) for k, v in scores.items()}
+    for prefix in ("", "input_"):  # joint = all output frames together
+        n_d, n_i = len(scores[f"{prefix}deblur_psnr"]), len(scores[f"{prefix}interp_psnr"])
+        for metric in ("psnr", "ssim"):
+            means[f"{prefix}joint_{metric}"] = (means[f"{prefix}deblur_{metric}"] * n_d
+                                               + means[f"{prefix}interp_{metric}"] * n_i) / (n_d + n_i)
+    return means
+
+
+def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dataset, cfg: TrainParams,
+          dist: Distributed, checkpoint: Path, config: dict[str, Any],
+          on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
+          stop_after_step: int | None = None) -> list[dict[str, float]]:
+    """Train ``model`` (inputs -> (deblur, interp)) and return the per-epoch history.
+
+    ``checkpoint`` is written every ``cfg.checkpoint_every`` steps and at the end of each epoch; a
+    checkpoint made with another ``config`` is ignored (and overwritten), never resumed.
+    ``stop_after_step`` ends the run early, as a kill would (used by tests).
+    """
+    if cfg.batch_size % dist.world:
+        raise TrainingError(f"train.batch_size = {cfg.batch_size} must be divisible by the {dist.world} processes")
+    steps_per_epoch = len(train_set) // cfg.batch_size  # type: ignore[arg-type]
+    if steps_per_epoch == 0:
+        raise TrainingError(f"the training set has {len(train_set)} windows, fewer than one batch of "  # type: ignore[arg-type]
+                            f"{cfg.batch_size}; lower train.batch_size or add clips")
+    model.to(dist.device).train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    key = fingerprint(config)
+    step, history, epoch_loss = 0, [], [0.0, 0]
+    if checkpoint.exists():
+        state = load_checkpoint(checkpoint)
+        if state.get("fingerprint") == key:
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            step, history, epoch_loss = state["step"], state["history"], state["epoch_loss"]
+            log.info("resuming from %s at step %d", checkpoint, step)
+        else:
+            log.warning("ignoring %s: it was made with other params", checkpoint)
+    net = DistributedDataParallel(model) if dist.world > 1 else model
+    loss_fn.to(dist.device)
+    total = cfg.epochs * steps_per_epoch
+    autocast = torch.autocast(dist.device.type, dtype=torch.bfloat16,
+                              enabled=dist.device.type == "cuda" and cfg.bf16_on_gpu)
+
+    def save() -> None:
+        if dist.is_main:
+            save_checkpoint(checkpoint, {"fingerprint": key, "model": unwrap(net).state_dict(),
+                                         "optimizer": optimizer.state_dict(), "step": step,
+                                         "history": history, "epoch_loss": epoch_loss, "config": config})
+
+    bar = progress(total=total, initial=step, desc="train", unit="step", disable=not dist.is_main)
+    for epoch in range(step // steps_per_epoch, cfg.epochs):
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at_epoch(cfg, epoch)
+        if hasattr(train_set, "set_epoch"):
+            train_set.set_epoch(epoch)
+        order = EpochOrder(len(train_set), cfg.batch_size, cfg.seed, epoch, dist, step % steps_per_epoch)  # type: ignore[arg-type]
+        loader = DataLoader(train_set, batch_size=cfg.batch_size // dist.world, sampler=order,
+                            num_workers=cfg.loader_workers, drop_last=True)
+        for batch in loader:
+            with autocast:
+                deblur, interp = net(batch["inputs"].to(dist.device))
+                parts = loss_fn([deblur.float(), interp.float()],
+                                [batch["deblur"].to(dist.device), batch["interp"].to(dist.device)])
+            loss = parts["total"]
+            finite = torch.tensor([float(torch.isfinite(loss))], device=dist.device)
+            if dist.world > 1:
+                torch_dist.all_reduce(finite, op=torch_dist.ReduceOp.MIN)
+            if finite.item() < 1:
+                raise TrainingError(f"the loss became {loss.item()} at step {step + 1} (epoch {epoch + 1}); the "
+                                    f"last good checkpoint is kept at {checkpoint}. Lower train.lr and rerun")
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            epoch_loss = [epoch_loss[0] + loss.item(), epoch_loss[1] + 1]
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+            if step % cfg.checkpoint_every == 0:
+                save()
+            if stop_after_step is not None and step >= stop_after_step:
+                bar.close()
+                return history
+        row = {"epoch": epoch + 1, "step": step, "lr": lr_at_epoch(cfg, epoch),
+               "train_loss": epoch_loss[0] / max(epoch_loss[1], 1)}
+        if dist.is_main:
+            row.update(validate(unwrap(net), val_set, dist.device))
+            log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
+                     ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step")))
+            on_epoch(row)
+        history.append(row)
+        epoch_loss = [0.0, 0]
+        save()
+        if dist.world > 1:
+            torch_dist.barrier()
+    bar.close()
+    return history

