@@ -5,6 +5,7 @@ real crawl, frame checks, extraction and eq. 7 blur run on them."""
 from __future__ import annotations
 
 import csv
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -134,6 +135,20 @@ def test_a_second_run_downloads_nothing_new(crawl):
     assert sorted(set(asked)) == ["/missing.mp4", "/results.rss"]  # the failed one is retried; the search rerun
     assert (crawl["raw"] / "manifest.csv").read_text() == before
     assert {p: p.stat().st_mtime_ns for p in crawl["sharp"].glob("test/*/00000.png")} == clips
+
+
+def test_the_download_archive_skips_kept_files_and_fetches_deleted_ones_again(crawl, tmp_path):
+    raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+    shutil.copytree(crawl["raw"], raw)
+    shutil.copytree(crawl["sharp"], sharp)
+    (raw / "manifest.csv").unlink()  # as if a run was killed after its downloads
+    (raw / "videos/generic-cut.mp4").unlink()  # and one download was deleted since
+    server, log_before = crawl["server"], len(crawl["server"].log)
+    build(crawl["params"], crawl["folder"], raw, sharp)
+    asked = [s.path for s in server.log[log_before:]]
+    assert asked.count("/declared30.mp4") == 1  # metadata only: the archive and the file say it is there
+    assert asked.count("/cut.mp4") == 2  # metadata, then the download again
+    assert manifest(raw)["cut.mp4"]["status"] == "ok" and (raw / "videos/generic-cut.mp4").is_file()
 
 
 def test_the_crawl_stops_at_the_target(crawl, tmp_path):

@@ -125,7 +125,11 @@ def _message(err: Exception) -> str:
 
 
 class Crawler:
-    """yt-dlp as a library: metadata, searches and downloads, with retries and a download archive."""
+    """yt-dlp as a library: metadata, searches and downloads, with retries and a download archive.
+
+    Metadata comes from an instance without the archive: with it, yt-dlp skips an archived video's
+    format selection and so cannot name the file it kept.
+    """
 
     def __init__(self, params: Params, raw: Path) -> None:
         p, net = params.youtube240, params.network
@@ -143,12 +147,14 @@ class Crawler:
             "quiet": True, "noprogress": True, "logger": _YtLogger(), "progress_hooks": [_Progress()],
         }
         self.ydl = yt_dlp.YoutubeDL(self.options)
+        self.meta = yt_dlp.YoutubeDL({k: v for k, v in self.options.items() if k != "download_archive"})
 
     def _wait(self, attempt: int) -> float:
         return self.net.backoff_s * 2**attempt
 
     def close(self) -> None:
         self.ydl.close()
+        self.meta.close()
 
     def _retry(self, what: str, call: Callable[[], Any]) -> Any:
         for attempt in range(self.net.retries + 1):
@@ -163,17 +169,17 @@ class Crawler:
         raise AssertionError("unreachable")
 
     def info(self, url: str) -> dict[str, Any]:
-        return self._retry(url, lambda: self.ydl.extract_info(url, download=False))
+        return self._retry(url, lambda: self.meta.extract_info(url, download=False))
 
     def search(self, query: str) -> list[str]:
         """URLs of a search's results (no metadata fetched for each yet)."""
-        result = self._retry(query, lambda: self.ydl.extract_info(query, download=False, process=False))
+        result = self._retry(query, lambda: self.meta.extract_info(query, download=False, process=False))
         entries = (result.get("entries") or []) if result else []
         return [u for e in entries if (u := (e or {}).get("webpage_url") or (e or {}).get("url"))]
 
     def download(self, info: dict[str, Any]) -> Path:
         """The downloaded file; fetched again if the archive lists it but the file was deleted."""
-        path = Path(self.ydl.prepare_filename(info))
+        path = Path(self.meta.prepare_filename(info))
         archive_id = f"{info['extractor_key'].lower()} {info['id']}"
         if not path.exists() and self.archive.exists() and archive_id in self.archive.read_text().splitlines():
             kept = [line for line in self.archive.read_text().splitlines() if line != archive_id]
