@@ -13,21 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, tiny_params
+from conftest import git_repo, run, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def mlflow_runs(db: Path) -> list[tuple[str, str]]:
@@ -38,21 +27,12 @@ def mlflow_runs(db: Path) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A git repository holding this working tree (committed and uncommitted files) and tiny params."""
-    dest = tmp_path_factory.mktemp("repo")
-    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO).stdout.split("\0")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "dvc.lock")):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    run(["git", "init", "-q"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "test"], dest)
-    return dest
+    return git_repo(tmp_path_factory.mktemp("repo"), tiny_params())
 
 
 def test_dvc_repro_then_status_is_clean(repo):
+    stages = run([sys.executable, "-m", "dvc", "stage", "list"], repo).stdout
+    assert "fetch@" not in stages  # by default no stage goes online (fetch.datasets is empty)
     run([sys.executable, "-m", "dvc", "repro"], repo)
     for protocol in ("all_blurry", "mixed"):
         rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
