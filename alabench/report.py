@@ -68,9 +68,11 @@ class Result:
 
     def average(self, kind: str, metric: str, subset: str | None = None) -> tuple[float, float, float]:
         """(mean, ci_lo, ci_hi) of the ``per_clip`` average, NaN where absent; ``subset``: sharp / blurry."""
-        base = self.summary.get("by_input", {}).get(subset, {}) if subset else self.summary
-        cell = base.get("averages" if subset is None else CONVENTION, {})
-        cell = (cell.get(CONVENTION, {}) if subset is None else cell).get(kind, {}).get(metric, {})
+        if subset:
+            averages = self.summary.get("by_input", {}).get(subset, {}).get(CONVENTION, {})
+        else:
+            averages = self.summary.get("averages", {}).get(CONVENTION, {})
+        cell = averages.get(kind, {}).get(metric, {})
         ci = cell.get("ci") or [None, None]
         return tuple(math.nan if v is None else float(v) for v in (cell.get("mean"), *ci))  # type: ignore[return-value]
 
@@ -403,7 +405,7 @@ def per_clip_figure(inputs: Inputs, dataset: str, protocol: str, methods: list[s
         frames = pd.read_csv(path, dtype={"clip": str})
         psnr = frames["psnr"].astype(float).clip(upper=float(result.summary.get("psnr_cap", np.inf)))
         per_clip = psnr.groupby(frames["clip"]).mean()
-        ax.plot(range(len(per_clip)), per_clip.to_numpy(), marker="o", label=method)
+        ax.plot(range(len(per_clip)), per_clip.to_numpy(), marker="o", linestyle=":", label=method)  # clips are categories
         ax.set_xticks(range(len(per_clip)), per_clip.index, rotation=30, ha="right", fontsize=7)
         drawn = True
     if not drawn:
