@@ -265,6 +265,27 @@ class LocalParams:
     min_fps: Fps  # a capture rate below this rejects the video (capture_fps.csv, or the container's)
 
 
+Protocol = Literal["all_blurry", "mixed"]
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The `report` stage: which results it reads and how its figures look (README, "Reports")."""
+
+    datasets: tuple[DatasetName, ...]  # results/<dataset>/ shown, in this order (missing ones are named)
+    protocols: tuple[Protocol, ...]  # one Table 2 each, in this order (all_blurry first: the paper's † rows)
+    ablation: tuple[str, str, str]  # Table 3 rows: self-only, cross-only and full-attention method names
+    residue_max: Annotated[float, Range(1.0, 255.0)]  # top of the |output - GT| colour scale, 0-255 levels
+    zoom: Annotated[int, Range(8, 1024)]  # side of the zoomed crop in the Figure 4 strip, pixels
+    mlflow: bool  # log a `report` run per data set with the page as an artifact
+
+    def __post_init__(self) -> None:
+        for key, values in (("datasets", self.datasets), ("protocols", self.protocols)):
+            if not values or len(set(values)) != len(values):
+                raise ParamError(f"report.{key} = {list(values)} is not allowed: must be a non-empty list without "
+                                 "repeats")
+
+
 @dataclass(frozen=True)
 class Params:
     synth: SynthParams
@@ -280,6 +301,7 @@ class Params:
     adobe240: Adobe240Params
     youtube240: YouTube240Params
     local: LocalParams
+    report: ReportParams
 
     def __post_init__(self) -> None:
         for key, names in (("blur.datasets", self.blur.datasets), ("train.datasets", self.train.datasets)):

@@ -47,12 +47,14 @@ def test_dvc_repro_then_status_is_clean(repo):
         assert metrics["joint_psnr"] > 10 and metrics["input_joint_psnr"] > 10
         assert (repo / f"training/synth/{method}/history.csv").read_text().startswith("epoch,step,lr,train_loss")
     runs = mlflow_runs(repo / "mlflow.db")
-    assert sorted(name for name, _ in runs) == ["train alanet", "train alanet_cross", "train alanet_self"]
+    assert sorted(name for name, _ in runs) == ["report", "train alanet", "train alanet_cross", "train alanet_self"]
+    assert "no method evaluated yet" in (repo / "reports/index.html").read_text()  # results/ empty: named, no failure
     assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
     again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again
+    assert mlflow_runs(repo / "mlflow.db") == runs  # an up-to-date `dvc repro` logs no new run
 
 
 def test_a_bad_param_stops_the_stage_with_its_name(repo, tmp_path):
