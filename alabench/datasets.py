@@ -173,6 +173,8 @@ class TestClip:
     gt_deblur: np.ndarray
     gt_interp: np.ndarray
     input_paths: list[str]
+    gt_deblur_paths: list[str]
+    gt_interp_paths: list[str]
 
 
 def iter_test_clips(protocol_dir: Path, root: Path = Path(".")) -> Iterator[TestClip]:
@@ -190,5 +192,7 @@ def iter_test_clips(protocol_dir: Path, root: Path = Path(".")) -> Iterator[Test
             gt_deblur=np.stack([read_png(root / r["gt_deblur"]) for r in clip_rows]),
             gt_interp=np.stack([read_png(root / r["gt_interp"]) for r in clip_rows[:-1]]),
             input_paths=[r["input"] for r in clip_rows],
+            gt_deblur_paths=[r["gt_deblur"] for r in clip_rows],
+            gt_interp_paths=[r["gt_interp"] for r in clip_rows[:-1]],
         )
 

@@ -1,53 +1,98 @@
 """The method interface: ALANet, its ablations and every baseline pass through this one door.
 
-A method is registered by a file in ``baselines/`` (no central list): it declares its name, the
-tasks it addresses, whether it trains, and ``build(params) -> nn.Module``. The module has a
-``window`` attribute (frames per window) and maps (B, W, 3, H, W) frames in [0, 1] to
-``(deblur (B, W, 3, H, W), interp (B, W-1, 3, H, W))``. A method that only interpolates returns
-its inputs as deblurred frames, so every method fills the joint table.
+A method is one file ``baselines/<name>.py`` (no central list) that calls :func:`register` with a
+:class:`Method`: its name (the file's name: the pipeline's stages depend on that file), the tasks
+it addresses, whether it trains, optionally an ``Options`` dataclass of its own knobs (defaults
+beside the method, overridden by ``params.yaml: methods.<name>``), and ``build(params) -> nn.Module``.
+
+The module has a ``window`` attribute (frames per window) and maps (B, W, 3, H, W) frames in
+[0, 1] to ``(deblur (B, W, 3, H, W), interp (B, W-1, 3, H, W))``, interp k lying midway between
+inputs k and k+1, for any frame size. A method that only interpolates returns its inputs as
+deblurred frames, so every method fills the joint table; ``tasks`` says what it really addresses.
+Trainable methods are trained by the shared `train` stage and evaluated from their checkpoint.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
+import hashlib
 import importlib
+import importlib.util
+import inspect
+import re
+import sys
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
+import torch
 from torch import nn
 
-from alabench.config import Params
+from alabench.config import Params, parse_section
 from alabench.errors import UserError
 
 TASKS = frozenset({"deblur", "interpolate"})
 BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
+# Outputs may overshoot [0, 1] a little (residual networks); they are clipped when scored. Values
+# beyond these bounds mean another convention (0-255, or -1-1) and fail the method.
+OUTPUT_RANGE = (-0.5, 1.5)
+T = TypeVar("T")
 
 
 class MethodError(UserError, LookupError):
     """An unknown or broken method; the message names it and what was found instead."""
 
 
+class MethodFailed(RuntimeError):
+    """The method itself failed: it raised, or broke the output contract (shape, dtype, NaN, range).
+
+    Not a UserError: `evaluate` contains it in the method's own summary (``status: failed``)."""
+
+
 @dataclass(frozen=True)
 class Method:
-    name: str
-    tasks: frozenset[str]  # what it really addresses, a subset of TASKS
-    trains: bool
+    name: str  # = the file's name: baselines/<name>.py
+    tasks: frozenset[str]  # what it really addresses, a non-empty subset of TASKS
+    trains: bool  # trained by the `train` stage (then listed in train.methods)
     build: Callable[[Params], nn.Module]
     description: str = ""
+    options: type | None = None  # frozen dataclass of its knobs, every field with a default
+    source: str = field(default="", compare=False)  # the file that registered it (set by register)
 
     def __post_init__(self) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+            raise ValueError(f"method name {self.name!r}: use lower case letters, digits and _ (it names a file)")
         if not self.tasks or not self.tasks <= TASKS:
             raise ValueError(f"method {self.name}: tasks must be a non-empty subset of {sorted(TASKS)}")
+        if not callable(self.build):
+            raise TypeError(f"method {self.name}: build must be a function params -> nn.Module")
+        if self.options is not None:
+            if not dataclasses.is_dataclass(self.options):
+                raise TypeError(f"method {self.name}: options must be a dataclass")
+            no_default = [f.name for f in dataclasses.fields(self.options)
+                          if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+            if no_default:
+                raise TypeError(f"method {self.name}: option '{no_default[0]}' needs a default")
 
 
 _REGISTRY: dict[str, Method] = {}
 
 
 def register(method: Method) -> Method:
-    if method.name in _REGISTRY and _REGISTRY[method.name] is not method:
-        raise MethodError(f"two methods are named '{method.name}'; rename one")
+    """Make ``method`` known; called once at the bottom of its ``baselines/<name>.py``."""
+    caller = inspect.currentframe().f_back  # type: ignore[union-attr]
+    source = Path(caller.f_code.co_filename).resolve()  # type: ignore[union-attr]
+    if source.stem != method.name:
+        raise MethodError(f"{source.name} registers '{method.name}': a method lives in the file named after it "
+                          f"({method.name}.py; the pipeline's stages depend on that file); rename one")
+    method = dataclasses.replace(method, source=str(source))
+    old = _REGISTRY.get(method.name)
+    if old is not None and old.source != method.source:
+        raise MethodError(f"two methods are named '{method.name}' ({Path(old.source).name} and "
+                          f"{Path(method.source).name}); rename one")
     _REGISTRY[method.name] = method
     return method
 
@@ -55,21 +100,49 @@ def register(method: Method) -> Method:
 @dataclass(frozen=True)
 class Discovery:
     methods: dict[str, Method]
-    rejected: dict[str, str]  # file -> why it could not be loaded
+    rejected: dict[str, str]  # file -> why it could not be used
+
+
+def _import(path: Path) -> None:
+    """Import a method file: the repo's own as ``baselines.<stem>``, any other folder's by path."""
+    if path.parent == BASELINES_DIR:
+        importlib.import_module(f"baselines.{path.stem}")
+        return
+    name = f"_alabench_methods_{hashlib.sha1(str(path.parent).encode()).hexdigest()[:10]}.{path.stem}"
+    if name in sys.modules:
+        return
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]  # a fixed file is imported afresh next time
+        raise
 
 
 def discover(folder: Path = BASELINES_DIR) -> Discovery:
-    """Import every ``*.py`` in ``baselines/``; a broken file is reported, the others still load."""
+    """Import every ``*.py`` in ``folder``; a broken file is reported with why, the others still load."""
+    folder = Path(folder).resolve()
     rejected: dict[str, str] = {}
     for path in sorted(folder.glob("*.py")):
         if path.name.startswith("_"):
             continue
         try:
-            importlib.import_module(f"{folder.name}.{path.stem}")
+            _import(path)
         except Exception as err:  # report any failure of a user's file, with where it happened
-            where = traceback.extract_tb(err.__traceback__)[-1]
-            rejected[path.name] = f"{type(err).__name__}: {err} ({Path(where.filename).name}:{where.lineno})"
-    return Discovery(dict(sorted(_REGISTRY.items())), rejected)
+            frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).parent == folder]
+            where = f" ({path.name}:{frames[-1].lineno})" if frames else ""
+            rejected[path.name] = f"{type(err).__name__}: {err}{where}"
+            continue
+        method = _REGISTRY.get(path.stem)
+        if method is None or Path(method.source) != path:
+            rejected[path.name] = (f"defines no method: call alabench.methods.register(Method(name='{path.stem}', "
+                                   "tasks=..., trains=..., build=...)) in it")
+    found = {name: m for name, m in sorted(_REGISTRY.items())
+             if Path(m.source).parent == folder and f"{name}.py" not in rejected}
+    return Discovery(found, rejected)
 
 
 def get_method(name: str, found: Discovery | None = None) -> Method:
@@ -81,3 +154,75 @@ def get_method(name: str, found: Discovery | None = None) -> Method:
     broken = "".join(f"\n  {f}: {why}" for f, why in found.rejected.items())
     raise MethodError(f"unknown method '{name}'.{hint} Known: {', '.join(found.methods)}."
                       + (f" Files in baselines/ that failed to load:{broken}" if broken else ""))
+
+
+# --------------------------------------------------------------------------------------------
+# What the stages (and the methods' build functions) call.
+
+
+def method_options(params: Params, name: str, options: type[T]) -> T:
+    """``options`` (a method's knobs, with defaults) overridden by ``params.yaml: methods.<name>``."""
+    return parse_section(options, params.methods.get(name, {}), f"methods.{name}")
+
+
+def parameter_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def build_model(method: Method, params: Params) -> nn.Module:
+    """``method.build(params)``, checked; what the method's own code raises comes out as MethodFailed
+    (a bad param or another user error stays what it is)."""
+    try:
+        model = method.build(params)
+    except UserError:
+        raise
+    except Exception as err:  # the method's own failure, whatever it is
+        raise MethodFailed(f"build raised {type(err).__name__}: {err}") from err
+    window = getattr(model, "window", None)
+    if not isinstance(model, nn.Module) or not isinstance(window, int) or window < 2:
+        raise MethodFailed(f"build must return an nn.Module whose `window` is an int >= 2, got "
+                           f"{type(model).__name__} with window {window!r}")
+    return model
+
+
+def load_weights(model: nn.Module, name: str, checkpoint: Path) -> nn.Module:
+    """Load the weights the `train` stage saved for method ``name`` into ``model`` (eval mode)."""
+    if not Path(checkpoint).is_file():
+        raise MethodError(f"{checkpoint}: no checkpoint for {name}; run `dvc repro` (it trains first)")
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or state.get("method") != name or "model" not in state:
+        raise MethodError(f"{checkpoint}: not a checkpoint of {name} (expected the dict the train stage "
+                          "writes); delete it and run `dvc repro`")
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as err:
+        raise MethodError(f"{checkpoint}: its weights do not fit {name} as params.yaml builds it now "
+                          f"(trained with other params?); run `dvc repro` to retrain. {str(err).splitlines()[0]}") from None
+    return model.eval()
+
+
+def load_trained(method: Method, params: Params, checkpoint: Path) -> nn.Module:
+    """A trained method ready to run: built from ``params``, weights from ``checkpoint``."""
+    return load_weights(build_model(method, params), method.name, checkpoint)
+
+
+def check_outputs(frames: torch.Tensor, outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
+    """The contract of a forward pass on ``frames`` (B, W, 3, H, W); raises MethodFailed saying what broke."""
+    if not (isinstance(outputs, (tuple, list)) and len(outputs) == 2
+            and all(isinstance(t, torch.Tensor) for t in outputs)):
+        raise MethodFailed(f"must return a pair of tensors (deblur, interp), got {type(outputs).__name__}")
+    b, w, c, h, wd = frames.shape
+    expected = {"deblur": (b, w, c, h, wd), "interp": (b, w - 1, c, h, wd)}
+    for (kind, shape), out in zip(expected.items(), outputs):
+        if tuple(out.shape) != shape:
+            raise MethodFailed(f"{kind} has shape {tuple(out.shape)}, expected {shape} for inputs "
+                                    f"{tuple(frames.shape)}")
+        if not out.is_floating_point():
+            raise MethodFailed(f"{kind} has dtype {out.dtype}, expected floating point in [0, 1]")
+        if not torch.isfinite(out).all():
+            raise MethodFailed(f"{kind} holds NaN or infinite values")
+        lo, hi = out.min().item(), out.max().item()
+        if lo < OUTPUT_RANGE[0] or hi > OUTPUT_RANGE[1]:
+            raise MethodFailed(f"{kind} spans [{lo:.3g}, {hi:.3g}]: frames must be in [0, 1] "
+                                    f"(values beyond {list(OUTPUT_RANGE)} mean another range convention)")
+    return outputs[0], outputs[1]

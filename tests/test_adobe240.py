@@ -94,7 +94,7 @@ def test_dvc_repro_downloads_extracts_splits_and_blurs(videos, tmp_path):
     with serve() as server:
         url = server.add(ZIP, make_zip(videos))
         p = params_dict(Path("sources/adobe240"), url)
-        p["blur"]["datasets"] = ["adobe240"]
+        p["blur"]["datasets"] = ["synth", "adobe240"]  # synth: train.datasets needs its test split
         repo = git_repo(tmp_path / "repo", p)
         repro = [sys.executable, "-m", "dvc", "repro", "blur@adobe240"]
         assert "Running stage 'fetch@adobe240'" in run(repro, repo).stdout

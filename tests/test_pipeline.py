@@ -46,9 +46,21 @@ def test_dvc_repro_then_status_is_clean(repo):
         metrics = json.loads((repo / f"training/synth/{method}/metrics.json").read_text())
         assert metrics["joint_psnr"] > 10 and metrics["input_joint_psnr"] > 10
         assert (repo / f"training/synth/{method}/history.csv").read_text().startswith("epoch,step,lr,train_loss")
+    for protocol in ("all_blurry", "mixed"):
+        for method in ("alanet", "alanet_self", "alanet_cross", "blurry_input"):
+            out = repo / f"results/synth/{protocol}/{method}"
+            summary = json.loads((out / "summary.json").read_text())
+            assert summary["status"] == "ok" and summary["frames"] == {"deblur": 6, "interp": 4, "joint": 10}
+            assert 10 < summary["averages"]["per_clip"]["joint"]["psnr"]["mean"] <= 50
+            assert len((out / "frames.csv").read_text().splitlines()) == 1 + 10
+            assert len(list((out / "samples").glob("*.png"))) == 2
     runs = mlflow_runs(repo / "mlflow.db")
-    assert sorted(name for name, _ in runs) == ["report", "train alanet", "train alanet_cross", "train alanet_self"]
-    assert "no method evaluated yet" in (repo / "reports/index.html").read_text()  # results/ empty: named, no failure
+    evaluations = [f"evaluate {m} {p}" for m in ("alanet", "alanet_self", "alanet_cross", "blurry_input")
+                   for p in ("all_blurry", "mixed")]
+    assert sorted(name for name, _ in runs) == sorted(["report", "train alanet", "train alanet_cross",
+                                                       "train alanet_self", *evaluations])
+    page = (repo / "reports/index.html").read_text()
+    assert "blurry_input" in page and "alanet_cross" in page  # every evaluated method reaches the report
     assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
@@ -117,3 +129,66 @@ def test_ddp_on_two_cpu_processes_matches_one_process(repo, tmp_path):
         torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
     start = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).state_dict()  # training moved the weights
     assert any(not torch.allclose(one[n], start[n]) for n in one if n.endswith("out.weight"))
+
+
+def stale_stages(repo: Path) -> set[str]:
+    return set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo).stdout or "{}"))
+
+
+def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
+    """A new trainable method file + its name in params.yaml: only its train and evaluate stages run,
+    then the report."""
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, symlinks=True)
+    run([sys.executable, "-m", "dvc", "repro"], work)
+    assert stale_stages(work) == set()
+    source = (work / "baselines/unet.py").read_text()
+    (work / "baselines/unet2.py").write_text(source.replace('name="unet"', 'name="unet2"'))
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train"]["methods"].append("unet2")
+    params["methods"]["unet2"] = {}
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    mine = {"train@unet2-synth", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
+    assert stale_stages(work) == mine
+    out = run([sys.executable, "-m", "dvc", "repro"], work).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == mine | {"report"}  # and the report is rendered again with the new method
+    assert stale_stages(work) == set()
+    assert json.loads((work / "results/synth/mixed/unet2/summary.json").read_text())["status"] == "ok"
+
+
+BROKEN = """
+from alabench.methods import TASKS, Method, register
+from baselines.blurry_input import BlurryInput
+
+
+class Broken(BlurryInput):
+    def forward(self, frames):
+        deblur, interp = super().forward(frames)
+        return deblur * float("nan"), interp
+
+
+register(Method(name="broken", tasks=TASKS, trains=False, build=lambda params: Broken()))
+"""
+
+
+def test_a_failing_method_is_contained_unless_strict(repo, tmp_path):
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
+    run([sys.executable, "-m", "dvc", "repro", "blur", "weights"], work)
+    (work / "baselines/broken.py").write_text(BROKEN)
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["evaluate"]["methods"].append("broken")
+    params["methods"]["broken"] = {}
+    evaluate = [sys.executable, "-m", "stages.evaluate", "--method", "broken", "--dataset", "synth", "--protocol", "mixed"]
+    for strict in (False, True):
+        params["evaluate"]["strict"] = strict
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        result = run(evaluate, work, check=False)
+        assert result.returncode == (1 if strict else 0), result.stderr
+        summary = json.loads((work / "results/synth/mixed/broken/summary.json").read_text())
+        assert summary["status"] == "failed" and "deblur holds NaN" in summary["error"]
+        assert (work / "results/synth/mixed/broken/frames.csv").read_text().startswith("clip,k,kind")
+    assert "error: broken failed on synth/mixed (evaluate.strict is true)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [status for name, status in mlflow_runs(work / "mlflow.db")] == ["FINISHED", "FINISHED"]

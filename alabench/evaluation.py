@@ -1,0 +1,210 @@
+"""Evaluation: score every output frame of a method on a prepared test protocol, then summarise.
+
+Per frame (``frames.csv``): clip, k, kind (deblur: input k's deblurred frame; interp: the frame
+between inputs k and k+1), input_blurry (1 when the input, or for interp either neighbour, is
+blurry), PSNR (``inf`` for a frame identical to its ground truth), SSIM, LPIPS.
+
+Summary (``summary.json``), for deblur, interp and joint (both kinds together) and each metric:
+
+* two averaging conventions: ``per_clip`` (mean over a clip's frames, then over clips, as BIN)
+  and ``per_frame`` (mean over all frames);
+* each with a bootstrap confidence interval over clips: clips are resampled with replacement (the
+  frames of a clip are correlated, so frames are not), the same seeded resamples for every average;
+* the same for the frames whose inputs were all sharp and those with a blurry input;
+* PSNR capped at ``psnr_cap`` in every average, with the number of capped frames.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from alabench.datasets import TestClip, to_tensor
+from alabench.errors import UserError
+from alabench.frames import atomic_dir, write_png
+from alabench.inference import infer_clip
+from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
+
+COLUMNS = ["clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
+METRICS = ("psnr", "ssim", "lpips")
+KINDS = {"deblur": ("deblur",), "interp": ("interp",), "joint": ("deblur", "interp")}
+CONVENTIONS = ("per_clip", "per_frame")
+
+
+class EvaluationError(UserError, RuntimeError):
+    """An evaluation that cannot be made or read; names the file or the method."""
+
+
+@dataclass
+class Sample:
+    """One saved output frame and the paths the report shows beside it (relative to the repo root)."""
+
+    clip: str
+    k: int
+    kind: str
+    image: np.ndarray  # (H, W, 3) uint8
+    inputs: list[str]  # the input(s) it was made from
+    target: str
+
+
+@dataclass
+class Scored:
+    frames: pd.DataFrame  # COLUMNS, one row per output frame
+    seconds: float  # in the method's forward passes
+    samples: list[Sample] = field(default_factory=list)
+
+
+def score_clip(clip: TestClip, deblur: np.ndarray, interp: np.ndarray, lpips: Lpips) -> pd.DataFrame:
+    """Rows of frames.csv for one clip's (K, H, W, 3) deblurred and (K-1, H, W, 3) interpolated uint8 frames."""
+    parts = []
+    for kind, outputs, targets, blurry in (
+        ("deblur", deblur, clip.gt_deblur, clip.blurry),
+        ("interp", interp, clip.gt_interp, clip.blurry[:-1] | clip.blurry[1:]),
+    ):
+        parts.append(pd.DataFrame({
+            "clip": clip.name, "k": np.arange(len(outputs)), "kind": kind, "input_blurry": blurry.astype(int),
+            "psnr": psnr_batch(outputs, targets), "ssim": ssim_batch(outputs, targets),
+            "lpips": lpips(outputs, targets),
+        }))
+    return pd.concat(parts, ignore_index=True)[COLUMNS]
+
+
+def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -> set[tuple[str, int]]:
+    """``count`` (clip, k) positions spread evenly over all the inputs that have an interpolation after them."""
+    positions = [(name, k) for name, n in zip(clips, inputs_per_clip) for k in range(n - 1)]
+    if not positions or count == 0:
+        return set()
+    return {positions[i] for i in np.linspace(0, len(positions) - 1, min(count, len(positions))).round().astype(int)}
+
+
+def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, batch: int,
+                   device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset()) -> Scored:
+    """Run ``model`` over every clip (``alabench.inference.infer_clip``) and score every output frame."""
+    rows, seconds, saved = [], 0.0, []
+    for clip in clips:
+        out = infer_clip(model, to_tensor(clip.inputs), batch, device)
+        deblur, interp = to_uint8(out.deblur), to_uint8(out.interp)
+        seconds += out.seconds
+        rows.append(score_clip(clip, deblur, interp, lpips))
+        for name, k in sorted(samples):
+            if name == clip.name:
+                saved.append(Sample(name, k, "deblur", deblur[k], [clip.input_paths[k]], clip.gt_deblur_paths[k]))
+                saved.append(Sample(name, k, "interp", interp[k], clip.input_paths[k:k + 2], clip.gt_interp_paths[k]))
+    frames = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
+    return Scored(frames, seconds, saved)
+
+
+# --------------------------------------------------------------------------------------------
+# Averages and bootstrap intervals.
+
+
+def _clip_sums(frames: pd.DataFrame, metric: str, clips: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    grouped = frames.groupby("clip")[metric]
+    return (grouped.sum().reindex(clips, fill_value=0.0).to_numpy(float),
+            grouped.count().reindex(clips, fill_value=0).to_numpy(float))
+
+
+def _statistic(sums: np.ndarray, counts: np.ndarray, convention: str) -> np.ndarray:
+    """The average over the last axis of clips: per frame, or per clip then over clips."""
+    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no frame of a subset: NaN
+        if convention == "per_frame":
+            return sums.sum(-1) / counts.sum(-1)
+        return np.nanmean(np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan), axis=-1)
+
+
+def _number(value: float) -> float | None:
+    return None if value is None or not math.isfinite(value) else round(float(value), 6)
+
+
+def averages(frames: pd.DataFrame, clips: list[str], resamples: np.ndarray, confidence: float) -> dict[str, Any]:
+    """{convention: {kind: {metric: {"mean", "ci"}}}} over ``frames`` (PSNR already capped)."""
+    tail = (1 - confidence) / 2
+    out: dict[str, Any] = {c: {} for c in CONVENTIONS}
+    for kind, kinds in KINDS.items():
+        subset = frames[frames["kind"].isin(kinds)]
+        for metric in METRICS:
+            sums, counts = _clip_sums(subset, metric, clips)
+            for convention in CONVENTIONS:
+                mean = _statistic(sums, counts, convention) if counts.sum() else float("nan")
+                ci = [None, None]
+                if len(resamples) and counts.sum():
+                    boot = _statistic(sums[resamples], counts[resamples], convention)
+                    boot = boot[np.isfinite(boot)]
+                    if len(boot):
+                        ci = [_number(q) for q in np.quantile(boot, [tail, 1 - tail])]
+                out[convention].setdefault(kind, {})[metric] = {"mean": _number(mean), "ci": ci}
+    return out
+
+
+def summarize(frames: pd.DataFrame, psnr_cap: float, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
+    """The averages of ``summary.json`` (see the module docstring) from a frames.csv table."""
+    clips = sorted(frames["clip"].unique())
+    capped = frames.assign(psnr=frames["psnr"].clip(upper=psnr_cap))
+    resamples = np.random.default_rng(seed).integers(0, len(clips), size=(bootstrap, len(clips)))
+    over = frames["psnr"] > psnr_cap
+    by_input = {}
+    for name, flag in (("sharp", 0), ("blurry", 1)):
+        part = capped[capped["input_blurry"] == flag]
+        by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in KINDS.items()},
+                          **averages(part, clips, resamples, confidence)}
+    return {
+        "clips": len(clips),
+        "frames": {kind: int(frames["kind"].isin(k).sum()) for kind, k in KINDS.items()},
+        "psnr_cap": psnr_cap,
+        "psnr_capped": {kind: int((over & frames["kind"].isin(k)).sum()) for kind, k in KINDS.items()},
+        "bootstrap": {"resamples": bootstrap, "confidence": confidence, "seed": seed, "unit": "clip"},
+        "averages": averages(capped, clips, resamples, confidence),
+        "by_input": by_input,
+    }
+
+
+def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
+    """The averages as flat names for MLflow: ``per_clip.joint.psnr`` and the like (means only)."""
+    out = {f"{convention}.{kind}.{metric}": value["mean"]
+           for convention, kinds in summary.get("averages", {}).items()
+           for kind, metrics in kinds.items() for metric, value in metrics.items()}
+    for key in ("seconds_per_frame", "parameters"):
+        if key in summary:
+            out[key] = summary[key]
+    out.update({f"psnr_capped.{kind}": n for kind, n in summary.get("psnr_capped", {}).items()})
+    return {k: float(v) for k, v in out.items() if v is not None}
+
+
+# --------------------------------------------------------------------------------------------
+# Files.
+
+
+def write_results(out_dir: Path, frames: pd.DataFrame, summary: dict[str, Any], samples: list[Sample]) -> None:
+    """``out_dir``/{frames.csv, summary.json, samples/} written whole or not at all."""
+    out_dir = Path(out_dir)
+    with atomic_dir(out_dir) as tmp:
+        frames[COLUMNS].to_csv(tmp / "frames.csv", index=False, float_format="%.6f")
+        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / "samples").mkdir()
+        rows = []
+        for s in samples:
+            name = f"{s.clip}_{s.k:03d}_{s.kind}.png"
+            write_png(tmp / "samples" / name, s.image)
+            rows.append({"clip": s.clip, "k": s.k, "kind": s.kind, "output": str(out_dir / "samples" / name),
+                         "inputs": " ".join(s.inputs), "target": s.target})
+        pd.DataFrame(rows, columns=["clip", "k", "kind", "output", "inputs", "target"]).to_csv(
+            tmp / "samples" / "samples.csv", index=False)
+
+
+def read_frames(path: Path) -> pd.DataFrame:
+    """A frames.csv back as a table (``inf`` PSNR included); names the file if its columns are wrong."""
+    frames = pd.read_csv(path, dtype={"clip": str})
+    if list(frames.columns) != COLUMNS:
+        raise EvaluationError(f"{path}: columns {list(frames.columns)}, expected {COLUMNS}; rerun its evaluate stage")
+    return frames

@@ -1,0 +1,101 @@
+"""Super SloMo (Jiang et al., CVPR 2018), re-implemented and trained here; interpolation only.
+
+Two U-Nets of the layout ALANet also builds on (``models.unet``), for each pair (I0, I1) and t = 1/2:
+
+1. the flow U-Net maps [I0, I1] to the bidirectional flows F01, F10;
+2. the flows from the middle frame, linearly approximated (paper eq. 4):
+   F_t0 = -t(1-t) F01 + t^2 F10,  F_t1 = (1-t)^2 F01 - t(1-t) F10;
+3. the refinement U-Net maps [I0, I1, F01, F10, F_t1, F_t0, g(I1, F_t1), g(I0, F_t0)] (20 channels)
+   to flow corrections dF_t0, dF_t1 and a visibility map V_t0 = sigmoid(.), V_t1 = 1 - V_t0;
+4. I_t = ((1-t) V_t0 g(I0, F_t0 + dF_t0) + t V_t1 g(I1, F_t1 + dF_t1)) / ((1-t) V_t0 + t V_t1),
+   g a bilinear backward warp.
+
+Differences from the paper, so that every method here trains alike: the shared `train` stage's
+loss (eq. 8 of ALANET: L1 + perceptual) replaces Super SloMo's reconstruction + perceptual +
+warping + smoothness loss; ``width`` scales the channels (1.0 = the published 32-...-512 plan);
+both U-Nets' last layers start at zero, so an untrained model returns the mean of the two inputs
+(flows 0, visibility 1/2) and training starts from the blurry-input baseline. Inputs are the
+(possibly blurry) frames, as in the paper's Table 2. The deblurred frames are the inputs.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from alabench.config import Params, Range
+from alabench.methods import Method, method_options, register
+from models.pairwise import PairwiseInterpolator
+from models.unet import Encoder, Generator, channel_plan, init_weights
+
+
+@dataclass(frozen=True)
+class Options:
+    width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier of both U-Nets
+
+
+class UNet(nn.Module):
+    """Super SloMo's U-Net: ``models.unet``'s encoder and generator with other in / out channels."""
+
+    def __init__(self, channels: tuple[int, ...], inputs: int, outputs: int) -> None:
+        super().__init__()
+        self.encoder, self.decoder = Encoder(channels), Generator(channels)
+        self.encoder.stem1 = nn.Conv2d(inputs, channels[0], 7, padding=3)
+        self.decoder.out = nn.Conv2d(channels[0], outputs, 3, padding=1)
+        init_weights(self.encoder.stem1)
+        nn.init.zeros_(self.decoder.out.weight)
+        nn.init.zeros_(self.decoder.out.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        feats = self.encoder(x)
+        return self.decoder(feats[-1], feats[:-1])
+
+
+def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """out(p) = image(p + flow(p)); (N, C, H, W) image, (N, 2, H, W) flow in pixels (x, y)."""
+    n, _, h, w = image.shape
+    ys, xs = torch.meshgrid(torch.arange(h, dtype=flow.dtype, device=flow.device),
+                            torch.arange(w, dtype=flow.dtype, device=flow.device), indexing="ij")
+    gx = 2 * (xs + flow[:, 0]) / max(w - 1, 1) - 1
+    gy = 2 * (ys + flow[:, 1]) / max(h - 1, 1) - 1
+    return F.grid_sample(image, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=True)
+
+
+class SuperSloMo(PairwiseInterpolator):
+    t = 0.5
+
+    def __init__(self, options: Options) -> None:
+        super().__init__()
+        self.config = options  # recorded in the checkpoint by the train stage
+        channels = channel_plan(options.width)
+        self.flow_net = UNet(channels, 6, 4)
+        self.refine_net = UNet(channels, 20, 5)
+
+    def middle(self, i0: torch.Tensor, i1: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) frames padded to the U-Net's stride -> the frame at t = 1/2."""
+        t = self.t
+        flows = self.flow_net(torch.cat([i0, i1], 1))
+        f01, f10 = flows[:, :2], flows[:, 2:]
+        ft0, ft1 = -t * (1 - t) * f01 + t * t * f10, (1 - t) ** 2 * f01 - t * (1 - t) * f10
+        g0, g1 = backward_warp(i0, ft0), backward_warp(i1, ft1)
+        out = self.refine_net(torch.cat([i0, i1, f01, f10, ft1, ft0, g1, g0], 1))
+        v0 = torch.sigmoid(out[:, 4:5])
+        g0, g1 = backward_warp(i0, ft0 + out[:, :2]), backward_warp(i1, ft1 + out[:, 2:4])
+        w0, w1 = (1 - t) * v0, t * (1 - v0)
+        return (w0 * g0 + w1 * g1) / (w0 + w1)
+
+
+def build(params: Params) -> SuperSloMo:
+    return SuperSloMo(method_options(params, "superslomo", Options))
+
+
+register(Method(
+    name="superslomo",
+    tasks=frozenset({"interpolate"}),
+    trains=True,
+    build=build,
+    options=Options,
+    description="Super SloMo (Jiang et al. 2018): flow U-Net, warping, visibility-weighted blending",
+))

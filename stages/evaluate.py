@@ -1,0 +1,136 @@
+"""Stage `evaluate@<method>-<dataset>-<protocol>`: one method on one prepared test protocol.
+
+Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/} (README,
+"Evaluation") and logs the run to MLflow. A trainable method is loaded from the checkpoint the
+`train` stage wrote. A method that raises or breaks the output contract gets ``status: failed``
+and its error in summary.json; the stage then exits 1 only when ``evaluate.strict`` is true.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from alabench.cli import run_stage
+from alabench.config import ParamError, Params, load_params
+from alabench.datasets import TestClip, iter_test_clips
+from alabench.evaluation import (
+    COLUMNS,
+    EvaluationError,
+    Scored,
+    evaluate_clips,
+    flat_metrics,
+    sample_positions,
+    summarize,
+    write_results,
+)
+from alabench.methods import (
+    Method,
+    MethodFailed,
+    build_model,
+    discover,
+    get_method,
+    load_weights,
+    method_options,
+    parameter_count,
+)
+from alabench.metrics import Lpips
+from alabench.tracking import mlflow_run
+
+log = logging.getLogger("stages.evaluate")
+
+
+def checked_method(params: Params, name: str, dataset: str, protocol: str) -> Method:
+    """The method, after checking that params.yaml asks for this evaluation; a method file that
+    does not load raises MethodFailed (contained like any other failure of the method)."""
+    if protocol not in params.evaluate.protocols:
+        raise ParamError(f"evaluate on {protocol}: not in evaluate.protocols {list(params.evaluate.protocols)}")
+    found = discover()
+    if f"{name}.py" in found.rejected:
+        raise MethodFailed(f"baselines/{name}.py does not load: {found.rejected[f'{name}.py']}")
+    method = get_method(name, found)
+    key, listed = ("train.methods", params.train.methods) if method.trains else ("evaluate.methods", params.evaluate.methods)
+    if name not in listed:
+        raise ParamError(f"evaluate {name}: it {'trains' if method.trains else 'does not train'}, so it must "
+                         f"be listed in {key} {list(listed)}")
+    key, datasets = ("train.datasets", params.train.datasets) if method.trains else ("blur.datasets", params.blur.datasets)
+    if dataset not in datasets:
+        raise ParamError(f"evaluate {name} on {dataset}: not in {key} {list(datasets)}")
+    return method
+
+
+def run(params: Params, name: str, dataset: str, protocol: str, clips: list[TestClip],
+        summary: dict[str, Any]) -> Scored:
+    """Build (and load) the method and score it; MethodFailed if the method's own code fails."""
+    cfg = params.evaluate
+    method = checked_method(params, name, dataset, protocol)
+    summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
+                   options=asdict(method_options(params, name, method.options)) if method.options else {})
+    device = torch.device(summary["device"])
+    torch.manual_seed(cfg.seed)
+    model = build_model(method, params)
+    if method.trains:
+        summary["checkpoint"] = str(Path("checkpoints") / dataset / name / "model.pt")
+        load_weights(model, name, Path(summary["checkpoint"]))
+    model = model.to(device).eval()
+    summary.update(parameters=parameter_count(model), window=model.window)
+    positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
+    scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions)
+    summary.update(seconds=round(scored.seconds, 4), seconds_per_frame=round(scored.seconds / len(scored.frames), 6))
+    summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
+    return scored
+
+
+def main(name: str, dataset: str, protocol: str) -> None:
+    params = load_params()
+    cfg = params.evaluate
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    protocol_dir = Path("data/prepared") / dataset / "test" / protocol
+    clips = list(iter_test_clips(protocol_dir))
+    if not clips:
+        raise EvaluationError(f"{protocol_dir / 'manifest.csv'}: no test clips; run `dvc repro`")
+    summary: dict[str, Any] = {
+        "status": "ok", "error": None, "method": name, "dataset": dataset, "protocol": protocol,
+        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+        "checkpoint": None,
+    }
+    try:
+        scored = run(params, name, dataset, protocol, clips, summary)
+    except MethodFailed as err:
+        log.error("%s failed on %s/%s: %s", name, dataset, protocol, err)
+        summary.update(status="failed", error=str(err))
+        scored = Scored(pd.DataFrame(columns=COLUMNS), 0.0)
+    out = Path("results") / dataset / protocol / name
+    write_results(out, scored.frames, summary, scored.samples)
+
+    tags = {"stage": "evaluate", "method": name, "protocol": protocol, "status": summary["status"]}
+    run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
+                  "options": summary.get("options", {}), "checkpoint": summary["checkpoint"]}
+    with mlflow_run(dataset, f"evaluate {name} {protocol}", run_params, tags) as mlflow:
+        mlflow.log_metrics(flat_metrics(summary), 0)
+        mlflow.log_artifact(out / "summary.json")
+        mlflow.log_artifact(out / "frames.csv")
+    if summary["status"] == "failed":
+        if cfg.strict:
+            raise EvaluationError(f"{name} failed on {dataset}/{protocol} (evaluate.strict is true): {summary['error']}")
+        return
+    joint = summary["averages"]["per_clip"]["joint"]
+    log.info("%s on %s/%s: joint PSNR %.2f dB, SSIM %.4f, LPIPS %.4f (%d frames capped at %.0f dB), %.4f s/frame",
+             name, dataset, protocol, joint["psnr"]["mean"], joint["ssim"]["mean"], joint["lpips"]["mean"],
+             summary["psnr_capped"]["joint"], cfg.psnr_cap, summary["seconds_per_frame"])
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--method", required=True)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--protocol", required=True)
+    args = parser.parse_args()
+    run_stage("evaluate", lambda: main(args.method, args.dataset, args.protocol))

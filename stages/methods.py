@@ -1,0 +1,82 @@
+"""`python -m stages.methods`: the methods found in baselines/, and why any file was rejected.
+
+Not a DVC stage: a listing for people. For each method: what it addresses, whether it trains,
+its knobs (defaults, and the values params.yaml sets under `methods.<name>`), and whether
+params.yaml runs it. Then every file that could not be used, with the reason (an import error, a
+missing attribute, a misnamed method), and every entry of params.yaml that does not fit. Exit 1
+when something is rejected or does not fit, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+from alabench.config import ParamError, Params, load_params
+from alabench.errors import UserError
+from alabench.methods import BASELINES_DIR, Discovery, discover, method_options
+
+
+def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
+    """Lines to print and the number of problems found."""
+    lines, problems = [f"methods in {BASELINES_DIR.name}/: {len(found.methods)}"], 0
+    for name, m in found.methods.items():
+        tasks = " + ".join(sorted(m.tasks))
+        runs = ""
+        if params is not None:
+            runs = ("  [in train.methods]" if name in params.train.methods else
+                    "  [in evaluate.methods]" if name in params.evaluate.methods else "  [not run]")
+        lines.append(f"  {name:<14} {tasks:<21} {'trains' if m.trains else 'fixed':<7}{runs}")
+        if m.description:
+            lines.append(f"  {'':<14} {m.description}")
+        if m.options is not None:
+            knobs = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(m.options))
+            lines.append(f"  {'':<14} options (defaults): {knobs}")
+            if params is not None and params.methods.get(name):
+                try:
+                    method_options(params, name, m.options)
+                    lines.append(f"  {'':<14} params.yaml sets: {params.methods[name]}")
+                except ParamError as err:
+                    lines.append(f"  {'':<14} REJECTED params: {err}")
+                    problems += 1
+        elif params is not None and params.methods.get(name):
+            lines.append(f"  {'':<14} REJECTED params: methods.{name} sets {params.methods[name]} but {name} "
+                         "has no options")
+            problems += 1
+    if found.rejected:
+        lines.append(f"rejected files: {len(found.rejected)}")
+        lines += [f"  {file}: {why}" for file, why in found.rejected.items()]
+        problems += len(found.rejected)
+    if params is not None:
+        for key, names in (("train.methods", params.train.methods), ("evaluate.methods", params.evaluate.methods),
+                           ("methods", list(params.methods))):
+            for name in names:
+                if name not in found.methods and f"{name}.py" not in found.rejected:
+                    lines.append(f"params.yaml: {key} names '{name}', but no baselines/{name}.py defines it")
+                    problems += 1
+        for name in params.train.methods:
+            if name in found.methods and not found.methods[name].trains:
+                lines.append(f"params.yaml: train.methods names '{name}', which does not train: "
+                             "move it to evaluate.methods")
+                problems += 1
+        for name in params.evaluate.methods:
+            if name in found.methods and found.methods[name].trains:
+                lines.append(f"params.yaml: evaluate.methods names '{name}', which trains: move it to train.methods")
+                problems += 1
+    return lines, problems
+
+
+def main(argv: list[str]) -> int:
+    params = None
+    try:
+        params = load_params(Path(argv[0]) if argv else Path("params.yaml"))
+    except UserError as err:
+        print(f"(params not checked: {err})")
+    lines, problems = listing(discover(), params)
+    print("\n".join(lines))
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

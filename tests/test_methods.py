@@ -1,0 +1,194 @@
+"""The method interface: discovery, rejection of broken files, options, and the contract every method keeps."""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import tiny_params
+
+from alabench.config import ParamError, parse_params
+from alabench.methods import (
+    OUTPUT_RANGE,
+    MethodError,
+    MethodFailed,
+    build_model,
+    check_outputs,
+    discover,
+    get_method,
+    load_trained,
+    method_options,
+)
+from stages.methods import listing
+
+FOUND = discover()
+PARAMS = parse_params(tiny_params())
+
+
+def test_every_baseline_file_loads():
+    assert FOUND.rejected == {}
+    assert {"alanet", "alanet_self", "alanet_cross", "unet", "superslomo", "cain", "blurry_input",
+            "flow_interp"} <= set(FOUND.methods)
+
+
+def perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
+    """Nudge every weight: the zero-initialised output layers would hide the rest of the network."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=g) * 0.02)
+    return model
+
+
+# The contract, for every method found in baselines/ (a method a user adds is checked too).
+@pytest.mark.parametrize("name", sorted(FOUND.methods))
+def test_method_contract(name):
+    method = FOUND.methods[name]
+    torch.manual_seed(0)
+    model = build_model(method, PARAMS).eval()
+    frames = torch.rand(2, model.window, 3, 37, 45, generator=torch.Generator().manual_seed(1))  # odd sizes
+    with torch.no_grad():
+        deblur, interp = check_outputs(frames, model(frames))  # shapes, float, finite, range
+        assert deblur.dtype == interp.dtype == torch.float32
+        assert deblur.min() >= 0 and deblur.max() <= 1 and interp.min() >= 0 and interp.max() <= 1
+        if "deblur" not in method.tasks:  # interpolation only: the inputs are its deblurred frames
+            torch.testing.assert_close(deblur, frames)
+        # Determinism with a seed: the same build and inputs give the same outputs, twice.
+        torch.manual_seed(0)
+        again = perturbed(build_model(method, PARAMS).eval(), 3)
+        torch.manual_seed(0)
+        model = perturbed(build_model(method, PARAMS).eval(), 3)
+        first, second = check_outputs(frames, model(frames)), check_outputs(frames, again(frames))
+        for a, b in zip(first, second):
+            assert torch.equal(a, b)
+        # Windows are independent: one window alone gives what it gave inside the batch.
+        alone = model(frames[1:])
+        torch.testing.assert_close(alone[1], first[1][1:], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, m in FOUND.methods.items() if m.trains))
+def test_trainable_methods_learn(name):
+    """One optimiser step on a batch changes the outputs: gradients reach the weights."""
+    torch.manual_seed(0)
+    model = build_model(FOUND.methods[name], PARAMS)
+    frames = torch.rand(2, max(model.window, PARAMS.train_data.window), 3, 32, 32)
+    deblur, interp = model(frames)
+    loss = (interp - frames[:, :-1]).abs().mean() + (deblur - frames.flip(1)).abs().mean()
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+def write_method(folder: Path, name: str, body: str) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.py"
+    path.write_text(textwrap.dedent(body))
+    return path
+
+
+ECHO = """
+    from torch import nn
+    from alabench.methods import TASKS, Method, register
+
+    class Echo(nn.Module):
+        window = 3
+        def forward(self, frames):
+            return frames, frames[:, 1:] * 0.5 + frames[:, :-1] * 0.5
+
+    register(Method(name="{name}", tasks=TASKS, trains=False, build=lambda params: Echo()))
+"""
+
+
+def test_a_file_in_a_folder_is_discovered_and_broken_ones_are_reported(tmp_path):
+    folder = tmp_path / "baselines"
+    write_method(folder, "echo_a", ECHO.format(name="echo_a"))
+    write_method(folder, "broken", "import not_a_real_module\n")
+    write_method(folder, "typo", "from alabench.methods import Method, register\n"
+                                 "register(Method(name='typo', tasks=frozenset({'deblur'}), trains=False))\n")
+    write_method(folder, "nothing", "x = 1\n")
+    write_method(folder, "misnamed", ECHO.format(name="other_name"))
+    found = discover(folder)
+    assert list(found.methods) == ["echo_a"]
+    assert found.rejected["broken.py"].startswith("ModuleNotFoundError: No module named 'not_a_real_module'")
+    assert "missing 1 required positional argument: 'build'" in found.rejected["typo.py"]
+    assert "defines no method" in found.rejected["nothing.py"]
+    assert "registers 'other_name'" in found.rejected["misnamed.py"]
+    with pytest.raises(MethodError, match="Did you mean 'echo_a'") as info:
+        get_method("echo_b", found)
+    assert "broken.py: ModuleNotFoundError" in str(info.value)
+    lines, problems = listing(found, None)
+    assert problems == 4 and any("broken.py: ModuleNotFoundError" in line for line in lines)
+
+
+def test_the_repo_listing_is_clean():
+    lines, problems = listing(FOUND, PARAMS)
+    assert problems == 0, "\n".join(lines)
+    assert any(line.split()[0] == "flow_interp" for line in lines if line.strip())
+
+
+def test_options_come_from_params_with_named_errors():
+    opts = method_options(PARAMS, "cain", FOUND.methods["cain"].options)
+    assert (opts.features, opts.groups, opts.depth) == (8, 1, 3)  # depth: the default beside the method
+    bad = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "cain": {"featurs": 8}})
+    with pytest.raises(ParamError, match=r"unknown key 'methods.cain.featurs' \(did you mean 'methods.cain.features'"):
+        method_options(bad, "cain", FOUND.methods["cain"].options)
+    bad = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "superslomo": {"width": "wide"}})
+    with pytest.raises(ParamError, match="methods.superslomo.width = 'wide'"):
+        build_model(FOUND.methods["superslomo"], bad)
+
+
+def test_params_must_give_every_run_method_an_entry():
+    data = tiny_params()
+    del data["methods"]["blurry_input"]
+    with pytest.raises(ParamError, match=r"evaluate.methods names 'blurry_input' but methods.blurry_input is missing"):
+        parse_params(data)
+
+
+def test_contract_violations_are_named():
+    frames = torch.rand(1, 3, 3, 8, 8)
+    good = (frames, frames[:, 1:])
+    check_outputs(frames, good)
+    for outputs, message in (
+        (frames, "a pair of tensors"),
+        ((frames, frames), "interp has shape"),
+        ((frames * float("nan"), frames[:, 1:]), "NaN"),
+        ((frames * 255, frames[:, 1:]), "deblur spans"),
+        (((frames * 255).to(torch.uint8), frames[:, 1:]), "dtype torch.uint8"),
+    ):
+        with pytest.raises(MethodFailed, match=message):
+            check_outputs(frames, outputs)
+    assert OUTPUT_RANGE[0] < 0 and OUTPUT_RANGE[1] > 1
+
+
+def test_a_checkpoint_that_does_not_fit_is_a_user_error(tmp_path):
+    method = FOUND.methods["unet"]
+    model = build_model(method, PARAMS)
+    path = tmp_path / "model.pt"
+    torch.save({"method": "unet", "model": model.state_dict()}, path)
+    loaded = load_trained(method, PARAMS, path)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    wider = dataclasses.replace(PARAMS, alanet=dataclasses.replace(PARAMS.alanet, width=0.125))
+    with pytest.raises(MethodError, match="do not fit unet as params.yaml builds it now"):
+        load_trained(method, wider, path)
+    with pytest.raises(MethodError, match="not a checkpoint of alanet"):
+        load_trained(FOUND.methods["alanet"], PARAMS, path)
+    with pytest.raises(MethodError, match="no checkpoint"):
+        load_trained(method, PARAMS, tmp_path / "missing.pt")
+
+
+def test_the_readme_example_method_works(tmp_path):
+    """The README's complete example of adding a method is discovered, reads its options and keeps the contract."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    after = readme[readme.index("Save it as `baselines/median3.py`"):]
+    code = after[after.index("```python\n") + len("```python\n"):after.index("```\n", after.index("```python\n") + 1)]
+    write_method(tmp_path / "baselines", "median3", code)
+    found = discover(tmp_path / "baselines")
+    assert found.rejected == {}
+    params = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "median3": {"weight": 0.5}})
+    model = build_model(found.methods["median3"], params)
+    assert model.config.weight == 0.5
+    frames = torch.rand(2, model.window, 3, 9, 11)
+    deblur, interp = check_outputs(frames, model(frames))
+    torch.testing.assert_close(interp, (frames[:, :-1] + frames[:, 1:]) / 2)
