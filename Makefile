@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv repro test lock clean-venv
+.PHONY: venv repro test chromium lock clean-venv
 
 venv:
 	@$(PYTHON) -m alabench.bootstrap
@@ -14,8 +14,13 @@ repro: venv
 	@if [ -n "$(PROFILE)" ]; then python -m alabench.config params.$(PROFILE).yaml; fi
 	python -m dvc repro
 
-test: venv
+test: venv chromium
 	python -m pytest $(PYTEST_ARGS)
+
+# The report test opens the page in real headless Chromium (Debian's package), installed when missing.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { s=""; [ "$$(id -u)" = 0 ] || s=sudo; \
+		$$s apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$s apt-get install -y -qq chromium; }
 
 # Regenerate requirements.lock from pyproject.toml's direct dependencies, in a scratch venv.
 lock:

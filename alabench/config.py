@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import sys
 import typing
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ PhotoName = Literal[
     "moon", "page", "text",
 ]
 DatasetName = Literal["synth", "adobe240", "youtube240", "local"]
+RealDatasetName = Literal["adobe240", "youtube240", "local"]  # built by a fetch@<name> stage
 
 
 @dataclass(frozen=True)
@@ -206,6 +208,105 @@ class WeightsParams:
 
 
 @dataclass(frozen=True)
+class FetchParams:
+    """Which real data sets exist as ``fetch@<name>`` stages, and the folder each reads (a DVC dep).
+
+    Empty by default, so that a plain ``dvc repro`` never goes online.
+    """
+
+    datasets: dict[RealDatasetName, str]  # adobe240 / youtube240: committed lists; local: your videos
+
+
+FrameSize = Annotated[int, Range(32, 4096)]
+Fps = Annotated[float, Range(1.0, 100000.0)]
+
+
+@dataclass(frozen=True)
+class VideoParams:
+    """Frame extraction shared by every real source (alabench/sources/video.py)."""
+
+    width: FrameSize  # output frames, pixels (paper §5.1: 1280x720 resized to 640x352)
+    height: FrameSize
+    max_clip_frames: Annotated[int, Range(2, 100000)]  # longer clips are cut into equal pieces
+    workers: Annotated[int, Range(1, 64)]  # videos extracted in parallel
+    png_compression: Annotated[int, Range(0, 9)]
+
+
+@dataclass(frozen=True)
+class ChecksParams:
+    """Frame checks for real-world footage (youtube240, local); d = mean |frame - previous frame|, 0-255."""
+
+    repeat_ratio: Annotated[float, Range(0.0, 1.0)]  # repeated: d <= this x the larger neighbouring d
+    max_repeated: Probability  # a larger share of repeated pairs rejects the video
+    cut_diff: Annotated[float, Range(0.0, 255.0)]  # a cut needs thumbnail d >= this ...
+    cut_ratio: Annotated[float, Range(1.0, 1e6)]  # ... and d >= this x the median d around it
+    cut_window: Annotated[int, Range(1, 1000)]  # pairs on each side that make that median
+
+
+@dataclass(frozen=True)
+class NetworkParams:
+    retries: Annotated[int, Range(0, 100)]  # per file, after a dropped connection or a server error
+    backoff_s: Annotated[float, Range(0.0, 3600.0)]  # wait before retry k: backoff_s * 2**k
+    timeout_s: Annotated[float, Range(1.0, 3600.0)]  # socket timeout
+
+
+@dataclass(frozen=True)
+class Adobe240Params:
+    url: str  # the original high-fps videos zip
+    min_fps: Fps  # a container frame rate below this rejects the video
+
+
+@dataclass(frozen=True)
+class YouTube240Params:
+    search: tuple[str, ...]  # yt-dlp search URLs, e.g. "ytsearch100:240fps slow motion"
+    evidence: str  # regex on title and description; group 1 = the stated capture rate
+    min_fps: Fps  # a stated or declared capture rate below this rejects the candidate
+    target: Annotated[int, Range(1, 10000)]  # accepted videos wanted (paper: 60)
+    min_height: Annotated[int, Range(0, 8192)]  # video-only stream height (paper: 720)
+    max_height: Annotated[int, Range(1, 8192)]
+    max_duration_s: Annotated[float, Range(1.0, 1e6)]
+
+    def __post_init__(self) -> None:
+        try:
+            groups = re.compile(self.evidence).groups
+        except re.error as err:
+            raise ParamError(f"youtube240.evidence = {self.evidence!r} is not allowed: not a valid "
+                             f"regular expression ({err})") from None
+        if groups < 1:
+            raise ParamError(f"youtube240.evidence = {self.evidence!r} is not allowed: group 1 must "
+                             "capture the frame rate, e.g. '(\\d{3,4}) ?fps'")
+        if self.min_height > self.max_height:
+            raise ParamError(f"youtube240.min_height = {self.min_height} is not allowed: must be <= "
+                             f"youtube240.max_height = {self.max_height}")
+
+
+@dataclass(frozen=True)
+class LocalParams:
+    min_fps: Fps  # a capture rate below this rejects the video (capture_fps.csv, or the container's)
+
+
+Protocol = Literal["all_blurry", "mixed"]
+
+
+@dataclass(frozen=True)
+class ReportParams:
+    """The `report` stage: which results it reads and how its figures look (README, "Reports")."""
+
+    datasets: tuple[DatasetName, ...]  # results/<dataset>/ shown, in this order (missing ones are named)
+    protocols: tuple[Protocol, ...]  # one Table 2 each, in this order (all_blurry first: the paper's † rows)
+    ablation: tuple[str, str, str]  # Table 3 rows: self-only, cross-only and full-attention method names
+    residue_max: Annotated[float, Range(1.0, 255.0)]  # top of the |output - GT| colour scale, 0-255 levels
+    zoom: Annotated[int, Range(8, 1024)]  # side of the zoomed crop in the Figure 4 strip, pixels
+    mlflow: bool  # log a `report` run per data set with the page as an artifact
+
+    def __post_init__(self) -> None:
+        for key, values in (("datasets", self.datasets), ("protocols", self.protocols)):
+            if not values or len(set(values)) != len(values):
+                raise ParamError(f"report.{key} = {list(values)} is not allowed: must be a non-empty list without "
+                                 "repeats")
+
+
+@dataclass(frozen=True)
 class Params:
     synth: SynthParams
     blur: BlurParams
@@ -217,8 +318,21 @@ class Params:
     # ``baselines/<name>.py`` when the method is built (``alabench.methods.method_options``).
     methods: dict[str, dict[str, Any]]
     weights: WeightsParams
+    fetch: FetchParams
+    video: VideoParams
+    checks: ChecksParams
+    network: NetworkParams
+    adobe240: Adobe240Params
+    youtube240: YouTube240Params
+    local: LocalParams
+    report: ReportParams
 
     def __post_init__(self) -> None:
+        for key, names in (("blur.datasets", self.blur.datasets), ("train.datasets", self.train.datasets)):
+            for name in names:
+                if name != "synth" and name not in self.fetch.datasets:
+                    raise ParamError(f"{key} lists {name} but fetch.datasets does not: add it there (e.g. "
+                                     f"`{name}: sources/{name}`) so that `dvc repro` builds data/sharp/{name}")
         for key, names in (("train.methods", self.train.methods), ("evaluate.methods", self.evaluate.methods)):
             for name in names:
                 if name not in self.methods:
@@ -244,6 +358,8 @@ def _fail(key: str, value: Any, allowed: str) -> ParamError:
 
 def _convert(hint: Any, value: Any, key: str) -> Any:
     """Check ``value`` against the type ``hint``; return it in the dataclass's own types."""
+    if hint is Any:  # checked in depth by whoever reads it (e.g. a method's own Options)
+        return value
     rules: tuple[Any, ...] = ()
     if typing.get_origin(hint) is Annotated:
         hint, *rules = typing.get_args(hint)
@@ -258,13 +374,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
         if value not in choices:
             raise _fail(key, value, "one of " + ", ".join(map(str, choices)))
         return value
-    if origin is dict:  # a mapping of names to mappings, checked in depth by whoever reads it
+    if origin is dict:
+        key_hint, value_hint = typing.get_args(hint)
         if not isinstance(value, dict):
             raise _fail(key, value, "a mapping")
-        for name, inner in value.items():
-            if not isinstance(name, str) or not isinstance(inner, dict):
-                raise _fail(f"{key}.{name}", inner, "a mapping of knobs (`{}` for none)")
-        return {name: dict(inner) for name, inner in value.items()}
+        return {_convert(key_hint, k, f"{key} key"): _convert(value_hint, v, f"{key}.{k}") for k, v in value.items()}
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, (list, tuple)):

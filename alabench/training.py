@@ -211,7 +211,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             step += 1
             epoch_loss = [epoch_loss[0] + loss.item(), epoch_loss[1] + 1]
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1)
+            bar.set_postfix(loss=f"{loss.item():.4f}", epoch=epoch + 1, refresh=False)
             if step % cfg.checkpoint_every == 0:
                 save()
             if stop_after_step is not None and step >= stop_after_step:

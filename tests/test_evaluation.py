@@ -89,8 +89,8 @@ def make_clip(name: str, blurry: list[bool], seed: int, size=(32, 48)) -> Prepar
 
 
 @pytest.fixture(scope="module")
-def lpips():
-    return Lpips()
+def lpips(weights_dir):
+    return Lpips(weights_dir)
 
 
 def test_blurry_input_scores_inf_on_sharp_inputs_and_the_cap_in_the_averages(tmp_path, lpips):

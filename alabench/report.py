@@ -1,0 +1,538 @@
+"""The HTML report: results on disk -> tables (pandas) and figures (matplotlib) -> one jinja2 page.
+
+Inputs are files only (the stage contract): ``results/<dataset>/<protocol>/<method>/summary.json``,
+``frames.csv`` and ``samples/samples.csv`` from the evaluate stage, ``training/<dataset>/<method>/
+history.csv`` from the train stage. Whatever is missing or failed is named on the page instead of
+stopping the report, so a partial pipeline still gives a readable page.
+
+Every main table uses the ``per_clip`` averages (mean over a clip's frames, then over clips, as BIN
+does) with the bootstrap interval over clips written by the evaluate stage. A number is bold when it
+is the best of its column; every other number whose interval overlaps the best one's is marked as
+not separable from it, so that noise on a small test set is not read as a ranking.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import io
+import json
+import logging
+import math
+import os
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import pandas as pd
+import yaml
+
+from alabench import paper
+from alabench.config import ReportParams
+from alabench.frames import atomic_write_text, read_png
+from alabench.tracking import git_commit
+
+log = logging.getLogger(__name__)
+
+CONVENTION = "per_clip"
+KINDS = ("deblur", "interp", "joint")
+METRICS = ("psnr", "ssim", "lpips")
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
+KIND_LABEL = {"deblur": "Deblurring", "interp": "Interpolation", "joint": "Joint deblurring and interpolation"}
+METRIC_LABEL = {"psnr": "PSNR", "ssim": "SSIM", "lpips": "LPIPS"}
+DIGITS = {"psnr": 2, "ssim": 4, "lpips": 4}
+# The task a method must address for its number in a column to be ranked (a method states its tasks).
+NEEDS = {"deblur": {"deblur"}, "interp": {"interpolate"}, "joint": {"deblur", "interpolate"}}
+TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
+
+
+@dataclass
+class Result:
+    """One method's evaluation on one data set under one protocol (an evaluate stage's output folder)."""
+
+    dataset: str
+    protocol: str
+    method: str
+    folder: Path
+    summary: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        return self.summary.get("status", "ok") == "ok" and bool(self.summary.get("averages"))
+
+    def tasks(self) -> set[str]:
+        return set(self.summary.get("tasks") or ("deblur", "interpolate"))
+
+    def average(self, kind: str, metric: str, subset: str | None = None) -> tuple[float, float, float]:
+        """(mean, ci_lo, ci_hi) of the ``per_clip`` average, NaN where absent; ``subset``: sharp / blurry."""
+        if subset:
+            averages = self.summary.get("by_input", {}).get(subset, {}).get(CONVENTION, {})
+        else:
+            averages = self.summary.get("averages", {}).get(CONVENTION, {})
+        cell = averages.get(kind, {}).get(metric, {})
+        ci = cell.get("ci") or [None, None]
+        return tuple(math.nan if v is None else float(v) for v in (cell.get("mean"), *ci))  # type: ignore[return-value]
+
+
+@dataclass
+class Inputs:
+    """Everything the report read, and what it looked for but did not find."""
+
+    results: list[Result] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+    def methods(self) -> list[str]:
+        """Methods found, those that do not train first (the baselines), then by name: no name is special."""
+        trains = {r.method: bool(r.summary.get("trains")) for r in self.results}
+        return sorted(trains, key=lambda m: (trains[m], m))
+
+    def get(self, dataset: str, protocol: str, method: str) -> Result | None:
+        return next((r for r in self.results if (r.dataset, r.protocol, r.method) == (dataset, protocol, method)), None)
+
+
+def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ...]) -> Inputs:
+    """Read every ``results/<dataset>/<protocol>/<method>/summary.json`` under ``root``; never raises for a
+    missing or unreadable file, it is listed in ``missing`` instead."""
+    found = Inputs()
+    for dataset in datasets:
+        for protocol in protocols:
+            folder = root / "results" / dataset / protocol
+            methods = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            if not methods:
+                found.missing.append(f"results/{dataset}/{protocol}/: no method evaluated yet")
+            for method_dir in methods:
+                path = method_dir / "summary.json"
+                try:
+                    summary = json.loads(path.read_text())
+                except (OSError, ValueError) as err:
+                    found.missing.append(f"{path.relative_to(root)}: unreadable ({err.__class__.__name__})")
+                    continue
+                name = str(summary.get("method") or method_dir.name)  # a method's own name, as it reports it
+                found.results.append(Result(dataset, protocol, name, method_dir, summary))
+    return found
+
+
+# --------------------------------------------------------------------------------------------
+# Tables.
+
+
+def measured_table(inputs: Inputs, protocol: str, methods: list[str], datasets: tuple[str, ...],
+                   kinds: tuple[str, ...] = KINDS) -> pd.DataFrame:
+    """Long table, one row per (method, dataset, kind, metric) under ``protocol``, with ``best`` and
+    ``not_separable`` decided from the intervals among the methods that address that task."""
+    rows = []
+    for method in methods:
+        for dataset in datasets:
+            result = inputs.get(dataset, protocol, method)
+            if result is None or not result.ok:
+                continue
+            for kind in kinds:
+                for metric in METRICS:
+                    mean, lo, hi = result.average(kind, metric)
+                    rows.append({"protocol": protocol, "dataset": dataset, "method": method,
+                                 "tasks": " ".join(sorted(result.tasks())), "kind": kind, "metric": metric,
+                                 "mean": mean, "ci_lo": lo, "ci_hi": hi,
+                                 "addressed": NEEDS[kind] <= result.tasks()})
+    table = pd.DataFrame(rows, columns=["protocol", "dataset", "method", "tasks", "kind", "metric", "mean",
+                                        "ci_lo", "ci_hi", "addressed"])
+    table["best"] = False
+    table["not_separable"] = False
+    for (_, _, metric), group in table.groupby(["dataset", "kind", "metric"]):
+        ranked = group[group["addressed"] & np.isfinite(group["mean"])]
+        if ranked.empty:
+            continue
+        best = ranked["mean"].idxmax() if HIGHER_IS_BETTER[metric] else ranked["mean"].idxmin()
+        table.loc[best, "best"] = True
+        lo, hi = table.loc[best, "ci_lo"], table.loc[best, "ci_hi"]
+        if np.isfinite(lo) and np.isfinite(hi):
+            overlap = (ranked["ci_lo"] <= hi) & (ranked["ci_hi"] >= lo) & (ranked.index != best)
+            table.loc[ranked.index[overlap], "not_separable"] = True
+    return table
+
+
+def paper_table(rows: tuple[paper.PaperRow, ...], table: str) -> pd.DataFrame:
+    """A published table in the same long layout, ``source`` = paper (the † rows)."""
+    return pd.DataFrame([{"table": table, "method": row.method, "reported_by": row.source, "dataset": dataset,
+                          "kind": kind, "metric": metric, "mean": value}
+                         for row in rows for (kind, dataset, metric), value in row.values.items()])
+
+
+def _fmt(value: float, metric: str) -> str:
+    return "–" if not np.isfinite(value) else f"{value:.{DIGITS[metric]}f}"
+
+
+def _cell(row: pd.Series) -> dict[str, Any]:
+    """One measured number as the template shows it: mean ± interval half-width, and its marks."""
+    half = (row["ci_hi"] - row["ci_lo"]) / 2
+    text = _fmt(row["mean"], row["metric"])
+    if np.isfinite(half) and np.isfinite(row["mean"]):
+        text += f" ± {_fmt(half, row['metric'])}"
+    classes = ["best"] if row["best"] else ["tie"] if row["not_separable"] else []
+    if not row["addressed"]:
+        classes.append("unaddressed")
+    return {"text": text, "classes": " ".join(classes), "tie": bool(row["not_separable"]),
+            "title": f"95% CI [{_fmt(row['ci_lo'], row['metric'])}, {_fmt(row['ci_hi'], row['metric'])}]"}
+
+
+def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, str]],
+         paper_rows: tuple[paper.PaperRow, ...]) -> dict[str, Any]:
+    """The rows of one HTML table: measured rows, then the † rows on their own (same columns)."""
+    cells = {(r.method, r.kind, r.dataset, r.metric): _cell(r) for _, r in table.iterrows()}
+    measured = []
+    for method in methods:
+        if any((method, *c) in cells for c in columns):
+            tasks = table.loc[table["method"] == method, "tasks"].iloc[0]
+            measured.append({"method": method, "tasks": tasks,
+                             "cells": [cells.get((method, *c), {"text": "–", "classes": "", "title": ""})
+                                       for c in columns]})
+    published = [{"method": row.method, "reported_by": row.source,
+                  "cells": [_fmt(v, c[2]) if (v := row.values.get(c)) is not None else "–" for c in columns]}
+                 for row in paper_rows if any(c in row.values for c in columns)]
+    return {"columns": columns, "measured": measured, "paper": published}
+
+
+def protocol_comparison(inputs: Inputs, methods: list[str], datasets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per method and data set: each per-clip average under all_blurry, under mixed, and the change."""
+    rows = []
+    for method in methods:
+        for dataset in datasets:
+            a, b = inputs.get(dataset, "all_blurry", method), inputs.get(dataset, "mixed", method)
+            if not (a and b and a.ok and b.ok):
+                continue
+            cells = []
+            for kind in KINDS:
+                for metric in METRICS:
+                    x, y = a.average(kind, metric)[0], b.average(kind, metric)[0]
+                    cells.append({"a": _fmt(x, metric), "b": _fmt(y, metric),
+                                  "delta": f"{y - x:+.{DIGITS[metric]}f}" if np.isfinite(x - y) else "–"})
+            rows.append({"method": method, "dataset": dataset, "cells": cells})
+    return rows
+
+
+def capped_by_input(result: Result) -> dict[str, int | None]:
+    """PSNR frames over the cap among sharp- and blurry-input frames (from frames.csv; None if absent)."""
+    path = result.folder / "frames.csv"
+    cap = result.summary.get("psnr_cap")
+    if not path.is_file() or cap is None:
+        return {"sharp": None, "blurry": None}
+    frames = pd.read_csv(path, dtype={"clip": str})
+    over = frames["psnr"].astype(float) > float(cap)
+    return {name: int((over & (frames["input_blurry"] == flag)).sum()) for name, flag in (("sharp", 0), ("blurry", 1))}
+
+
+def sharp_vs_blurry(inputs: Inputs, methods: list[str], datasets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Under mixed: averages over the frames whose inputs were all sharp vs those with a blurry input."""
+    rows = []
+    for method in methods:
+        for dataset in datasets:
+            result = inputs.get(dataset, "mixed", method)
+            if not (result and result.ok):
+                continue
+            capped = capped_by_input(result)
+            for subset in ("sharp", "blurry"):
+                counts = result.summary.get("by_input", {}).get(subset, {}).get("frames", {})
+                cells = [_fmt(result.average(kind, metric, subset)[0], metric)
+                         for kind, metric in SVB_COLUMNS]
+                rows.append({"method": method, "dataset": dataset, "subset": subset,
+                             "frames": counts.get("joint", "–"), "capped": capped[subset], "cells": cells})
+    return rows
+
+
+SVB_COLUMNS = [("deblur", "psnr"), ("interp", "psnr"), ("joint", "psnr"), ("joint", "ssim"), ("joint", "lpips")]
+
+
+def runtime_rows(inputs: Inputs, methods: list[str]) -> list[dict[str, Any]]:
+    """Per method: tasks, whether it trains, parameters, seconds per output frame (first result found)."""
+    rows = []
+    for method in methods:
+        result = next(r for r in inputs.results if r.method == method)
+        s = result.summary
+        spf = s.get("seconds_per_frame")
+        rows.append({"method": method, "tasks": " + ".join(sorted(result.tasks())),
+                     "trains": "yes" if s.get("trains") else "no",
+                     "parameters": f"{int(s['parameters']):,}" if s.get("parameters") is not None else "–",
+                     "ms": f"{1000 * spf:.2f}" if spf is not None else "–",
+                     "device": str(s.get("device", "–")), "where": f"{result.dataset}/{result.protocol}"})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------
+# Figures (matplotlib, Agg: no display needed).
+
+
+def _png(fig: Any) -> str:
+    """A figure as a data URI, so the page is one file that opens from disk."""
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
+    plt.close(fig)
+    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def read_samples(result: Result, root: Path) -> pd.DataFrame:
+    path = result.folder / "samples" / "samples.csv"
+    if not path.is_file():
+        return pd.DataFrame(columns=["clip", "k", "kind", "output", "inputs", "target"])
+    return pd.read_csv(path, dtype={"clip": str, "inputs": str})
+
+
+def _image(root: Path, rel: str) -> np.ndarray | None:
+    path = root / rel
+    return read_png(path) if path.is_file() else None
+
+
+def strip_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, methods: list[str], zoom: int) -> str | None:
+    """Figure 4 style: inputs with the missing frame faded, one row per method (deblurred, interpolated,
+    zoomed crop), the ground truth last. The crop is where the methods' outputs disagree most with the GT."""
+    plt = _pyplot()
+    found = [(m, r) for m in methods if (r := inputs.get(dataset, protocol, m)) and r.ok]
+    tables = {m: read_samples(r, root) for m, r in found}
+    found = [(m, r) for m, r in found if not tables[m].empty]
+    if not found:
+        return None
+    first = tables[found[0][0]]
+    clip, k = first.iloc[0]["clip"], int(first.iloc[0]["k"])
+
+    def pick(table: pd.DataFrame, kind: str) -> pd.Series | None:
+        hit = table[(table["clip"] == clip) & (table["k"] == k) & (table["kind"] == kind)]
+        return hit.iloc[0] if len(hit) else None
+
+    d0, i0 = pick(first, "deblur"), pick(first, "interp")
+    if d0 is None or i0 is None:
+        return None
+    gt = [_image(root, d0["target"]), _image(root, i0["target"])]
+    names = str(i0["inputs"]).split()
+    ins = [_image(root, n) for n in names]
+    if any(x is None for x in gt + ins) or len(ins) != 2:
+        return None
+    rows: list[tuple[str, list[np.ndarray]]] = []
+    faded = (0.35 * (ins[0].astype(float) + ins[1]) / 2 + 0.65 * 255).astype(np.uint8)
+    rows.append((f"input {k}, missing, input {k + 1}", [ins[0], faded, ins[1]]))
+    outputs = {}
+    for method, _ in found:
+        d, i = pick(tables[method], "deblur"), pick(tables[method], "interp")
+        if d is None or i is None:
+            continue
+        images = [_image(root, d["output"]), _image(root, i["output"])]
+        if all(x is not None for x in images):
+            outputs[method] = images
+    error = sum((np.abs(o[1].astype(float) - gt[1]).mean(-1) for o in outputs.values()), np.zeros(gt[1].shape[:2]))
+    h, w = error.shape
+    size = min(zoom, h, w)
+    y, x = np.unravel_index(np.argmax(_box(error, size)), _box(error, size).shape)
+    crop = (slice(y, y + size), slice(x, x + size))
+    for method, images in outputs.items():
+        rows.append((method, [images[0], images[1], images[1][crop]]))
+    rows.append(("ground truth", [gt[0], gt[1], gt[1][crop]]))
+    titles = [f"frame {k} (deblurred)", f"frame {k}½ (interpolated)", f"zoom {size}×{size} px at ({x}, {y})"]
+    fig, axes = plt.subplots(len(rows), 3, figsize=(9, 2.2 * len(rows)), squeeze=False)
+    for r, (label, images) in enumerate(rows):
+        for c, ax in enumerate(axes[r]):
+            ax.axis("off")
+            if c < len(images):
+                ax.imshow(images[c], interpolation="nearest")
+            if r == 0 or (r == 1 and c == 2):
+                ax.set_title(titles[c] if r else ["input (blurry or sharp)", "missing frame", "next input"][c],
+                             fontsize=8)
+        axes[r][0].text(-0.05, 0.5, label, transform=axes[r][0].transAxes, rotation=90, ha="right",
+                        va="center", fontsize=8)
+    fig.suptitle(f"{dataset} / {protocol}, clip {clip}", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _box(error: np.ndarray, size: int) -> np.ndarray:
+    """Sum of ``error`` over every size x size window (top-left corners), via an integral image."""
+    s = np.pad(error.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    return s[size:, size:] - s[:-size, size:] - s[size:, :-size] + s[:-size, :-size]
+
+
+def residue_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, methods: list[str],
+                   vmax: float) -> str | None:
+    """Figure 5 style: each method's interpolated frame above its |output - GT| (mean over RGB, 0-255
+    levels) on one colour scale with its bar."""
+    plt = _pyplot()
+    shown = []
+    for method in methods:
+        result = inputs.get(dataset, protocol, method)
+        if not (result and result.ok):
+            continue
+        table = read_samples(result, root)
+        hit = table[table["kind"] == "interp"]
+        if hit.empty:
+            continue
+        out, gt = _image(root, hit.iloc[0]["output"]), _image(root, hit.iloc[0]["target"])
+        if out is not None and gt is not None and out.shape == gt.shape:
+            shown.append((method, out, np.abs(out.astype(float) - gt.astype(float)).mean(-1)))
+    if not shown:
+        return None
+    fig, axes = plt.subplots(2, len(shown), figsize=(3.2 * len(shown) + 1, 5), squeeze=False)
+    image = None
+    for c, (method, out, residue) in enumerate(shown):
+        axes[0][c].imshow(out)
+        axes[0][c].set_title(f"{method}\nmean |error| {residue.mean():.2f}", fontsize=8)
+        image = axes[1][c].imshow(residue, cmap="inferno", vmin=0, vmax=vmax)
+        for ax in (axes[0][c], axes[1][c]):
+            ax.axis("off")
+    fig.colorbar(image, ax=list(axes[1]), label="|output − GT| (0–255)", fraction=0.05)
+    fig.suptitle(f"{dataset} / {protocol}: interpolated frame and residue", fontsize=10)
+    return _png(fig)
+
+
+def per_clip_figure(inputs: Inputs, dataset: str, protocol: str, methods: list[str]) -> str | None:
+    """Joint PSNR per test clip (capped as in the averages), one line per method."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3.5))
+    drawn = False
+    for method in methods:
+        result = inputs.get(dataset, protocol, method)
+        path = result.folder / "frames.csv" if result else None
+        if not (result and result.ok and path and path.is_file()):
+            continue
+        frames = pd.read_csv(path, dtype={"clip": str})
+        psnr = frames["psnr"].astype(float).clip(upper=float(result.summary.get("psnr_cap", np.inf)))
+        per_clip = psnr.groupby(frames["clip"]).mean()
+        ax.plot(range(len(per_clip)), per_clip.to_numpy(), marker="o", linestyle=":", label=method)  # clips are categories
+        ax.set_xticks(range(len(per_clip)), per_clip.index, rotation=30, ha="right", fontsize=7)
+        drawn = True
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.set_ylabel("joint PSNR (dB), capped")
+    ax.set_title(f"{dataset} / {protocol}: per-clip joint PSNR", fontsize=10)
+    ax.legend(fontsize=7, ncol=4)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def training_figure(root: Path, dataset: str) -> str | None:
+    """Training loss and validation joint PSNR per epoch, every trained method of ``dataset``."""
+    plt = _pyplot()
+    histories = sorted((root / "training" / dataset).glob("*/history.csv"))
+    if not histories:
+        return None
+    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
+    for path in histories:
+        history = pd.read_csv(path)
+        if {"epoch", "train_loss"} <= set(history.columns):
+            left.plot(history["epoch"], history["train_loss"], marker=".", label=path.parent.name)
+        if {"epoch", "joint_psnr"} <= set(history.columns):
+            right.plot(history["epoch"], history["joint_psnr"], marker=".", label=path.parent.name)
+    left.set(xlabel="epoch", ylabel="training loss")
+    right.set(xlabel="epoch", ylabel="validation joint PSNR (dB)")
+    left.legend(fontsize=7)
+    fig.suptitle(f"{dataset}: training", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+# --------------------------------------------------------------------------------------------
+# Provenance and the page.
+
+
+def provenance(root: Path, params: ReportParams) -> dict[str, Any]:
+    """Where the numbers came from: commit, dvc.lock hashes of results / training / checkpoints, params."""
+    hashes = []
+    lock = root / "dvc.lock"
+    if lock.is_file():
+        stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
+        for name, stage in sorted(stages.items()):
+            for out in stage.get("outs", []):
+                if str(out.get("path", "")).startswith(("results/", "training/", "checkpoints/")):
+                    hashes.append({"stage": name, "path": out["path"], "md5": out.get("md5", "–")})
+    raw = yaml.safe_load((root / "params.yaml").read_text()) if (root / "params.yaml").is_file() else {}
+    used = {key: raw.get(key) for key in ("report", "evaluate", "blur") if key in raw}
+    return {
+        "commit": git_commit(), "hashes": hashes, "params": yaml.safe_dump(used, sort_keys=False),
+        "machine": f"{platform.node()} · {platform.platform()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+@dataclass
+class Report:
+    html: str
+    table2: pd.DataFrame
+    table3: pd.DataFrame
+
+
+def build_report(root: Path, params: ReportParams) -> Report:
+    """Read ``root``'s results and training history; return the page and both tables."""
+    inputs = load_results(root, params.datasets, params.protocols)
+    methods = inputs.methods()
+    ablation = [m for m in params.ablation if m in methods]
+    columns = [(kind, dataset, metric) for kind in KINDS for dataset in params.datasets for metric in METRICS]
+    columns3 = [(kind, dataset, metric) for kind in ("deblur", "interp") for dataset in params.datasets
+                for metric in METRICS]
+    t2, t3, protocols = [], [], []
+    for protocol in params.protocols:
+        measured = measured_table(inputs, protocol, methods, params.datasets)
+        ablated = measured_table(inputs, protocol, ablation, params.datasets, ("deblur", "interp"))
+        t2.append(measured)
+        t3.append(ablated)
+        figures = []
+        for dataset in params.datasets:
+            figures += [(f"Figure 4-style strip, {dataset}", strip_figure(inputs, root, dataset, protocol, methods,
+                                                                          params.zoom)),
+                        (f"Figure 5-style residues, {dataset}",
+                         residue_figure(inputs, root, dataset, protocol, ablation or methods, params.residue_max)),
+                        (f"Per-clip joint PSNR, {dataset}", per_clip_figure(inputs, dataset, protocol, methods))]
+        protocols.append({"name": protocol, "table2": grid(measured, methods, columns, paper.TABLE2),
+                          "table3": grid(ablated, ablation, columns3, paper.TABLE3),
+                          "figures": [(title, uri) for title, uri in figures if uri]})
+    failed = [{"where": f"{r.dataset}/{r.protocol}/{r.method}", "error": r.summary.get("error") or "no averages"}
+              for r in inputs.results if not r.ok]
+    missing = list(inputs.missing)
+    missing += [f"Table 3: no result for ablation method {m}" for m in params.ablation if m not in methods]
+    context = {
+        "datasets": params.datasets, "protocols": protocols, "kind_label": KIND_LABEL, "metric_label": METRIC_LABEL,
+        "comparison": protocol_comparison(inputs, methods, params.datasets) if {"all_blurry", "mixed"} <= set(
+            params.protocols) else [],
+        "sharp_vs_blurry": sharp_vs_blurry(inputs, methods, params.datasets) if "mixed" in params.protocols else [],
+        "svb_columns": SVB_COLUMNS, "kinds": KINDS, "metrics": METRICS,
+        "runtime": runtime_rows(inputs, methods), "failed": failed, "missing": missing,
+        "training": [(d, uri) for d in params.datasets if (uri := training_figure(root, d))],
+        "paper_table2": grid(pd.DataFrame(columns=["method"]), [], [(k, d, m) for k in KINDS for d in paper.DATASETS
+                                                                      for m in ("psnr", "ssim")], paper.TABLE2),
+        "paper_table3": grid(pd.DataFrame(columns=["method"]), [], [(k, "adobe240", m) for k in ("deblur", "interp")
+                                                                      for m in ("psnr", "ssim")], paper.TABLE3),
+        "provenance": provenance(root, params), "convention": CONVENTION,
+    }
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
+                             undefined=jinja2.StrictUndefined)
+    html = env.get_template("index.html.j2").render(**context)
+    table2 = pd.concat([*t2, paper_table(paper.TABLE2, "2").assign(source="paper")], ignore_index=True)
+    table3 = pd.concat([*t3, paper_table(paper.TABLE3, "3").assign(source="paper")], ignore_index=True)
+    for table in (table2, table3):
+        table["source"] = table["source"].fillna("measured")
+        table["convention"] = np.where(table["source"] == "measured", CONVENTION, "as published")
+    return Report(html, _tidy(table2), _tidy(table3))
+
+
+def _tidy(table: pd.DataFrame) -> pd.DataFrame:
+    """CSV column order: where a number comes from first, so measured and † rows never read alike."""
+    first = ["source", "convention", "protocol", "dataset", "method", "reported_by", "tasks", "kind", "metric",
+             "mean", "ci_lo", "ci_hi", "best", "not_separable", "addressed"]
+    return table[first]
+
+
+def write_report(report: Report, out_dir: Path) -> list[Path]:
+    """``out_dir``/index.html, table2.csv, table3.csv, each written atomically."""
+    paths = [out_dir / "index.html", out_dir / "table2.csv", out_dir / "table3.csv"]
+    atomic_write_text(paths[0], report.html)
+    atomic_write_text(paths[1], report.table2.to_csv(index=False, float_format="%.6g"))
+    atomic_write_text(paths[2], report.table3.to_csv(index=False, float_format="%.6g"))
+    return paths

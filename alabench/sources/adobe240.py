@@ -1,0 +1,125 @@
+"""Adobe240 (Su et al., CVPR 2017): the original high-frame-rate videos, their standard split, frames.
+
+The zip holds the videos under ``.../original_high_fps_videos/``. The test split is the 8 videos
+that Super SloMo, BIN and ALANET share (``test.txt`` in the folder ``fetch.datasets.adobe240``);
+every other video of the zip is train. The first complete download writes, beside that list,
+``lock.json`` (the zip's size and sha256) and ``train.txt`` (the zip's other videos), both to be
+committed; later runs check the zip against both, so the split cannot drift.
+
+These are real 240 fps files, so the container frame rate is the capture rate; one below
+``adobe240.min_fps`` is rejected. A test video that is missing, rejected or unreadable stops the
+stage: the standard split must be complete for Table 2 to mean anything.
+"""
+
+from __future__ import annotations
+
+import logging
+import zipfile
+from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+
+from alabench.config import Params
+from alabench.frames import atomic_write_text
+from alabench.sources import SourceError
+from alabench.sources.download import check_archive, extract_member, fetch_locked
+from alabench.sources.extract import Batch, failed_error, fingerprint
+from alabench.sources.video import Extraction, Video, safe_name
+
+log = logging.getLogger(__name__)
+
+VIDEO_FOLDER = "original_high_fps_videos"
+VIDEO_SUFFIXES = {".mov", ".mp4", ".m4v"}
+TEST_LIST = "test.txt"
+TRAIN_LIST = "train.txt"
+LOCK = "lock.json"
+
+
+def read_list(path: Path) -> list[str]:
+    """Names, one a line; blank lines and ``#`` comments skipped."""
+    try:
+        lines = path.read_text().splitlines()
+    except FileNotFoundError:
+        raise SourceError(f"{path}: list not found; restore it from git (`git checkout {path}`)") from None
+    return [s for line in lines if (s := line.split("#", 1)[0].strip())]
+
+
+def zip_videos(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
+    """The videos of the zip by file name (macOS resource forks and other folders ignored)."""
+    videos: dict[str, zipfile.ZipInfo] = {}
+    for info in archive.infolist():
+        path = PurePosixPath(info.filename)
+        if (info.is_dir() or path.parent.name != VIDEO_FOLDER or "__MACOSX" in path.parts
+                or path.name.startswith(".") or path.suffix.lower() not in VIDEO_SUFFIXES):
+            continue
+        if path.name in videos:
+            raise SourceError(f"the zip holds two videos named {path.name}: {videos[path.name].filename} and "
+                              f"{info.filename}; delete the zip and download it again")
+        videos[path.name] = info
+    return videos
+
+
+def assign_splits(names: list[str], folder: Path) -> dict[str, str]:
+    """``{video: "train" | "test"}`` from ``test.txt`` and, once written, ``train.txt``.
+
+    A listed video that the zip lacks, or a video of the zip that no list names, is an error
+    naming it. Without ``train.txt``, train is every video not in the test list, and the list is
+    written for the user to commit.
+    """
+    test = read_list(folder / TEST_LIST)
+    lists = {"test": test, "train": read_list(folder / TRAIN_LIST) if (folder / TRAIN_LIST).exists() else None}
+    for split, listed in lists.items():
+        missing = [n for n in listed or [] if n not in names]
+        if missing:
+            raise SourceError(f"{folder / f'{split}.txt'} names {', '.join(missing)}, but the zip has no such video "
+                              f"under {VIDEO_FOLDER}/ (names are case-sensitive): fix the list, or delete the zip "
+                              "and download it again")
+    if lists["train"] is None:
+        train = [n for n in names if n not in test]
+        atomic_write_text(folder / TRAIN_LIST, "# Adobe240 train split: every video of the zip (lock.json) that is "
+                          "not in test.txt.\n" + "".join(f"{n}\n" for n in train))
+        log.info("wrote %s (%d videos): commit it", folder / TRAIN_LIST, len(train))
+        return {n: "test" if n in test else "train" for n in names}
+    unlisted = [n for n in names if n not in test and n not in lists["train"]]
+    if unlisted:
+        raise SourceError(f"the zip holds {', '.join(unlisted)}, named in neither {folder / TEST_LIST} nor "
+                          f"{folder / TRAIN_LIST}: add each to one list")
+    return {n: "test" if n in test else "train" for n in names if n in test or n in lists["train"]}
+
+
+def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
+    """Download (or resume, or verify) the zip, unzip what is needed, extract every video's frames."""
+    url = params.adobe240.url
+    zip_path = raw / (PurePosixPath(urlparse(url).path).name or "adobe240.zip")
+    read_list(folder / TEST_LIST)  # a missing list stops the stage before any download
+    fetch_locked(url, zip_path, folder / LOCK, params.network)
+    cfg = Extraction.from_params(params, params.adobe240.min_fps, checks=False)
+    manifest = raw / "manifest.csv"
+    try:
+        archive = zipfile.ZipFile(zip_path)
+    except zipfile.BadZipFile as err:
+        raise SourceError(f"{zip_path}: not a readable zip ({err}); delete it and run again to download it "
+                          "again") from None
+    with archive, Batch(sharp, manifest, cfg, params.video.workers) as batch:
+        check_archive(archive, zip_path)
+        members = zip_videos(archive)
+        if not members:
+            raise SourceError(f"{zip_path}: no videos under a folder named {VIDEO_FOLDER}/; is this the "
+                              f"original high-fps videos zip? Check adobe240.url")
+        splits = assign_splits(sorted(members), folder)
+        for name, info in sorted(members.items()):
+            video = Video(zip_path.name, name, raw / "videos" / name, safe_name(Path(name).stem), splits[name])
+            key = fingerprint(cfg, video, info.CRC, info.file_size)
+            if batch.reusable(name, key) is None:
+                extract_member(archive, info, raw / "videos")
+            batch.submit(video, key)
+        rows = batch.finish()
+    if error := failed_error(rows, manifest):
+        raise error
+    bad_test = [r for r in rows if r["split"] == "test" and r["status"] != "ok"]
+    if bad_test:
+        names = "; ".join(f"{r['id']}: {r['reason']}" for r in bad_test)
+        raise SourceError(f"test video(s) not usable: {names}. The standard 8-video test split must be complete "
+                          f"(see {manifest}); check adobe240.min_fps and the download")
+    counts = {s: sum(r["split"] == s and r["status"] == "ok" for r in rows) for s in ("train", "test")}
+    log.info("adobe240: %d train and %d test videos extracted, %d rejected (see %s)", counts["train"],
+             counts["test"], sum(r["status"] == "rejected" for r in rows), manifest)

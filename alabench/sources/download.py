@@ -1,0 +1,199 @@
+"""Resumable HTTP download of one large file, its checksum lock, and safe zip extraction.
+
+Why so careful: the Adobe240 zip is several gigabytes on a university web server. A dropped
+connection or a killed run must not cost the bytes already fetched (``<file>.part`` grows with HTTP
+Range requests and becomes ``<file>`` by an atomic rename only when complete); a server that has
+moved the file and answers an HTML page must not be mistaken for the data; a file that changed
+since the first download must be noticed (size and sha256 in a small committed lock file); and a
+zip must never write outside its target folder or create a symbolic link.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import stat
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from alabench.config import NetworkParams
+from alabench.frames import atomic_path, atomic_write_text
+from alabench.progress import progress
+from alabench.sources import SourceError
+
+log = logging.getLogger(__name__)
+
+CHUNK = 1 << 20
+ZIP_MAGIC = b"PK\x03\x04"
+
+
+class _Interrupted(Exception):
+    """The transfer stopped early; the bytes so far are in the .part file and a retry resumes."""
+
+
+@dataclass(frozen=True)
+class Lock:
+    """What the first complete download was: checked on every later run."""
+
+    file: str
+    size: int
+    sha256: str
+
+    @classmethod
+    def read(cls, path: Path) -> Lock | None:
+        if not path.exists():
+            return None
+        try:
+            data = json.loads(path.read_text())
+            return cls(str(data["file"]), int(data["size"]), str(data["sha256"]))
+        except (ValueError, KeyError, TypeError) as err:
+            raise SourceError(f"{path}: not a valid lock file ({err}); restore it from git, or delete it "
+                              "to record the next complete download") from None
+
+    def write(self, path: Path) -> None:
+        atomic_write_text(path, json.dumps(self.__dict__, indent=2) + "\n")
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh, progress(total=path.stat().st_size, unit="B", unit_scale=True,
+                                          desc=f"sha256 {path.name}", leave=False) as bar:
+        while chunk := fh.read(CHUNK):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest()
+
+
+def fetch_locked(url: str, dest: Path, lock_path: Path, net: NetworkParams) -> None:
+    """Make ``dest`` the complete, verified download of ``url``.
+
+    Downloads (or resumes) unless ``dest`` is there; then records size and sha256 in ``lock_path``
+    if it does not exist yet, or checks them against it. A mismatch moves ``dest`` aside (never
+    deletes it) and raises.
+    """
+    lock = Lock.read(lock_path)
+    if not dest.exists():
+        download(url, dest, net, expect_size=lock.size if lock else None)
+    size, digest = dest.stat().st_size, sha256_of(dest)
+    if lock is None:
+        Lock(dest.name, size, digest).write(lock_path)
+        log.info("recorded %s (%d bytes, sha256 %s) in %s: commit it", dest.name, size, digest, lock_path)
+    elif (size, digest) != (lock.size, lock.sha256):
+        aside = dest.with_name(f"{dest.name}.mismatch-{digest[:12]}")
+        os.replace(dest, aside)
+        raise SourceError(
+            f"{dest}: {size} bytes, sha256 {digest}, but {lock_path} records {lock.size} bytes, sha256 "
+            f"{lock.sha256}. The file was moved to {aside} (not deleted). Run again to download a fresh "
+            f"copy; if the server publishes a new version on purpose, delete {lock_path} first")
+    else:
+        log.info("%s matches %s", dest, lock_path)
+
+
+def download(url: str, dest: Path, net: NetworkParams, expect_size: int | None = None) -> None:
+    """Download ``url`` to ``dest`` through ``dest.part``, resuming with HTTP Range after a dropped
+    connection (up to ``net.retries`` times here, or in a later run); ``dest`` appears only complete."""
+    part = dest.with_name(dest.name + ".part")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(net.retries + 1):
+        try:
+            _transfer(url, part, net.timeout_s, expect_size)
+            break
+        except _Interrupted as err:
+            have = part.stat().st_size if part.exists() else 0
+            if attempt == net.retries and have:
+                raise SourceError(f"{url}: download interrupted ({err}) with {have} bytes in {part}, which is "
+                                  "kept: run the stage again to resume") from None
+            if attempt == net.retries:
+                raise SourceError(f"{url}: download failed ({err}) after {net.retries + 1} attempt(s); check the "
+                                  "network and the URL in params.yaml, then run the stage again") from None
+            wait = net.backoff_s * 2**attempt
+            log.warning("%s: %s with %d bytes so far; resuming in %.0f s (retry %d of %d)", url, err, have,
+                        wait, attempt + 1, net.retries)
+            time.sleep(wait)
+    os.replace(part, dest)
+    log.info("downloaded %s (%d bytes)", dest, dest.stat().st_size)
+
+
+def _transfer(url: str, part: Path, timeout: float, expect_size: int | None) -> None:
+    """One HTTP request: append to ``part`` from where it ends; raise _Interrupted if cut short."""
+    have = part.stat().st_size if part.exists() else 0
+    if expect_size is not None and have == expect_size:
+        return
+    if expect_size is not None and have > expect_size:
+        part.unlink()
+        have = 0
+    request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as err:
+        if err.code >= 500 or err.code == 429:
+            raise _Interrupted(f"HTTP {err.code} {err.reason}") from None
+        raise SourceError(f"{url}: HTTP {err.code} {err.reason}; check the URL in params.yaml") from None
+    except (urllib.error.URLError, OSError) as err:
+        raise _Interrupted(f"cannot connect: {getattr(err, 'reason', err)}") from None
+    with response:
+        content_type = response.headers.get("Content-Type", "")
+        if "html" in content_type.lower():
+            raise SourceError(f"{url}: the server answered an HTML page (Content-Type: {content_type}), not the "
+                              "file; it may have moved: open the URL in a browser and fix it in params.yaml")
+        if have and response.status != 206:
+            log.warning("%s: the server ignored the Range request; downloading from the start", url)
+            have = 0
+        length = response.headers.get("Content-Length")
+        total = have + int(length) if length is not None else None
+        with open(part, "ab" if have else "wb") as fh, progress(total=total, initial=have, unit="B",
+                                                                unit_scale=True, desc=part.name) as bar:
+            first = have == 0
+            while True:
+                try:
+                    chunk = response.read(CHUNK)
+                except OSError as err:  # reset, timeout, IncompleteRead
+                    raise _Interrupted(f"connection lost: {err}") from None
+                if not chunk:
+                    break
+                if first and not chunk.startswith(ZIP_MAGIC):
+                    kind = "an HTML page" if chunk.lstrip()[:1] == b"<" else f"bytes starting {chunk[:8]!r}"
+                    raise SourceError(f"{url}: the server sent {kind}, not a zip; it may have moved: open the "
+                                      "URL in a browser and fix it in params.yaml")
+                first = False
+                fh.write(chunk)
+                bar.update(len(chunk))
+    size = part.stat().st_size
+    if total is not None and size < total:
+        raise _Interrupted(f"connection closed at byte {size} of {total}")
+
+
+def unsafe_entry(info: zipfile.ZipInfo) -> str | None:
+    """Why an archive entry must not be extracted (a symlink, or a path that leaves the folder)."""
+    if stat.S_ISLNK(info.external_attr >> 16):
+        return "is a symbolic link"
+    name = info.filename.replace("\\", "/")
+    path = PurePosixPath(name)
+    if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+        return "would land outside the target folder"
+    return None
+
+
+def check_archive(archive: zipfile.ZipFile, zip_path: Path) -> None:
+    """Refuse the whole archive if any entry is unsafe: nothing is extracted from a hostile zip."""
+    for info in archive.infolist():
+        if reason := unsafe_entry(info):
+            raise SourceError(f"{zip_path}: entry {info.filename!r} {reason}; refusing to extract this archive. "
+                              "Delete it and download it again from the official URL")
+
+
+def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target_dir: Path) -> Path:
+    """Extract one (checked) entry as ``target_dir/<its base name>``, atomically; skip if already there."""
+    dest = target_dir / PurePosixPath(info.filename).name
+    if dest.is_file() and dest.stat().st_size == info.file_size:
+        return dest
+    with archive.open(info) as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
+        shutil.copyfileobj(src, out, CHUNK)
+    return dest

@@ -1,0 +1,275 @@
+"""YouTube240: videos captured at 240 fps and uploaded to YouTube as slow motion, crawled with yt-dlp.
+
+YouTube serves at most 60 fps, so a file's frame rate cannot tell a 240 fps capture from ordinary
+footage. A candidate therefore counts only when its capture rate is *declared* (``sources.csv``:
+url, capture_fps, note) or *stated* in its title or description (``youtube240.evidence``, e.g.
+"shot at 240fps"); without either it is rejected "capture rate unknown", before any download. The
+frames are then checked for what the upload may have done to them (repeated frames, shot cuts).
+
+Candidates come from ``sources.csv`` first, then from videos accepted by earlier searches (so a
+re-run keeps the same data set), then from the ``youtube240.search`` queries, until
+``youtube240.target`` videos are accepted. Every clip is test data (the paper trains on Adobe240).
+yt-dlp's download archive and the manifest make re-runs idempotent: a candidate decided before is
+not fetched again, not even its metadata.
+"""
+
+from __future__ import annotations
+
+import csv
+import logging
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+import yt_dlp
+from yt_dlp.networking.exceptions import HTTPError
+
+from alabench.config import Params
+from alabench.progress import progress
+from alabench.sources import SourceError
+from alabench.sources.extract import Batch, Row, fingerprint, make_row
+from alabench.sources.video import Extraction, Result, Video, safe_name
+
+log = logging.getLogger(__name__)
+
+SOURCES_CSV = "sources.csv"
+SOURCES_COLUMNS = ("url", "capture_fps", "note")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    url: str
+    source: str  # sources.csv, or the search query that found it
+    capture_fps: float | None = None  # declared in sources.csv
+
+
+def read_sources(path: Path) -> list[Candidate]:
+    """Rows of ``sources.csv`` (lines starting with ``#`` are comments)."""
+    try:
+        lines = [line for line in path.read_text().splitlines() if not line.lstrip().startswith("#")]
+    except FileNotFoundError:
+        raise SourceError(f"{path}: not found; restore it from git, or create it with the header "
+                          f"{','.join(SOURCES_COLUMNS)}") from None
+    reader = csv.DictReader(lines)
+    if tuple(reader.fieldnames or ()) != SOURCES_COLUMNS:
+        raise SourceError(f"{path}: the header must be {','.join(SOURCES_COLUMNS)}, found {reader.fieldnames}")
+    out = []
+    for row in reader:
+        url, fps = (row["url"] or "").strip(), (row["capture_fps"] or "").strip()
+        if not url:
+            continue
+        try:
+            out.append(Candidate(url, SOURCES_CSV, float(fps) if fps else None))
+        except ValueError:
+            raise SourceError(f"{path}: capture_fps {fps!r} of {url} is not a number; write e.g. 240, or "
+                              "leave it empty to rely on the title or description") from None
+    return out
+
+
+def stated_capture_fps(info: dict[str, Any], pattern: str) -> tuple[float, str] | None:
+    """The highest frame rate that the title or description states, and which of the two said it."""
+    best: tuple[float, str] | None = None
+    for field in ("title", "description"):
+        for match in re.finditer(pattern, info.get(field) or ""):
+            fps = float(match.group(1))
+            if best is None or fps > best[0]:
+                best = (fps, field)
+    return best
+
+
+class _YtLogger:
+    """yt-dlp's messages into logging; its errors become manifest rows, so they are only debug here."""
+
+    def debug(self, msg: str) -> None:
+        log.debug("%s", msg)
+
+    info = debug
+    error = debug
+
+    def warning(self, msg: str) -> None:
+        log.warning("%s", msg)
+
+
+class _Progress:
+    """A progress bar per file that yt-dlp downloads."""
+
+    def __init__(self) -> None:
+        self.bars: dict[str, Any] = {}
+
+    def __call__(self, status: dict[str, Any]) -> None:
+        name = Path(status.get("filename") or "video").name
+        bar = self.bars.get(name)
+        if bar is None:
+            bar = self.bars[name] = progress(unit="B", unit_scale=True, desc=name, leave=False)
+        bar.total = status.get("total_bytes") or status.get("total_bytes_estimate") or bar.total
+        bar.update((status.get("downloaded_bytes") or 0) - bar.n)
+        if status.get("status") in ("finished", "error"):
+            self.bars.pop(name).close()
+
+
+def _permanent(err: yt_dlp.utils.DownloadError) -> bool:
+    """A client error (404, 403, private or removed video) is not worth a retry; the rest may pass."""
+    cause = err.exc_info[1] if err.exc_info else None
+    if isinstance(cause, HTTPError):
+        return 400 <= cause.status < 500 and cause.status not in (408, 429)
+    return isinstance(cause, yt_dlp.utils.ExtractorError) and cause.expected
+
+
+def _message(err: Exception) -> str:
+    return re.sub(r"^ERROR: ", "", str(err)).strip()
+
+
+class Crawler:
+    """yt-dlp as a library: metadata, searches and downloads, with retries and a download archive.
+
+    Metadata comes from an instance without the archive: with it, yt-dlp skips an archived video's
+    format selection and so cannot name the file it kept.
+    """
+
+    def __init__(self, params: Params, raw: Path) -> None:
+        p, net = params.youtube240, params.network
+        fmt = f"[height>=?{p.min_height}][height<=?{p.max_height}]"
+        self.net = net
+        self.archive = raw / "archive.txt"
+        self.options: dict[str, Any] = {
+            "format": f"bestvideo{fmt}/best{fmt}",  # video only where the site offers it (YouTube does)
+            "outtmpl": str(raw / "videos" / "%(extractor)s-%(id)s.%(ext)s"),
+            "download_archive": str(self.archive),
+            "ffmpeg_location": imageio_ffmpeg.get_ffmpeg_exe(),
+            "noplaylist": True, "extract_flat": "in_playlist", "updatetime": False,
+            "retries": net.retries, "fragment_retries": net.retries, "socket_timeout": net.timeout_s,
+            "retry_sleep_functions": {"http": self._wait, "fragment": self._wait},
+            "quiet": True, "noprogress": True, "logger": _YtLogger(), "progress_hooks": [_Progress()],
+        }
+        self.ydl = yt_dlp.YoutubeDL(self.options)
+        self.meta = yt_dlp.YoutubeDL({k: v for k, v in self.options.items() if k != "download_archive"})
+
+    def _wait(self, attempt: int) -> float:
+        return self.net.backoff_s * 2**attempt
+
+    def close(self) -> None:
+        self.ydl.close()
+        self.meta.close()
+
+    def _retry(self, what: str, call: Callable[[], Any]) -> Any:
+        for attempt in range(self.net.retries + 1):
+            try:
+                return call()
+            except yt_dlp.utils.DownloadError as err:
+                if _permanent(err) or attempt == self.net.retries:
+                    raise
+                log.warning("%s: %s; retry %d of %d in %.0f s", what, _message(err), attempt + 1,
+                            self.net.retries, self._wait(attempt))
+                time.sleep(self._wait(attempt))
+        raise AssertionError("unreachable")
+
+    def info(self, url: str) -> dict[str, Any]:
+        return self._retry(url, lambda: self.meta.extract_info(url, download=False))
+
+    def search(self, query: str) -> list[str]:
+        """URLs of a search's results (no metadata fetched for each yet)."""
+        result = self._retry(query, lambda: self.meta.extract_info(query, download=False, process=False))
+        entries = (result.get("entries") or []) if result else []
+        return [u for e in entries if (u := (e or {}).get("webpage_url") or (e or {}).get("url"))]
+
+    def download(self, info: dict[str, Any]) -> Path:
+        """The downloaded file; fetched again if the archive lists it but the file was deleted."""
+        path = Path(self.meta.prepare_filename(info))
+        archive_id = f"{info['extractor_key'].lower()} {info['id']}"
+        if not path.exists() and self.archive.exists() and archive_id in self.archive.read_text().splitlines():
+            kept = [line for line in self.archive.read_text().splitlines() if line != archive_id]
+            self.archive.write_text("".join(f"{line}\n" for line in kept))
+            self.ydl.close()
+            self.ydl = yt_dlp.YoutubeDL(self.options)  # it read the archive when it started
+        self._retry(info.get("webpage_url") or path.name, lambda: self.ydl.process_ie_result(info, download=True))
+        if not path.exists():
+            raise SourceError(f"yt-dlp reported no error but wrote no {path}")
+        return path
+
+
+def _candidates(params: Params, folder: Path, old: dict[str, Row], crawler: Crawler) -> Iterator[Candidate]:
+    """sources.csv, then earlier search results that were accepted, then new search results."""
+    yield from read_sources(folder / SOURCES_CSV)
+    queries = params.youtube240.search
+    yield from (Candidate(r["id"], r["source"]) for r in old.values() if r["status"] == "ok" and r["source"] in queries)
+    for query in queries:
+        try:
+            urls = crawler.search(query)
+        except yt_dlp.utils.DownloadError as err:
+            log.warning("search %r failed: %s", query, _message(err))
+            continue
+        log.info("search %r: %d results", query, len(urls))
+        yield from (Candidate(url, query) for url in urls)
+
+
+def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
+    """Metadata, capture-rate evidence, download: a Video to extract, or why not (a Result)."""
+    p = params.youtube240
+    try:
+        info = crawler.info(c.url)
+    except yt_dlp.utils.DownloadError as err:
+        return Result("failed", _message(err))
+    if c.capture_fps is not None:
+        capture, where = c.capture_fps, SOURCES_CSV
+    elif stated := stated_capture_fps(info, p.evidence):
+        capture, where = stated
+    else:
+        return Result("rejected", "capture rate unknown: neither sources.csv nor the title or description states "
+                                  "one (youtube240.evidence)")
+    if capture < p.min_fps:
+        return Result("rejected", f"capture rate {capture:g} fps ({where}) is below youtube240.min_fps {p.min_fps:g}",
+                      capture_fps=capture, capture_fps_from=where)
+    heights = [f["height"] for f in info.get("formats") or [] if f.get("height") and f.get("vcodec") != "none"]
+    if heights and max(heights) < p.min_height:
+        return Result("rejected", f"at most {max(heights)}p, below youtube240.min_height {p.min_height}",
+                      capture_fps=capture, capture_fps_from=where)
+    if (info.get("duration") or 0) > p.max_duration_s:
+        return Result("rejected", f"{info['duration']:.0f} s is longer than youtube240.max_duration_s "
+                                  f"{p.max_duration_s:g}", capture_fps=capture, capture_fps_from=where)
+    try:
+        path = crawler.download(info)
+    except (yt_dlp.utils.DownloadError, SourceError) as err:
+        return Result("failed", _message(err), capture_fps=capture, capture_fps_from=where)
+    name = safe_name(f"{info.get('extractor_key', 'video')}-{info['id']}".lower())
+    return Video(c.source, c.url, path, name, "test", capture, where)
+
+
+def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
+    """Crawl until ``youtube240.target`` candidates are accepted (or the candidates run out)."""
+    p = params.youtube240
+    cfg = Extraction.from_params(params, p.min_fps, checks=True, min_height=p.min_height)
+    manifest = raw / "manifest.csv"
+    with closing(Crawler(params, raw)) as crawler, Batch(sharp, manifest, cfg, params.video.workers) as batch:
+        for c in _candidates(params, folder, batch.old, crawler):
+            while batch.pending and batch.ok + len(batch.pending) >= p.target:
+                batch.collect(block=True)
+            if batch.ok >= p.target:
+                break
+            if c.url in batch.rows or any(r for r in batch.pending.values() if r[0].id == c.url):
+                continue
+            key = fingerprint(cfg, p.evidence, p.max_height, p.max_duration_s, c.capture_fps)
+            if (row := batch.reusable(c.url, key)) is not None:
+                batch.record({**row, "source": c.source})
+                continue
+            fetched = _fetch(c, params, crawler)
+            if isinstance(fetched, Video):
+                batch.submit(fetched, key)
+            else:
+                batch.record(make_row(c.source, c.url, "test", key, fetched))
+        rows = batch.finish()
+    ok = sum(r["status"] == "ok" for r in rows)
+    failed = [r for r in rows if r["status"] == "failed"]
+    for r in failed:
+        log.warning("failed: %s: %s", r["id"], r["reason"])
+    if ok == 0:
+        raise SourceError(f"no YouTube video accepted out of {len(rows)} candidates (see {manifest}); add URLs of "
+                          f"240 fps captures to {folder / SOURCES_CSV} or check youtube240.search")
+    if ok < p.target:
+        log.warning("youtube240: %d accepted of the %d wanted; add URLs to %s", ok, p.target, folder / SOURCES_CSV)
+    log.info("youtube240: %d accepted, %d rejected, %d failed (see %s; failed ones are retried on the next run)",
+             ok, sum(r["status"] == "rejected" for r in rows), len(failed), manifest)

@@ -1,0 +1,45 @@
+"""Stage `report`: results/ and training/ -> reports/index.html, table2.csv, table3.csv (+ an MLflow run).
+
+Reads the `report` section of params.yaml. Renders whatever results exist (missing and failed ones are
+named on the page); then, if ``report.mlflow``, logs one `report` run per data set with the page and the
+tables as artifacts. DVC skips this stage when nothing it depends on changed, so an up-to-date
+`dvc repro` logs no new run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+from pathlib import Path
+
+from alabench.cli import run_stage
+from alabench.config import load_params
+from alabench.report import build_report, write_report
+from alabench.tracking import mlflow_run
+
+log = logging.getLogger("stages.report")
+OUT = Path("reports")
+
+
+def main() -> None:
+    params = load_params().report
+    report = build_report(Path("."), params)
+    paths = write_report(report, OUT)
+    log.info("wrote %s", ", ".join(map(str, paths)))
+    if not params.mlflow:
+        return
+    measured = report.table2[(report.table2["source"] == "measured") & (report.table2["kind"] == "joint")]
+    for dataset in params.datasets:
+        rows = measured[measured["dataset"] == dataset]
+        metrics = {f"{r.protocol}.{r.method}.joint.{r.metric}": r.mean for r in rows.itertuples()
+                   if math.isfinite(r.mean)}
+        with mlflow_run(dataset, "report", params, {"stage": "report"}) as run:
+            run.log_metrics(metrics, step=0)
+            for path in paths:
+                run.log_artifact(path)
+
+
+if __name__ == "__main__":
+    argparse.ArgumentParser(description=__doc__).parse_args()
+    run_stage("report", main)

@@ -1,0 +1,269 @@
+"""Adobe240 offline: a server on 127.0.0.1 serves a small zip with the real folder layout holding
+tiny videos encoded by PyAV (240 fps and 30 fps containers); the real code downloads, verifies,
+unzips, splits and extracts it, and meets every fault the issue lists."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+import socket
+import stat
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alabench.blur import read_manifest
+from alabench.config import parse_params
+from alabench.sources import SourceError
+from alabench.sources.adobe240 import build, read_list
+from conftest import REPO, git_repo, run, tiny_params
+from footage import encode, shot
+from httpserver import serve
+
+TEST_NAMES = read_list(REPO / "sources/adobe240/test.txt")
+PREFIX = "DeepVideoDeblurring_Dataset_Original_High_FPS_Videos/original_high_fps_videos/"
+ZIP = "/DeepVideoDeblurring_Dataset_Original_High_FPS_Videos.zip"
+
+
+@pytest.fixture(scope="module")
+def videos(tmp_path_factory) -> dict[str, bytes]:
+    """The 8 test videos and one train video at 240 fps, and a train video whose container says 30 fps."""
+    work = tmp_path_factory.mktemp("videos")
+    out = {name: encode(work / f"{i}.mp4", shot(i, 30), 240).read_bytes()
+           for i, name in enumerate([*TEST_NAMES, "IMG_0001.mov"])}
+    out["IMG_0002.mov"] = encode(work / "30fps.mp4", shot(9, 30), 30).read_bytes()
+    return out
+
+
+def make_zip(videos: dict[str, bytes], extra: list[tuple[zipfile.ZipInfo | str, bytes]] = ()) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in videos.items():
+            archive.writestr(PREFIX + name, data)
+        archive.writestr("__MACOSX/" + PREFIX + "._IMG_0001.mov", b"resource fork")
+        for info, data in extra:
+            archive.writestr(info, data)
+    return buf.getvalue()
+
+
+def params_dict(folder: Path, url: str) -> dict:
+    p = tiny_params()
+    p["fetch"]["datasets"] = {"adobe240": str(folder)}
+    p["adobe240"]["url"] = url
+    p["video"].update(width=48, height=32, workers=2)
+    p["network"].update(retries=0, backoff_s=0.0, timeout_s=10.0)
+    return p
+
+
+def project(tmp_path: Path, url: str, **network: float) -> tuple:
+    """(params, lists folder, raw, sharp) in ``tmp_path``, the lists folder a copy of the committed one."""
+    folder = tmp_path / "lists"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(REPO / "sources/adobe240/test.txt", folder / "test.txt")
+    p = params_dict(folder, url)
+    p["network"].update(network)
+    return parse_params(p), folder, tmp_path / "raw", tmp_path / "sharp"
+
+
+def failed_build(tmp_path: Path, data: bytes | None, content_type: str = "application/zip",
+                 train: str | None = None) -> tuple[str, str, Path, Path, Path]:
+    """Serve ``data`` as the zip (None: nothing there), build, and return the error's message with
+    (url, lists folder, raw, sharp)."""
+    with serve() as server:
+        url = server.add(ZIP, data, content_type) if data is not None else server.url(ZIP)
+        params, folder, raw, sharp = project(tmp_path, url)
+        if train is not None:
+            (folder / "train.txt").write_text(train)
+        with pytest.raises(SourceError) as info:
+            build(params, folder, raw, sharp)
+    return str(info.value), url, folder, raw, sharp
+
+
+def manifest(raw: Path) -> dict[str, dict[str, str]]:
+    with open(raw / "manifest.csv", newline="") as fh:
+        return {row["id"]: row for row in csv.DictReader(fh)}
+
+
+def test_dvc_repro_downloads_extracts_splits_and_blurs(videos, tmp_path):
+    """The complete run, as a user runs it: adobe240 in fetch.datasets and blur.datasets, then
+    `dvc repro blur@adobe240` (the stage that fetches it runs first)."""
+    with serve() as server:
+        url = server.add(ZIP, make_zip(videos))
+        p = params_dict(Path("sources/adobe240"), url)
+        p["blur"]["datasets"] = ["synth", "adobe240"]  # synth: train.datasets needs its test split
+        repo = git_repo(tmp_path / "repo", p)
+        repro = [sys.executable, "-m", "dvc", "repro", "blur@adobe240"]
+        assert "Running stage 'fetch@adobe240'" in run(repro, repo).stdout
+        rows = manifest(repo / "data/raw/adobe240")
+        assert {n for n, r in rows.items() if r["split"] == "test" and r["status"] == "ok"} == set(TEST_NAMES)
+        assert rows["IMG_0001.mov"]["split"] == "train" and rows["IMG_0001.mov"]["status"] == "ok"
+        assert rows["IMG_0002.mov"]["status"] == "rejected"  # the 30 fps container
+        assert rows["IMG_0002.mov"]["reason"] == "capture rate 30 fps (container) is below min_fps 200"
+        assert rows["IMG_0001.mov"]["container_fps"] == "240" and rows["IMG_0001.mov"]["frames"] == "30"
+        assert sorted(p.name for p in (repo / "data/sharp/adobe240/train").iterdir()) == ["IMG_0001-000"]
+        assert len(list((repo / "data/sharp/adobe240/test").iterdir())) == 8
+        assert len(read_manifest(repo / "data/prepared/adobe240/test/all_blurry/manifest.csv")) == 8 * 3
+        assert (repo / "sources/adobe240/lock.json").is_file()  # recorded at the first complete download
+        assert read_list(repo / "sources/adobe240/train.txt") == ["IMG_0001.mov", "IMG_0002.mov"]
+        status = run([sys.executable, "-m", "dvc", "status", "fetch@adobe240", "blur@adobe240"], repo).stdout
+        assert "Data and pipelines are up to date" in status, status
+        assert len(server.sent(ZIP)) == 1
+        again = run(repro, repo).stdout
+        assert "Running stage" not in again and len(server.sent(ZIP)) == 1
+
+
+def test_dropped_connection_resumes_with_range_on_the_next_run(videos, tmp_path):
+    data = make_zip(videos)
+    with serve() as server:
+        url = server.add(ZIP, data)
+        server.fault(ZIP, "drop", len(data) // 3)
+        params, folder, raw, sharp = project(tmp_path, url)
+        with pytest.raises(SourceError) as info:
+            build(params, folder, raw, sharp)
+        part = raw / (ZIP[1:] + ".part")
+        assert str(info.value) == (f"{url}: download interrupted (connection closed at byte {len(data) // 3} of "
+                                   f"{len(data)}) with {len(data) // 3} bytes in {part}, which is kept: run the "
+                                   "stage again to resume")
+        assert part.stat().st_size == len(data) // 3 and not sharp.exists()
+        build(params, folder, raw, sharp)
+        first, second = server.sent(ZIP)
+        assert first.range is None and second.range == f"bytes={len(data) // 3}-" and second.status == 206
+        assert first.body_bytes + second.body_bytes == len(data)  # no byte fetched twice
+        assert (raw / ZIP[1:]).read_bytes() == data and not part.exists()
+
+
+def test_dropped_connection_is_retried_within_the_run(videos, tmp_path):
+    data = make_zip(videos)
+    with serve() as server:
+        url = server.add(ZIP, data)
+        server.fault(ZIP, "drop", 1000)
+        build(*project(tmp_path, url, retries=1))
+        assert [s.range for s in server.sent(ZIP)] == [None, "bytes=1000-"]
+
+
+def test_checksum_mismatch_keeps_the_file_aside(videos, tmp_path):
+    data = make_zip(videos)
+    with serve() as server:
+        url = server.add(ZIP, data)
+        params, folder, raw, sharp = project(tmp_path, url)
+        build(params, folder, raw, sharp)
+        lock = (folder / "lock.json").read_text()
+        server.add(ZIP, make_zip({**videos, "IMG_0001.mov": videos["IMG_0002.mov"]}))  # the server's file changed
+        (raw / ZIP[1:]).unlink()
+        with pytest.raises(SourceError) as info:
+            build(params, folder, raw, sharp)
+    message = str(info.value)
+    aside = next(raw.glob("*.zip.mismatch-*"))
+    assert message.startswith(f"{raw / ZIP[1:]}: ") and f"but {folder / 'lock.json'} records {len(data)} bytes" in message
+    assert f"The file was moved to {aside} (not deleted)" in message and "delete" in message
+    assert (folder / "lock.json").read_text() == lock and not (raw / ZIP[1:]).exists()
+
+
+@pytest.mark.parametrize("content_type", ["text/html", "application/octet-stream"])
+def test_html_page_instead_of_zip(tmp_path, content_type):
+    page = b"\n<!DOCTYPE html><html><body>Moved to a new site</body></html>"
+    message, url, folder, _, _ = failed_build(tmp_path, page, content_type)
+    expected = ("the server answered an HTML page (Content-Type: text/html), not the file" if content_type == "text/html"
+                else "the server sent an HTML page, not a zip")
+    assert message.startswith(f"{url}: {expected}; it may have moved")
+    assert not (folder / "lock.json").exists()
+
+
+def test_http_error_is_named(tmp_path):
+    message, url, *_ = failed_build(tmp_path, None)
+    assert message == f"{url}: HTTP 404 Not Found; check the URL in params.yaml"
+
+
+def test_no_server_is_named(tmp_path):
+    with socket.socket() as probe:  # a port that nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{probe.getsockname()[1]}{ZIP}"
+    with pytest.raises(SourceError) as info:
+        build(*project(tmp_path, url, retries=1))
+    assert str(info.value).startswith(f"{url}: download failed (cannot connect: ")
+    assert str(info.value).endswith("after 2 attempt(s); check the network and the URL in params.yaml, then run the "
+                                    "stage again")
+
+
+def _symlink(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name)
+    info.external_attr = (stat.S_IFLNK | 0o777) << 16
+    return info
+
+
+@pytest.mark.parametrize("entry, why", [
+    ("../../evil.mov", "would land outside the target folder"),
+    (PREFIX + "../../../../escape.mov", "would land outside the target folder"),
+    ("/etc/evil.mov", "would land outside the target folder"),
+    (_symlink(PREFIX + "IMG_0003.mov"), "is a symbolic link"),
+])
+def test_zip_slip_and_symlink_entries_are_refused(videos, tmp_path, entry, why):
+    message, _, _, raw, sharp = failed_build(tmp_path, make_zip(videos, [(entry, b"/etc/passwd")]))
+    name = entry.filename if isinstance(entry, zipfile.ZipInfo) else entry
+    assert message == (f"{raw / ZIP[1:]}: entry {name!r} {why}; refusing to extract this archive. Delete it "
+                               "and download it again from the official URL")
+    assert not (raw / "videos").exists() and not sharp.exists()  # nothing extracted
+    assert not list(tmp_path.parent.glob("**/evil.mov")) and not list(tmp_path.parent.glob("**/escape.mov"))
+
+
+def test_a_listed_test_video_missing_from_the_zip_is_named(videos, tmp_path):
+    incomplete = {n: v for n, v in videos.items() if n != "IMG_0183.MOV"}
+    message, _, folder, _, _ = failed_build(tmp_path, make_zip(incomplete))
+    assert message == (f"{folder / 'test.txt'} names IMG_0183.MOV, but the zip has no such video under "
+                               "original_high_fps_videos/ (names are case-sensitive): fix the list, or delete the "
+                               "zip and download it again")
+
+
+@pytest.mark.parametrize("train, expected", [
+    ("IMG_0001.mov\nIMG_0002.mov\nIMG_0099.mov\n", "train.txt names IMG_0099.mov, but the zip has no such video"),
+    ("IMG_0001.mov\n", "the zip holds IMG_0002.mov, named in neither"),
+])
+def test_the_train_list_is_checked_against_the_zip(videos, tmp_path, train, expected):
+    assert expected in failed_build(tmp_path, make_zip(videos), train=train)[0]
+
+
+def test_a_30fps_test_video_stops_the_stage_after_the_others_are_done(videos, tmp_path):
+    bad = dict(videos, **{"IMG_0015.mov": videos["IMG_0002.mov"]})
+    message, _, _, raw, sharp = failed_build(tmp_path, make_zip(bad))
+    assert message == (f"test video(s) not usable: IMG_0015.mov: capture rate 30 fps (container) is below "
+                               f"min_fps 200. The standard 8-video test split must be complete (see "
+                               f"{raw / 'manifest.csv'}); check adobe240.min_fps and the download")
+    assert len(list((sharp / "test").iterdir())) == 7 and (sharp / "train/IMG_0001-000/00029.png").is_file()
+
+
+def test_a_corrupt_video_fails_by_name_and_a_rerun_redoes_only_it(videos, tmp_path):
+    broken = dict(videos, **{"IMG_0001.mov": videos["IMG_0001.mov"][: len(videos["IMG_0001.mov"]) // 2]})
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(broken)))
+        with pytest.raises(SourceError) as info:
+            build(params, folder, raw, sharp)
+        message = str(info.value)
+        assert message.startswith(f"1 of 10 videos failed (the others are done; see {raw / 'manifest.csv'}):\n"
+                                  f"  IMG_0001.mov: cannot decode {raw / 'videos/IMG_0001.mov'}: ")
+        assert message.endswith("Fix or remove them and run the stage again: only what is missing is redone")
+        assert len(list((sharp / "test").iterdir())) == 8
+        done = {p: p.stat().st_mtime_ns for p in (sharp / "test").glob("*/00000.png")}
+        (raw / ZIP[1:]).unlink()
+        (folder / "lock.json").unlink()  # the fixed zip is a new file
+        server.add(ZIP, make_zip(videos))
+        build(params, folder, raw, sharp)
+    assert manifest(raw)["IMG_0001.mov"]["status"] == "ok"
+    assert {p: p.stat().st_mtime_ns for p in (sharp / "test").glob("*/00000.png")} == done  # not redone
+
+
+def test_stage_prints_one_line_error_without_traceback(tmp_path):
+    with serve() as server:
+        url = server.add(ZIP, b"<html>moved</html>", "text/html")
+        p = params_dict(Path("lists"), url)
+        work = tmp_path / "w"
+        shutil.copytree(REPO / "stages", work / "stages")
+        (work / "lists").mkdir()
+        shutil.copy(REPO / "sources/adobe240/test.txt", work / "lists/test.txt")
+        (work / "params.yaml").write_text(yaml.safe_dump(p))
+        result = run([sys.executable, "-m", "stages.fetch", "--dataset", "adobe240"], work, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: {url}: the server answered an HTML page (Content-Type: text/html), not the file" in result.stderr

@@ -1,0 +1,185 @@
+"""YouTube240 offline: yt-dlp (its generic extractor) crawls direct mp4 URLs that a server on
+127.0.0.1 serves, listed in a test sources.csv and in an RSS feed standing in for a search; the
+real crawl, frame checks, extraction and eq. 7 blur run on them."""
+
+from __future__ import annotations
+
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from alabench.blur import prepare_split, read_manifest
+from alabench.config import parse_params
+from alabench.frames import read_clip
+from alabench.sources import SourceError
+from alabench.sources.checks import frame_difference
+from alabench.sources.youtube240 import build, stated_capture_fps
+from conftest import tiny_params
+from footage import encode, shot
+from httpserver import serve
+
+SMOOTH = (0.5, 1.5)  # output px per 240 fps frame
+
+
+def feed(base: str, names: list[str]) -> bytes:
+    items = "".join(f"<item><title>{n}</title><link>{base}/{n}</link></item>" for n in names)
+    return (f'<?xml version="1.0"?><rss version="2.0"><channel><title>results</title><link>{base}/</link>'
+            f"{items}</channel></rss>").encode()
+
+
+@pytest.fixture(scope="module")
+def crawl(tmp_path_factory):
+    """One crawl over every kind of candidate; the server stays up for the re-run tests."""
+    tmp = tmp_path_factory.mktemp("yt")
+    shots = {"a": shot(0, 36, SMOOTH), "b": shot(1, 36, SMOOTH, split="train")}
+    videos = {
+        "declared30.mp4": (shot(2, 40, SMOOTH), 30),  # a 240 fps capture in a 30 fps file
+        "repeated60.mp4": (np.repeat(shot(3, 24, (1.0, 2.0)), 2, axis=0), 60),  # every frame twice
+        "cut.mp4": (np.concatenate([shots["a"], shots["b"]]), 240),  # a hard cut after frame 35
+        "nofps.mp4": (shot(4, 40, SMOOTH), 240),  # nothing says how it was captured
+        "slowmo_240fps.mp4": (shot(5, 40, SMOOTH), 240),  # its title states the rate
+        "found_240fps.mp4": (shot(6, 40, SMOOTH), 240),  # search results
+        "found_plain.mp4": (shot(7, 40, SMOOTH), 240),
+    }
+    with serve() as server:
+        for name, (frames, fps) in videos.items():
+            server.add(f"/{name}", encode(tmp / "enc" / name, frames, fps).read_bytes(), "video/mp4")
+        server.add("/results.rss", feed(server.base, ["found_240fps.mp4", "found_plain.mp4"]), "application/rss+xml")
+        folder = tmp / "lists"
+        folder.mkdir()
+        declared = {"declared30.mp4": "240", "repeated60.mp4": "240", "cut.mp4": "240", "missing.mp4": "240"}
+        rows = [f"{server.url('/' + n)},{declared.get(n, '')},test" for n in
+                ["declared30.mp4", "repeated60.mp4", "cut.mp4", "nofps.mp4", "slowmo_240fps.mp4", "missing.mp4"]]
+        (folder / "sources.csv").write_text("# a comment line\nurl,capture_fps,note\n" + "\n".join(rows) + "\n")
+        p = tiny_params()
+        p["fetch"]["datasets"] = {"youtube240": str(folder)}
+        p["youtube240"].update(search=[server.url("/results.rss")], min_height=36)
+        p["video"].update(width=64, height=36, workers=2)
+        p["network"].update(retries=1, backoff_s=0.0, timeout_s=10.0)
+        params = parse_params(p)
+        raw, sharp = tmp / "raw", tmp / "sharp"
+        build(params, folder, raw, sharp)
+        yield {"server": server, "first_run": list(server.log), "params": params, "folder": folder, "raw": raw, "sharp": sharp, "shots": shots,
+               "tmp": tmp}
+
+
+def manifest(raw: Path) -> dict[str, dict[str, str]]:
+    with open(raw / "manifest.csv", newline="") as fh:
+        return {Path(row["id"]).name: row for row in csv.DictReader(fh)}
+
+
+def test_capture_rate_comes_from_the_list_or_the_title_never_the_container(crawl):
+    rows = manifest(crawl["raw"])
+    declared = rows["declared30.mp4"]
+    assert (declared["status"], declared["capture_fps"], declared["capture_fps_from"], declared["container_fps"]) == \
+        ("ok", "240", "sources.csv", "30")
+    assert declared["clips"] == "generic-declared30-000" and declared["frames"] == "40"
+    titled = rows["slowmo_240fps.mp4"]
+    assert (titled["status"], titled["capture_fps"], titled["capture_fps_from"]) == ("ok", "240", "title")
+    for name, source in (("nofps.mp4", "sources.csv"), ("found_plain.mp4", crawl["server"].url("/results.rss"))):
+        assert rows[name]["status"] == "rejected" and rows[name]["source"] == source
+        assert rows[name]["reason"] == ("capture rate unknown: neither sources.csv nor the title or description "
+                                        "states one (youtube240.evidence)")
+    assert rows["found_240fps.mp4"]["status"] == "ok" and rows["found_240fps.mp4"]["capture_fps_from"] == "title"
+    downloaded = sorted(p.name for p in (crawl["raw"] / "videos").iterdir())
+    assert "generic-nofps.mp4" not in downloaded and "generic-found_plain.mp4" not in downloaded
+    assert "generic declared30" in (crawl["raw"] / "archive.txt").read_text().splitlines()
+
+
+def test_repeated_frames_are_rejected(crawl):
+    row = manifest(crawl["raw"])["repeated60.mp4"]
+    assert row["status"] == "rejected" and row["clips"] == ""
+    assert row["reason"].startswith("repeated frames: ")
+    assert row["reason"].endswith("of consecutive frames are (near-)identical, above checks.max_repeated 10%: the "
+                                  "stream was frame-rate converted")
+
+
+def test_a_404_is_failed(crawl):
+    row = manifest(crawl["raw"])["missing.mp4"]
+    assert row["status"] == "failed" and "HTTP Error 404" in row["reason"]
+    assert [s.path for s in crawl["first_run"]].count("/missing.mp4") == 1  # a client error is not retried
+
+
+def test_a_hard_cut_makes_two_clips_and_no_blurred_input_crosses_it(crawl, tmp_path):
+    row = manifest(crawl["raw"])["cut.mp4"]
+    assert row["status"] == "ok" and row["clips"] == "generic-cut-000 generic-cut-001"
+    assert row["reason"] == "1 shot cut(s), before frame(s) 36"
+    shots = crawl["shots"]
+
+    def side(frame: np.ndarray) -> str:
+        return min(shots, key=lambda s: min(frame_difference(frame, f) for f in shots[s]))
+
+    test_dir = crawl["sharp"] / "test"
+    sides = {clip: {side(f) for f in read_clip(test_dir / clip)} for clip in row["clips"].split()}
+    assert sides == {"generic-cut-000": {"a"}, "generic-cut-001": {"b"}}
+    counts = prepare_split(test_dir, tmp_path / "prepared", crawl["params"].blur, root=crawl["tmp"])
+    rows = read_manifest(tmp_path / "prepared/all_blurry/manifest.csv")
+    assert counts["all_blurry"] == len(rows) > 0
+    tau = crawl["params"].blur.window // 2
+    for r in rows:
+        if r["clip"].startswith("generic-cut"):
+            frames = read_clip(test_dir / r["clip"])
+            window = frames[int(r["center"]) - tau:int(r["center"]) + tau + 1]
+            assert len(window) == 2 * tau + 1 and {side(f) for f in window} == sides[r["clip"]]
+
+
+def test_a_second_run_downloads_nothing_new(crawl):
+    server, log_before = crawl["server"], len(crawl["server"].log)
+    before = (crawl["raw"] / "manifest.csv").read_text()
+    clips = {p: p.stat().st_mtime_ns for p in crawl["sharp"].glob("test/*/00000.png")}
+    build(crawl["params"], crawl["folder"], crawl["raw"], crawl["sharp"])
+    asked = [s.path for s in server.log[log_before:]]
+    assert sorted(set(asked)) == ["/missing.mp4", "/results.rss"]  # the failed one is retried; the search rerun
+    assert (crawl["raw"] / "manifest.csv").read_text() == before
+    assert {p: p.stat().st_mtime_ns for p in crawl["sharp"].glob("test/*/00000.png")} == clips
+
+
+def test_the_download_archive_skips_kept_files_and_fetches_deleted_ones_again(crawl, tmp_path):
+    raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+    shutil.copytree(crawl["raw"], raw)
+    shutil.copytree(crawl["sharp"], sharp)
+    (raw / "manifest.csv").unlink()  # as if a run was killed after its downloads
+    (raw / "videos/generic-cut.mp4").unlink()  # and one download was deleted since
+    server, log_before = crawl["server"], len(crawl["server"].log)
+    build(crawl["params"], crawl["folder"], raw, sharp)
+    asked = [s.path for s in server.log[log_before:]]
+    assert asked.count("/declared30.mp4") == 1  # metadata only: the archive and the file say it is there
+    assert asked.count("/cut.mp4") == 2  # metadata, then the download again
+    assert manifest(raw)["cut.mp4"]["status"] == "ok" and (raw / "videos/generic-cut.mp4").is_file()
+
+
+def test_the_crawl_stops_at_the_target(crawl, tmp_path):
+    p = crawl["params"]
+    params = parse_params({**tiny_params(), "fetch": {"datasets": {"youtube240": str(crawl["folder"])}},
+                           "youtube240": {**p.youtube240.__dict__, "search": [], "target": 1},
+                           "video": p.video.__dict__, "network": p.network.__dict__})
+    build(params, crawl["folder"], tmp_path / "raw", tmp_path / "sharp")
+    assert list(manifest(tmp_path / "raw")) == ["declared30.mp4"]
+
+
+def test_nothing_accepted_is_an_error(crawl, tmp_path):
+    folder = tmp_path / "lists"
+    folder.mkdir()
+    (folder / "sources.csv").write_text(f"url,capture_fps,note\n{crawl['server'].url('/nofps.mp4')},,\n")
+    p = crawl["params"]
+    params = parse_params({**tiny_params(), "fetch": {"datasets": {"youtube240": str(folder)}},
+                           "youtube240": {**p.youtube240.__dict__, "search": []},
+                           "video": p.video.__dict__, "network": p.network.__dict__})
+    with pytest.raises(SourceError, match=r"^no YouTube video accepted out of 1 candidates \(see .*manifest.csv\); "
+                                          r"add URLs of 240 fps captures to .*sources.csv"):
+        build(params, folder, tmp_path / "raw", tmp_path / "sharp")
+
+
+@pytest.mark.parametrize("info, expected", [
+    ({"title": "Water balloon at 240 FPS", "description": "played back at 30fps"}, (240.0, "title")),
+    ({"title": "Slow motion", "description": "Shot on iPhone, 240 frames per second"}, (240.0, "description")),
+    ({"title": "Super slow motion 960fps", "description": None}, (960.0, "title")),
+    ({"title": "60fps gameplay"}, None),  # two digits: a playback rate, not a capture rate
+    ({"title": "Slow motion", "description": "no rate here"}, None),
+])
+def test_evidence_pattern(info, expected):
+    pattern = parse_params(tiny_params()).youtube240.evidence
+    assert stated_capture_fps(info, pattern) == expected
