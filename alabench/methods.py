@@ -20,7 +20,6 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
-import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from alabench.config import Params, parse_section
+from alabench.config import METHOD_NAME, Params, parse_section
 from alabench.errors import UserError
 
 TASKS = frozenset({"deblur", "interpolate"})
@@ -63,7 +62,7 @@ class Method:
     source: str = field(default="", compare=False)  # the file that registered it (set by register)
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
+        if not METHOD_NAME.fullmatch(self.name):
             raise ValueError(f"method name {self.name!r}: use lower case letters, digits and _ (it names a file)")
         if not self.tasks or not self.tasks <= TASKS:
             raise ValueError(f"method {self.name}: tasks must be a non-empty subset of {sorted(TASKS)}")
