@@ -20,6 +20,7 @@ import hashlib
 import importlib
 import importlib.util
 import inspect
+import re
 import sys
 import traceback
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from alabench.config import METHOD_NAME, Params, parse_section
+from alabench.config import Params, parse_section
 from alabench.errors import UserError
 
 TASKS = frozenset({"deblur", "interpolate"})
@@ -62,7 +63,7 @@ class Method:
     source: str = field(default="", compare=False)  # the file that registered it (set by register)
 
     def __post_init__(self) -> None:
-        if not METHOD_NAME.fullmatch(self.name):
+        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
             raise ValueError(f"method name {self.name!r}: use lower case letters, digits and _ (it names a file)")
         if not self.tasks or not self.tasks <= TASKS:
             raise ValueError(f"method {self.name}: tasks must be a non-empty subset of {sorted(TASKS)}")
