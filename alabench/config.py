@@ -184,6 +184,21 @@ class ALANetParams:
 Protocol = Literal["all_blurry", "mixed"]
 
 
+METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its file and its results folder
+STAGE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")  # becomes part of a DVC stage name
+
+
+@dataclass(frozen=True)
+class FolderParams:
+    """Outputs of a method run elsewhere, scored like any method (README, "Comparing a method you ran
+    elsewhere"); the folder is the `evaluate_folder@<key>` stage's DVC dependency."""
+
+    method: str  # its name in results/ and the report (one name across data sets and protocols)
+    dataset: DatasetName  # the prepared test inputs it was run on ...
+    protocol: Protocol  # ... under this protocol (the folder's protocol.json must agree)
+    path: str  # the folder: <clip>/deblur_XXXXX.png, <clip>/interp_XXXXX.png and protocol.json
+
+
 @dataclass(frozen=True)
 class EvaluateParams:
     """The `evaluate` stage: every method scored the same way (README, "Evaluation")."""
@@ -198,6 +213,22 @@ class EvaluateParams:
     threads: Annotated[int, Range(0, 256)]  # torch intra-op threads; 0 = torch's choice
     strict: bool  # a failed method fails the stage (true) or only its own summary (false)
     seed: Seed
+    folders: dict[str, FolderParams]  # outputs made elsewhere, one evaluate_folder@<key> stage each
+
+    def __post_init__(self) -> None:
+        for key in self.folders:
+            if not STAGE_KEY.fullmatch(key):
+                raise ParamError(f"evaluate.folders key {key!r} is not allowed: use lower case letters, digits, "
+                                 "_ and - (it names the stage evaluate_folder@<key>), e.g. bin-synth-all_blurry")
+            if not METHOD_NAME.fullmatch(self.folders[key].method):
+                raise ParamError(f"evaluate.folders.{key}.method = {self.folders[key].method!r} is not allowed: use "
+                                 "lower case letters, digits and _ (it names a results folder)")
+        seen: dict[tuple[str, str, str], str] = {}
+        for key, f in self.folders.items():
+            other = seen.setdefault((f.method, f.dataset, f.protocol), key)
+            if other != key:
+                raise ParamError(f"evaluate.folders.{other} and evaluate.folders.{key} both give {f.method} on "
+                                 f"{f.dataset}/{f.protocol}: keep one")
 
 
 @dataclass(frozen=True)
@@ -342,6 +373,18 @@ class Params:
         if both:
             raise ParamError(f"{both[0]} is in both train.methods and evaluate.methods: a trained method is "
                              "evaluated from its checkpoint, so name it in train.methods only")
+        for key, f in self.evaluate.folders.items():
+            where = f"evaluate.folders.{key}"
+            if f.method in self.train.methods or f.method in self.evaluate.methods:
+                raise ParamError(f"{where}.method = {f.method!r} is also a method of train.methods or "
+                                 "evaluate.methods; name the supplied outputs differently (e.g. "
+                                 f"{f.method}_supplied), so that their results do not overwrite each other")
+            if f.dataset not in self.blur.datasets:
+                raise ParamError(f"{where}.dataset = {f.dataset!r} is not in blur.datasets {list(self.blur.datasets)}: "
+                                 "add it there, so that its test inputs and ground truth are prepared")
+            if f.protocol not in self.evaluate.protocols:
+                raise ParamError(f"{where}.protocol = {f.protocol!r} is not in evaluate.protocols "
+                                 f"{list(self.evaluate.protocols)}")
         for dataset in self.train.datasets:
             if dataset not in self.blur.datasets:
                 raise ParamError(f"train.datasets names '{dataset}' but blur.datasets does not: add it there, so "

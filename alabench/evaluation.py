@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,16 @@ class Sample:
 
 
 @dataclass
+class ClipFrames:
+    """One clip's outputs as they are scored, whoever made them (a model here, or a folder of PNGs)."""
+
+    clip: TestClip
+    deblur: np.ndarray  # (K, H, W, 3) uint8
+    interp: np.ndarray  # (K-1, H, W, 3) uint8
+    seconds: float = 0.0  # in the method's forward passes; 0 for outputs made elsewhere
+
+
+@dataclass
 class Scored:
     frames: pd.DataFrame  # COLUMNS, one row per output frame
     seconds: float  # in the method's forward passes
@@ -89,13 +99,12 @@ def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -
     return {positions[i] for i in np.linspace(0, len(positions) - 1, min(count, len(positions))).round().astype(int)}
 
 
-def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, batch: int,
-                   device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset()) -> Scored:
-    """Run ``model`` over every clip (``alabench.inference.infer_clip``) and score every output frame."""
+def score_outputs(outputs: Iterable[ClipFrames], lpips: Lpips,
+                  samples: set[tuple[str, int]] = frozenset()) -> Scored:
+    """Score every output frame, clip by clip; the one scoring path of model and folder methods alike."""
     rows, seconds, saved = [], 0.0, []
-    for clip in clips:
-        out = infer_clip(model, to_tensor(clip.inputs), batch, device)
-        deblur, interp = to_uint8(out.deblur), to_uint8(out.interp)
+    for out in outputs:
+        clip, deblur, interp = out.clip, out.deblur, out.interp
         seconds += out.seconds
         rows.append(score_clip(clip, deblur, interp, lpips))
         for name, k in sorted(samples):
@@ -104,6 +113,20 @@ def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, ba
                 saved.append(Sample(name, k, "interp", interp[k], clip.input_paths[k:k + 2], clip.gt_interp_paths[k]))
     frames = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
     return Scored(frames, seconds, saved)
+
+
+def model_outputs(model: nn.Module, clips: Iterable[TestClip], batch: int,
+                  device: torch.device | str = "cpu") -> Iterator[ClipFrames]:
+    """``model``'s outputs for each clip (``alabench.inference.infer_clip``), rounded to uint8."""
+    for clip in clips:
+        out = infer_clip(model, to_tensor(clip.inputs), batch, device)
+        yield ClipFrames(clip, to_uint8(out.deblur), to_uint8(out.interp), out.seconds)
+
+
+def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, batch: int,
+                   device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset()) -> Scored:
+    """Run ``model`` over every clip and score every output frame."""
+    return score_outputs(model_outputs(model, clips, batch, device), lpips, samples)
 
 
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],

@@ -177,15 +177,28 @@ def _cell(row: pd.Series) -> dict[str, Any]:
             "title": f"95% CI [{_fmt(row['ci_lo'], row['metric'])}, {_fmt(row['ci_hi'], row['metric'])}]"}
 
 
+def supplied_notes(inputs: Inputs, protocol: str) -> dict[str, dict[str, str]]:
+    """Methods whose outputs were made elsewhere (summary ``outputs_supplied``) under ``protocol``: the
+    mark shown beside their name, with each folder's hash (full path and hash on hover)."""
+    found: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    for r in inputs.results:
+        if r.protocol == protocol and r.summary.get("outputs_supplied"):
+            found.setdefault(r.method, []).append((r.dataset, r.summary["outputs_supplied"]))
+    return {method: {"text": "outputs supplied · " + ", ".join(f"{d} sha256 {s['sha256'][:12]}" for d, s in folders),
+                     "title": "; ".join(f"{d}: {s['path']} sha256 {s['sha256']}" for d, s in folders)}
+            for method, folders in found.items()}
+
+
 def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, str]],
-         paper_rows: tuple[paper.PaperRow, ...]) -> dict[str, Any]:
-    """The rows of one HTML table: measured rows, then the † rows on their own (same columns)."""
+         paper_rows: tuple[paper.PaperRow, ...], notes: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
+    """The rows of one HTML table: measured rows (with a method's note, if any), then the † rows on their
+    own (same columns)."""
     cells = {(r.method, r.kind, r.dataset, r.metric): _cell(r) for _, r in table.iterrows()}
     measured = []
     for method in methods:
         if any((method, *c) in cells for c in columns):
             tasks = table.loc[table["method"] == method, "tasks"].iloc[0]
-            measured.append({"method": method, "tasks": tasks,
+            measured.append({"method": method, "tasks": tasks, "note": (notes or {}).get(method),
                              "cells": [cells.get((method, *c), {"text": "–", "classes": "", "title": ""})
                                        for c in columns]})
     published = [{"method": row.method, "reported_by": row.source,
@@ -252,7 +265,7 @@ def runtime_rows(inputs: Inputs, methods: list[str]) -> list[dict[str, Any]]:
         s = result.summary
         spf = s.get("seconds_per_frame")
         rows.append({"method": method, "tasks": " + ".join(sorted(result.tasks())),
-                     "trains": "yes" if s.get("trains") else "no",
+                     "trains": "outputs supplied" if s.get("outputs_supplied") else "yes" if s.get("trains") else "no",
                      "parameters": f"{int(s['parameters']):,}" if s.get("parameters") is not None else "–",
                      "ms": f"{1000 * spf:.2f}" if spf is not None else "–",
                      "device": str(s.get("device", "–")), "where": f"{result.dataset}/{result.protocol}"})
@@ -490,8 +503,9 @@ def build_report(root: Path, params: ReportParams) -> Report:
                         (f"Figure 5-style residues, {dataset}",
                          residue_figure(inputs, root, dataset, protocol, ablation or methods, params.residue_max)),
                         (f"Per-clip joint PSNR, {dataset}", per_clip_figure(inputs, dataset, protocol, methods))]
-        protocols.append({"name": protocol, "table2": grid(measured, methods, columns, paper.TABLE2),
-                          "table3": grid(ablated, ablation, columns3, paper.TABLE3),
+        notes = supplied_notes(inputs, protocol)
+        protocols.append({"name": protocol, "table2": grid(measured, methods, columns, paper.TABLE2, notes),
+                          "table3": grid(ablated, ablation, columns3, paper.TABLE3, notes),
                           "figures": [(title, uri) for title, uri in figures if uri]})
     failed = [{"where": f"{r.dataset}/{r.protocol}/{r.method}", "error": r.summary.get("error") or "no averages"}
               for r in inputs.results if not r.ok]

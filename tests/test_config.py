@@ -38,6 +38,9 @@ def _error(mutate) -> str:
     return str(info.value)
 
 
+FOLDER = {"method": "bin", "dataset": "synth", "protocol": "all_blurry", "path": "submissions/bin"}
+
+
 @pytest.mark.parametrize("mutate, expected", [
     (lambda p: p["synth"].update(num_clips=3), ["unknown key 'synth.num_clips'", "allowed here"]),
     (lambda p: p["blur"].update(strde=8), ["unknown key 'blur.strde'", "did you mean 'blur.stride'"]),
@@ -59,6 +62,20 @@ def _error(mutate) -> str:
     (lambda p: p["train_data"].update(hflip="yes"), ["train_data.hflip = 'yes'", "true or false"]),
     (lambda p: p["weights"].update(download="yes"), ["weights.download = 'yes'", "true or false"]),
     (lambda p: p.pop("weights"), ["missing key 'weights'"]),
+    (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "protocl": "mixed"}}),
+     ["unknown key 'evaluate.folders.x.protocl'", "did you mean 'evaluate.folders.x.protocol'"]),
+    (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "protocol": "some"}}),
+     ["evaluate.folders.x.protocol = 'some'", "one of all_blurry, mixed"]),
+    (lambda p: p["evaluate"].update(folders={"X y": FOLDER}), ["evaluate.folders key 'X y'", "evaluate_folder@<key>"]),
+    (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "method": "BIN"}}), ["evaluate.folders.x.method = 'BIN'"]),
+    (lambda p: p["evaluate"].update(folders={"x": FOLDER, "y": FOLDER}),
+     ["evaluate.folders.x and evaluate.folders.y both give bin on synth/all_blurry"]),
+    (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "method": "alanet"}}),
+     ["evaluate.folders.x.method = 'alanet' is also a method"]),
+    (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "dataset": "adobe240"}}),
+     ["evaluate.folders.x.dataset = 'adobe240' is not in blur.datasets"]),
+    (lambda p: p["evaluate"].update(protocols=["mixed"], folders={"x": FOLDER}),
+     ["evaluate.folders.x.protocol = 'all_blurry' is not in evaluate.protocols"]),
 ])
 def test_bad_params_are_named(mutate, expected):
     message = _error(mutate)

@@ -164,6 +164,20 @@ def test_a_method_name_and_error_are_escaped(tmp_path):
     assert html.escape(EVIL) in page and f"boom {html.escape(EVIL)}" in page
 
 
+def test_outputs_supplied_are_marked_with_the_folder_hash(tmp_path):
+    write_fixture(tmp_path, {"blurry_input": (25.0, 0.5, False), "bin": (27.0, 0.5, False)}, ("all_blurry",))
+    path = tmp_path / "results/synth/all_blurry/bin/summary.json"
+    supplied = {"path": "submissions/bin", "sha256": "ab12" * 16}
+    path.write_text(json.dumps({**json.loads(path.read_text()), "outputs_supplied": supplied}))
+    page = build_report(tmp_path, PARAMS).html
+    rows = {re.search(r'class="method">(\w+)', r).group(1): r for r in rows_of(section(page, "table2-all_blurry"), "measured")}
+    assert f"outputs supplied · synth sha256 {'ab12' * 3}" in rows["bin"]
+    assert f'title="synth: submissions/bin sha256 {"ab12" * 16}"' in rows["bin"]
+    assert "outputs supplied" not in rows["blurry_input"]
+    runtime = re.search(r'<th class="method">bin</th>.*?</tr>', section(page, "runtime"), re.S).group(0)
+    assert "<td>outputs supplied</td>" in runtime
+
+
 def test_empty_and_partial_results_render_and_say_what_is_missing(tmp_path):
     page = build_report(tmp_path, PARAMS).html
     assert "results/synth/all_blurry/: no method evaluated yet" in page and "no measured result yet" in page

@@ -1,0 +1,290 @@
+"""Methods run elsewhere: export the prepared test inputs as a plain folder, score a folder of outputs.
+
+The suite's value is its protocol: the same inputs, ground truth, metrics and averaging for every
+method. A method whose official code runs on another machine (BIN, DeMFI, BiT, your own) needs only
+the inputs and a file-name contract, not a port into ``baselines/``:
+
+* :func:`export_inputs` writes ``<clip>/input_XXXXX.png`` (``XXXXX`` = the manifest's k), a
+  ``protocol.json`` (data set, protocol, frame rates, eq. 7 blur, the expected output files, and
+  ``inputs_sha256``, a hash of the inputs' pixels) and a ``README.txt``. Which inputs are blurry is
+  *not* exported: under ``mixed`` a method must tell for itself (the paper's setting); the scorer
+  keeps the manifest's flags for the sharp / blurry breakdown.
+* The outputs folder holds ``<clip>/deblur_XXXXX.png`` (input k deblurred) and
+  ``<clip>/interp_XXXXX.png`` (the frame between inputs k and k+1), RGB uint8 at the inputs' size,
+  and the export's ``protocol.json`` (or the export folder itself is used as the outputs folder).
+* :func:`evaluate_folder` checks it all before scoring anything (protocol.json's hash against the
+  inputs prepared now, every expected file present, PNG headers: RGB, the inputs' size), then feeds
+  the frames to the one scoring path, ``alabench.evaluation.score_outputs``. Every error names the
+  file and says what to do; the caller writes results only after it returns.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from alabench.blur import read_manifest
+from alabench.config import BlurParams, EvaluateParams
+from alabench.datasets import TestClip, iter_test_clips
+from alabench.errors import UserError
+from alabench.evaluation import KINDS, METRICS, ClipFrames, Scored, sample_positions, score_outputs, summarize
+from alabench.frames import atomic_dir, read_png
+from alabench.metrics import Lpips
+
+FORMAT = "alabench-inputs/1"
+PROTOCOL_FILE = "protocol.json"
+SOURCE_FPS = 240  # every data set of the suite is a 240 fps capture (README, "Data layout")
+NAMES = {"input": "input_{k:05d}.png", "deblur": "deblur_{k:05d}.png", "interp": "interp_{k:05d}.png"}
+SHOWN = 5  # missing files named in an error
+
+
+class SubmissionError(UserError, ValueError):
+    """An export or a folder of outputs that cannot be used; names the file and what to do."""
+
+
+def prepared_dir(root: Path, dataset: str, protocol: str) -> Path:
+    return Path(root) / "data" / "prepared" / dataset / "test" / protocol
+
+
+@dataclass(frozen=True)
+class PreparedInputs:
+    """The inputs of one prepared protocol, as exported and as the outputs must match them."""
+
+    dataset: str
+    protocol: str
+    files: dict[str, list[Path]]  # clip -> its input PNGs, k = 0, 1, ...
+    sizes: dict[str, tuple[int, int]]  # clip -> (height, width)
+    sha256: str  # over every input's name, size and RGB pixels, in manifest order
+
+    def expected(self) -> list[tuple[str, str, tuple[int, int]]]:
+        """(clip, file name, (height, width)) of every output the folder must hold."""
+        out = []
+        for clip, inputs in self.files.items():
+            out += [(clip, NAMES["deblur"].format(k=k), self.sizes[clip]) for k in range(len(inputs))]
+            out += [(clip, NAMES["interp"].format(k=k), self.sizes[clip]) for k in range(len(inputs) - 1)]
+        return out
+
+
+def read_inputs(root: Path, dataset: str, protocol: str) -> PreparedInputs:
+    """Read a prepared protocol's inputs and hash their pixels (not their PNG bytes, which depend on
+    the encoder: the same pixels always give the same hash)."""
+    rows = read_manifest(prepared_dir(root, dataset, protocol) / "manifest.csv")
+    files: dict[str, list[Path]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    digest = hashlib.sha256()
+    for row in sorted(rows, key=lambda r: (r["clip"], int(r["k"]))):
+        clip, k = row["clip"], int(row["k"])
+        if k != len(files.setdefault(clip, [])):
+            raise SubmissionError(f"{prepared_dir(root, dataset, protocol) / 'manifest.csv'}: clip {clip} has no "
+                                  f"input {len(files[clip])}; re-run the blur stage")
+        pixels = read_png(Path(root) / row["input"])
+        sizes.setdefault(clip, pixels.shape[:2])
+        files[clip].append(Path(root) / row["input"])
+        digest.update(f"{clip}/{NAMES['input'].format(k=k)} {pixels.shape[0]} {pixels.shape[1]}\n".encode())
+        digest.update(pixels.tobytes())
+    return PreparedInputs(dataset, protocol, files, sizes, digest.hexdigest())
+
+
+# --------------------------------------------------------------------------------------------
+# Export.
+
+
+def describe(inputs: PreparedInputs, blur: BlurParams) -> dict[str, Any]:
+    """The protocol.json of an export: what the inputs are and what a method must write back."""
+    input_fps = SOURCE_FPS / blur.stride
+    return {
+        "format": FORMAT,
+        "dataset": inputs.dataset,
+        "protocol": inputs.protocol,
+        "inputs_sha256": inputs.sha256,
+        "inputs_sha256_covers": "for each input in clip then k order: '<clip>/input_XXXXX.png <height> <width>\\n', "
+                                "then its RGB uint8 pixels, row-major",
+        "frame_rates": {"source": SOURCE_FPS, "input": input_fps, "output": 2 * input_fps},
+        "blur": {
+            "model": "paper eq. 7: a blurry input is the mean of `window` consecutive sharp frames centred on "
+                     "input k's sharp frame c_k = window // 2 + stride * k; a sharp input is frame c_k itself",
+            "window": blur.window, "stride": blur.stride, "rounding": blur.rounding,
+            "p_blur": 1.0 if inputs.protocol == "all_blurry" else blur.p_blur,
+            "which_inputs_are_blurry": "not given: the method must cope with sharp and blurry inputs alike; "
+                                       "the scorer keeps its own record for the sharp / blurry breakdown",
+        },
+        "targets": {"deblur": "sharp frame c_k", "interp": "sharp frame c_k + stride / 2, midway between inputs "
+                                                           "k and k+1 (60 fps output with the 30 fps inputs)"},
+        "files": {**NAMES, "format": "RGB PNG, 8 bits per channel, the size of the inputs"},
+        "clips": [{"name": clip, "inputs": len(paths), "deblur": len(paths), "interp": len(paths) - 1,
+                   "height": inputs.sizes[clip][0], "width": inputs.sizes[clip][1]}
+                  for clip, paths in inputs.files.items()],
+    }
+
+
+README = """\
+Test inputs of the alabench data set '{dataset}' under the protocol '{protocol}'
+({clips} clips, {inputs} inputs at {input_fps:g} fps). protocol.json says how they were made.
+
+Run your method on every clip and write, into a folder of your choice (this one will do):
+
+  <clip>/deblur_XXXXX.png   input_XXXXX.png deblurred (or kept, if it was sharp)      {deblur} files
+  <clip>/interp_XXXXX.png   the frame midway between input_XXXXX and the next input  {interp} files
+
+as 8-bit RGB PNG, the size of the inputs, and copy protocol.json into that folder: the scorer
+checks its inputs_sha256 against the inputs it has, so outputs made for another data set or
+protocol are refused. Which inputs are blurry is not given: a method must tell for itself.
+For the last input of a clip there is no interp file.
+
+Then, in the alabench repository that exported this folder:
+
+  python -m stages.score <your folder> --dataset {dataset} --protocol {protocol} --method <name>
+
+prints the deblur / interp / joint table and writes results/{dataset}/{protocol}/<name>/, which
+the report shows marked "outputs supplied" (README, "Comparing a method you ran elsewhere").
+"""
+
+
+def export_inputs(inputs: PreparedInputs, blur: BlurParams, out: Path) -> None:
+    """``out``/<clip>/input_XXXXX.png, protocol.json and README.txt, written whole or not at all.
+    Refuses a folder that exists and is not empty (it may hold someone's outputs)."""
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise SubmissionError(f"{out}: already exists and is not empty; export into a new folder "
+                              "(or delete this one first)")
+    description = describe(inputs, blur)
+    with atomic_dir(out) as tmp:
+        for clip, paths in inputs.files.items():
+            (tmp / clip).mkdir()
+            for k, path in enumerate(paths):
+                shutil.copyfile(path, tmp / clip / NAMES["input"].format(k=k))
+        (tmp / PROTOCOL_FILE).write_text(json.dumps(description, indent=2) + "\n")
+        frames = sum(len(p) for p in inputs.files.values())
+        (tmp / "README.txt").write_text(README.format(
+            dataset=inputs.dataset, protocol=inputs.protocol, clips=len(inputs.files), inputs=frames,
+            input_fps=description["frame_rates"]["input"], deblur=frames, interp=frames - len(inputs.files)))
+
+
+# --------------------------------------------------------------------------------------------
+# A folder of outputs.
+
+
+def check_protocol(folder: Path, inputs: PreparedInputs) -> None:
+    """The folder's protocol.json must name these inputs: same data set, protocol and pixel hash."""
+    path = Path(folder) / PROTOCOL_FILE
+    if not Path(folder).is_dir():
+        raise SubmissionError(f"{folder}: folder of outputs not found")
+    try:
+        made_for = json.loads(path.read_text())
+        made_for["inputs_sha256"]
+    except FileNotFoundError:
+        raise SubmissionError(f"{path}: missing; copy the protocol.json that `python -m stages.export_inputs` wrote "
+                              "beside the inputs into the outputs folder (it says which inputs they were made "
+                              "from)") from None
+    except (ValueError, TypeError, KeyError):
+        raise SubmissionError(f"{path}: not a protocol.json written by `python -m stages.export_inputs`; copy "
+                              "the export's own file here") from None
+    where = f"{inputs.dataset}/{inputs.protocol}"
+    theirs = f"{made_for.get('dataset')}/{made_for.get('protocol')}"
+    if theirs != where:
+        raise SubmissionError(f"{folder}: these outputs were made for {theirs} (its protocol.json), not {where}; "
+                              f"score them as {theirs}, or export {where} and run the method on those inputs")
+    if made_for["inputs_sha256"] != inputs.sha256:
+        raise SubmissionError(f"{folder}: these outputs were made from other inputs than {where} holds now "
+                              f"(protocol.json: inputs_sha256 {str(made_for['inputs_sha256'])[:12]}…, the prepared "
+                              f"inputs: {inputs.sha256[:12]}…), e.g. before a change of the blur params; export "
+                              "again and run the method on the new inputs")
+
+
+def _size_error(path: Path, found: tuple[int, int], clip: str, size: tuple[int, int]) -> SubmissionError:
+    return SubmissionError(f"{path}: {found[1]}x{found[0]} pixels, but the inputs of clip {clip} are "
+                           f"{size[1]}x{size[0]}; write every output at the inputs' size")
+
+
+def check_files(folder: Path, inputs: PreparedInputs) -> str:
+    """Every expected output present, an RGB PNG of the inputs' size (headers only: cheap, before any
+    scoring); returns the sha256 of the outputs (their names and bytes), which identifies them."""
+    folder = Path(folder)
+    expected = inputs.expected()
+    missing = [f"{clip}/{name}" for clip, name, _ in expected if not (folder / clip / name).is_file()]
+    if missing:
+        raise SubmissionError(
+            f"{folder}: {len(missing)} of {len(expected)} output frames are missing: "
+            f"{', '.join(missing[:SHOWN])}{', …' if len(missing) > SHOWN else ''}; write <clip>/deblur_XXXXX.png "
+            "for every input and <clip>/interp_XXXXX.png between inputs XXXXX and XXXXX+1 (see protocol.json)")
+    digest = hashlib.sha256()
+    for clip, name, size in expected:
+        path = folder / clip / name
+        try:
+            with Image.open(path) as img:
+                kind, mode, found = img.format, img.mode, (img.height, img.width)
+        except Exception as err:  # PIL raises several types for a broken file
+            raise SubmissionError(f"{path}: cannot read this PNG ({err}); write it again as an 8-bit RGB PNG") from None
+        if kind != "PNG" or mode != "RGB":
+            raise SubmissionError(f"{path}: a {kind} image in mode {mode} ({len(mode)} channel(s)); write an 8-bit "
+                                  "RGB PNG (3 channels, no alpha)")
+        if found != size:
+            raise _size_error(path, found, clip, size)
+        digest.update(f"{clip}/{name}\n".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def folder_outputs(folder: Path, clips: Iterable[TestClip]) -> Iterator[ClipFrames]:
+    """Each clip's outputs read from ``folder`` (full decode: a PNG broken past its header fails here)."""
+    for clip in clips:
+        frames = {}
+        for kind, count in (("deblur", len(clip.inputs)), ("interp", len(clip.inputs) - 1)):
+            frames[kind] = []
+            for k in range(count):
+                path = Path(folder) / clip.name / NAMES[kind].format(k=k)
+                frame = read_png(path)
+                if frame.shape != clip.inputs.shape[1:]:
+                    raise _size_error(path, frame.shape[:2], clip.name, clip.inputs.shape[1:3])
+                frames[kind].append(frame)
+        yield ClipFrames(clip, np.stack(frames["deblur"]), np.stack(frames["interp"]))
+
+
+def evaluate_folder(folder: Path, dataset: str, protocol: str, cfg: EvaluateParams, lpips: Lpips,
+                    summary: dict[str, Any], root: Path = Path(".")) -> Scored:
+    """Check a folder of outputs against ``dataset``/``protocol``'s prepared inputs, score it as any
+    method is scored, and fill ``summary`` (``outputs_supplied``: the folder and its hash)."""
+    inputs = read_inputs(root, dataset, protocol)
+    check_protocol(Path(root) / folder, inputs)
+    sha256 = check_files(Path(root) / folder, inputs)
+    summary.update(tasks=["deblur", "interpolate"], trains=False, description=f"outputs supplied: {folder}",
+                   options={}, outputs_supplied={"path": str(folder), "sha256": sha256})
+    positions = sample_positions(list(inputs.files), [len(p) for p in inputs.files.values()], cfg.samples)
+    clips = iter_test_clips(prepared_dir(root, dataset, protocol), root)
+    scored = score_outputs(folder_outputs(Path(root) / folder, clips), lpips, positions)
+    summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
+    return scored
+
+
+# --------------------------------------------------------------------------------------------
+# The printed table.
+
+
+def summary_table(summary: dict[str, Any]) -> str:
+    """The deblur / interp / joint rows of a summary.json: per-clip means with their intervals."""
+    digits = {"psnr": 2, "ssim": 4, "lpips": 4}
+    boot = summary["bootstrap"]
+    lines = [f"{summary['method']} on {summary['dataset']}/{summary['protocol']}: {summary['clips']} clips; "
+             f"per-clip means [{boot['confidence']:.0%} bootstrap interval over clips]; PSNR capped at "
+             f"{summary['psnr_cap']:g} dB ({summary['psnr_capped']['joint']} frames capped)",
+             f"{'kind':<8}{'frames':>7}  " + "".join(f"{m.upper():<26}" for m in METRICS).rstrip()]
+    for kind in KINDS:
+        cells = []
+        for metric in METRICS:
+            cell, d = summary["averages"]["per_clip"][kind][metric], digits[metric]
+            lo, hi = cell["ci"]
+            interval = f" [{lo:.{d}f}, {hi:.{d}f}]" if lo is not None else ""
+            cells.append(f"{cell['mean']:.{d}f}{interval}" if cell["mean"] is not None else "–")
+        lines.append(f"{kind:<8}{summary['frames'][kind]:>7}  " + "".join(f"{c:<26}" for c in cells).rstrip())
+    supplied = summary.get("outputs_supplied")
+    if supplied:
+        lines.append(f"outputs supplied: {supplied['path']} (sha256 {supplied['sha256']})")
+    return "\n".join(lines)

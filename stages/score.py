@@ -1,0 +1,69 @@
+"""`python -m stages.score DIR --dataset D --protocol P [--method NAME] [--out OUT]`: score a folder
+of outputs made elsewhere exactly as `evaluate` scores a method, and print its table.
+
+Also the command of the DVC stage `evaluate_folder@<key>` (one per entry of ``evaluate.folders``),
+which depends on the folder, so that changing an output reruns that evaluation alone. Writes
+OUT (default results/D/P/NAME; NAME defaults to the folder's name) = {frames.csv, summary.json,
+samples/} and logs the run to MLflow like `evaluate`; nothing is written when a check fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from alabench.blur import PROTOCOLS
+from alabench.cli import run_stage
+from alabench.config import METHOD_NAME, ParamError, load_params
+from alabench.evaluation import flat_metrics, write_results
+from alabench.metrics import Lpips
+from alabench.submission import evaluate_folder, summary_table
+from alabench.tracking import mlflow_run
+
+log = logging.getLogger("stages.score")
+
+
+def main(folder: Path, dataset: str, protocol: str, method: str | None, out: Path | None) -> None:
+    params = load_params()
+    cfg = params.evaluate
+    name = method or Path(folder).resolve().name
+    if not METHOD_NAME.fullmatch(name):
+        raise ParamError(f"method name {name!r}: use lower case letters, digits and _ (pass --method NAME)")
+    if name in params.train.methods or name in params.evaluate.methods:
+        raise ParamError(f"method name {name!r} is a method of this repository (train.methods / evaluate.methods); "
+                         "pass another --method, so that its results are not overwritten")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    summary: dict[str, Any] = {"status": "ok", "error": None, "method": name, "dataset": dataset,
+                               "protocol": protocol, "checkpoint": None}
+    scored = evaluate_folder(folder, dataset, protocol, cfg, Lpips(device=device), summary)
+    out = out or Path("results") / dataset / protocol / name
+    write_results(out, scored.frames, summary, scored.samples)
+
+    tags = {"stage": "score", "method": name, "protocol": protocol, "status": "ok"}
+    run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
+                  "outputs_supplied": summary["outputs_supplied"]}
+    with mlflow_run(dataset, f"evaluate {name} {protocol}", run_params, tags) as mlflow:
+        mlflow.log_metrics(flat_metrics(summary), 0)
+        mlflow.log_artifact(out / "summary.json")
+        mlflow.log_artifact(out / "frames.csv")
+    log.info("wrote %s", out)
+    print(summary_table(summary))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("folder", type=Path, help="the outputs: <clip>/deblur_XXXXX.png, <clip>/interp_XXXXX.png, "
+                                                  "protocol.json")
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
+    parser.add_argument("--method", help="its name in results/ and the report (default: the folder's name)")
+    parser.add_argument("--out", type=Path, help="results folder (default: results/<dataset>/<protocol>/<method>)")
+    args = parser.parse_args()
+    run_stage("score", lambda: main(args.folder, args.dataset, args.protocol, args.method, args.out))

@@ -1,0 +1,226 @@
+"""Methods run elsewhere: export the inputs, score a folder of outputs like any method, refuse bad folders,
+and under `dvc repro` rerun only the evaluation whose folder changed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import git_repo, random_clip, run, tiny_params, write_clip
+from PIL import Image
+
+from alabench.blur import prepare_split
+from alabench.config import parse_params
+from alabench.datasets import iter_test_clips
+from alabench.errors import UserError
+from alabench.evaluation import COLUMNS, evaluate_clips, model_outputs, summarize
+from alabench.frames import read_png, write_png
+from alabench.methods import build_model, get_method
+from alabench.metrics import Lpips
+from alabench.submission import (
+    PROTOCOL_FILE,
+    evaluate_folder,
+    export_inputs,
+    prepared_dir,
+    read_inputs,
+    summary_table,
+)
+
+PARAMS = parse_params(tiny_params())
+CFG = PARAMS.evaluate
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory) -> Path:
+    """A repository-like folder with two prepared test clips of 3 inputs (27 sharp frames, 32x48)."""
+    root = tmp_path_factory.mktemp("repo")
+    rng = np.random.default_rng(7)
+    for clip in ("a", "b"):
+        write_clip(root / "data/sharp/synth/test" / clip, random_clip(rng, 27, 32, 48))
+    prepare_split(root / "data/sharp/synth/test", root / "data/prepared/synth/test", PARAMS.blur, root=root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def lpips(weights_dir) -> Lpips:
+    return Lpips(weights_dir)
+
+
+def exported(root: Path, protocol: str, out: Path) -> Path:
+    export_inputs(read_inputs(root, "synth", protocol), PARAMS.blur, out)
+    return out
+
+
+def blurry_input_outputs(folder: Path) -> None:
+    """Outputs by hand: each input as its deblurred frame, the rounded mean of two inputs as interpolation."""
+    for clip in sorted(p for p in folder.iterdir() if p.is_dir()):
+        inputs = [read_png(p).astype(np.uint16) for p in sorted(clip.glob("input_*.png"))]
+        for k, frame in enumerate(inputs):
+            write_png(clip / f"deblur_{k:05d}.png", frame.astype(np.uint8))
+        for k in range(len(inputs) - 1):
+            write_png(clip / f"interp_{k:05d}.png", ((inputs[k] + inputs[k + 1] + 1) // 2).astype(np.uint8))
+
+
+def score(root: Path, folder: Path, protocol: str, lpips: Lpips) -> tuple[pd.DataFrame, dict]:
+    summary = {"method": "mine", "dataset": "synth", "protocol": protocol}
+    scored = evaluate_folder(folder, "synth", protocol, CFG, lpips, summary, root)
+    return scored.frames, summary
+
+
+def test_export_writes_the_inputs_protocol_json_and_a_readme(root, tmp_path):
+    out = exported(root, "mixed", tmp_path / "export")
+    assert sorted(p.name for p in out.iterdir()) == ["README.txt", "a", "b", PROTOCOL_FILE]
+    assert sorted(p.name for p in (out / "a").iterdir()) == ["input_00000.png", "input_00001.png", "input_00002.png"]
+    prepared = prepared_dir(root, "synth", "mixed")
+    assert (out / "b/input_00001.png").read_bytes() == (prepared / "b/input_00001.png").read_bytes()
+    protocol = json.loads((out / PROTOCOL_FILE).read_text())
+    assert protocol["dataset"] == "synth" and protocol["protocol"] == "mixed"
+    assert protocol["frame_rates"] == {"source": 240, "input": 30.0, "output": 60.0}
+    assert protocol["blur"]["window"] == 11 and protocol["blur"]["p_blur"] == 0.5
+    assert protocol["clips"][0] == {"name": "a", "inputs": 3, "deblur": 3, "interp": 2, "height": 32, "width": 48}
+    assert protocol["files"]["interp"] == "interp_{k:05d}.png"
+    assert "blurry\": 1" not in (out / PROTOCOL_FILE).read_text() and "manifest" not in str(list(out.rglob("*")))
+    assert "python -m stages.score" in (out / "README.txt").read_text()
+    again = exported(root, "mixed", tmp_path / "again")  # deterministic: the same inputs, the same hash
+    assert (again / PROTOCOL_FILE).read_bytes() == (out / PROTOCOL_FILE).read_bytes()
+    assert json.loads((exported(root, "all_blurry", tmp_path / "ab") / PROTOCOL_FILE).read_text())[
+        "inputs_sha256"] != protocol["inputs_sha256"]
+    with pytest.raises(UserError, match="already exists and is not empty"):
+        exported(root, "mixed", out)
+
+
+def test_copied_inputs_score_exactly_like_blurry_input(root, tmp_path, lpips):
+    folder = exported(root, "mixed", tmp_path / "bin")  # outputs written beside the inputs
+    blurry_input_outputs(folder)
+    frames, summary = score(root, folder, "mixed", lpips)
+    clips = list(iter_test_clips(prepared_dir(root, "synth", "mixed"), root))
+    reference = evaluate_clips(build_model(get_method("blurry_input"), PARAMS), clips, lpips, batch=2).frames
+    deblur = frames[frames.kind == "deblur"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(deblur, reference[reference.kind == "deblur"].reset_index(drop=True))
+    assert np.isinf(deblur.psnr[deblur.input_blurry == 0]).all()  # the sharp inputs of `mixed`
+    interp = frames[frames.kind == "interp"]
+    assert (interp.psnr - reference[reference.kind == "interp"].psnr.to_numpy()).abs().max() < 0.05
+    assert summary["outputs_supplied"]["path"] == str(folder) and len(summary["outputs_supplied"]["sha256"]) == 64
+    assert summary["frames"] == {"deblur": 6, "interp": 4, "joint": 10}
+    table = summary_table(summary)
+    assert table.splitlines()[2].startswith("deblur        6  ") and "outputs supplied" in table
+
+
+class Invert(torch.nn.Module):
+    """A method that changes every frame: deblur = 1 - input, interp = 0.3 a + 0.7 b."""
+
+    window = 3
+
+    def forward(self, frames):
+        return 1 - frames, 0.3 * frames[:, :-1] + 0.7 * frames[:, 1:]
+
+
+def test_outputs_of_a_method_score_as_its_own_evaluation(root, tmp_path, lpips):
+    protocol_dir = prepared_dir(root, "synth", "all_blurry")
+    clips = list(iter_test_clips(protocol_dir, root))
+    folder = tmp_path / "invert"
+    for out in model_outputs(Invert(), clips, batch=2):
+        for kind, frames in (("deblur", out.deblur), ("interp", out.interp)):
+            for k, frame in enumerate(frames):
+                write_png(folder / out.clip.name / f"{kind}_{k:05d}.png", frame)
+    shutil.copy(exported(root, "all_blurry", tmp_path / "export") / PROTOCOL_FILE, folder)
+    frames, summary = score(root, folder, "all_blurry", lpips)
+    own = evaluate_clips(Invert(), clips, lpips, batch=2).frames
+    pd.testing.assert_frame_equal(frames, own)
+    expected = summarize(own, CFG.psnr_cap, CFG.bootstrap, CFG.confidence, CFG.seed)
+    assert {k: summary[k] for k in expected} == expected
+    assert summary["averages"]["per_clip"]["deblur"]["psnr"]["mean"] < 10  # really not the input
+
+
+def _rewrite(path: Path, image: Image.Image) -> None:
+    image.save(path, format="PNG")
+
+
+BAD = {
+    "missing": (lambda f: [(f / c / n).unlink() for c, n in (("a", "deblur_00001.png"), ("b", "interp_00000.png"),
+                                                              ("b", "deblur_00002.png"))],
+                r"3 of 10 output frames are missing: a/deblur_00001.png, b/deblur_00002.png, b/interp_00000.png;"),
+    "wrong size": (lambda f: _rewrite(f / "b/interp_00001.png", Image.new("RGB", (40, 32))),
+                   r"b/interp_00001.png: 40x32 pixels, but the inputs of clip b are 48x32"),
+    "alpha": (lambda f: _rewrite(f / "a/deblur_00000.png", Image.new("RGBA", (48, 32))),
+              r"a/deblur_00000.png: a PNG image in mode RGBA \(4 channel\(s\)\); write an 8-bit RGB PNG"),
+    "grey": (lambda f: _rewrite(f / "a/deblur_00000.png", Image.new("L", (48, 32))),
+             r"a/deblur_00000.png: a PNG image in mode L \(1 channel\(s\)\)"),
+    "not a png": (lambda f: (f / "a/interp_00000.png").write_bytes(b"not a png"),
+                  r"a/interp_00000.png: cannot read this PNG"),
+    "broken after its header": (lambda f: (f / "b/deblur_00000.png").write_bytes(
+        (f / "b/deblur_00000.png").read_bytes()[:120]), r"b/deblur_00000.png: cannot read this PNG"),
+    "no protocol.json": (lambda f: (f / PROTOCOL_FILE).unlink(), r"protocol.json: missing; copy the protocol.json"),
+    "made for another protocol": (
+        lambda f: shutil.copy(f.parent / "mixed" / PROTOCOL_FILE, f),
+        r"these outputs were made for synth/mixed \(its protocol.json\), not synth/all_blurry"),
+    "made from other inputs": (
+        lambda f: (f / PROTOCOL_FILE).write_text(json.dumps(
+            {**json.loads((f / PROTOCOL_FILE).read_text()), "inputs_sha256": "0" * 64})),
+        r"made from other inputs than synth/all_blurry holds now \(protocol.json: inputs_sha256 000000000000…"),
+}
+
+
+@pytest.mark.parametrize("case", BAD)
+def test_a_bad_folder_is_refused_naming_the_file(root, tmp_path, lpips, case):
+    exported(root, "mixed", tmp_path / "mixed")
+    folder = exported(root, "all_blurry", tmp_path / "outputs")
+    blurry_input_outputs(folder)
+    damage, message = BAD[case]
+    damage(folder)
+    with pytest.raises(UserError, match=message):
+        score(root, folder, "all_blurry", lpips)
+
+
+# --------------------------------------------------------------------------------------------
+# In the pipeline: a tiny repository, the folder as a DVC dependency.
+
+
+def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_changes(tmp_path):
+    params = tiny_params()
+    params["evaluate"]["folders"] = {"bin-synth-all_blurry": {
+        "method": "bin", "dataset": "synth", "protocol": "all_blurry", "path": "submissions/bin"}}
+    repo = git_repo(tmp_path / "repo", params)
+    dvc = [sys.executable, "-m", "dvc"]
+    run([*dvc, "repro", "blur@synth", "weights"], repo)
+    run([sys.executable, "-m", "stages.export_inputs", "--dataset", "synth", "--protocol", "all_blurry",
+         "--out", "submissions/bin"], repo)
+    blurry_input_outputs(repo / "submissions/bin")
+    targets = ["evaluate@blurry_input-synth-all_blurry", "evaluate_folder@bin-synth-all_blurry"]
+    out = run([*dvc, "repro", *targets], repo).stdout
+    assert {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")} == set(targets)
+    results = repo / "results/synth/all_blurry"
+    summary = json.loads((results / "bin/summary.json").read_text())
+    assert summary["status"] == "ok" and summary["outputs_supplied"]["path"] == "submissions/bin"
+    ours, theirs = (pd.read_csv(results / m / "frames.csv") for m in ("bin", "blurry_input"))
+    assert list(ours.columns) == COLUMNS
+    pd.testing.assert_frame_equal(ours[ours.kind == "deblur"], theirs[theirs.kind == "deblur"])
+
+    clip = sorted((repo / "submissions/bin").glob("*/deblur_00001.png"))[0]
+    write_png(clip, 255 - read_png(clip))
+    status = json.loads(run([*dvc, "status", "--json", *targets], repo).stdout)
+    assert set(status) == {targets[1]}
+    out = run([*dvc, "repro", *targets], repo).stdout
+    assert [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")] == [targets[1]]
+    changed = json.loads((results / "bin/summary.json").read_text())
+    assert changed["outputs_supplied"]["sha256"] != summary["outputs_supplied"]["sha256"]
+    assert changed["averages"]["per_clip"]["deblur"]["psnr"]["mean"] < summary["averages"]["per_clip"]["deblur"]["psnr"]["mean"]
+
+    # the quick path without DVC: a bad folder prints one line, exits 1 and writes nothing
+    shutil.copytree(repo / "submissions/bin", repo / "submissions/bad")
+    (repo / "submissions/bad" / clip.parent.name / "interp_00000.png").unlink()
+    result = run([sys.executable, "-m", "stages.score", "submissions/bad", "--dataset", "synth", "--protocol",
+                  "all_blurry"], repo, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"error: submissions/bad: 1 of 10 output frames are missing: {clip.parent.name}/interp_00000.png" in result.stderr
+    assert not (results / "bad").exists()
+    result = run([sys.executable, "-m", "stages.score", "submissions/bad", "--dataset", "synth", "--protocol",
+                  "all_blurry", "--method", "blurry_input"], repo, check=False)
+    assert result.returncode == 1 and "'blurry_input' is a method of this repository" in result.stderr
