@@ -61,6 +61,12 @@ def test_dvc_repro_then_status_is_clean(repo):
                                                        "train alanet_self", *evaluations])
     page = (repo / "reports/index.html").read_text()
     assert "blurry_input" in page and "alanet_cross" in page  # every evaluated method reaches the report
+    shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], repo).stdout)
+    metrics = next(iter(shown.values()))["data"]  # `dvc metrics show` reads the report's and training's metrics
+    summary = json.loads((repo / "results/synth/mixed/alanet/summary.json").read_text())
+    assert metrics["reports/metrics.json"]["data"]["synth"]["mixed"]["alanet"]["joint"]["psnr"] == pytest.approx(
+        summary["averages"]["per_clip"]["joint"]["psnr"]["mean"], abs=1e-5)
+    assert "training/synth/alanet/metrics.json" in metrics
     assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
