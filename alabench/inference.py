@@ -94,6 +94,8 @@ class ClipRunner:
     False runs ``forward`` window by window even for an Incremental module (the plain reference).
     """
 
+    grad_mode = torch.inference_mode  # no autograd bookkeeping at all (bench/inference.py: vs no_grad)
+
     def __init__(self, model: nn.Module, batch: int = 4, device: torch.device | str = "cpu",
                  reuse: bool = True) -> None:
         self.model, self.batch, self.device = model, max(1, int(batch)), torch.device(device)
@@ -119,11 +121,11 @@ class ClipRunner:
                 if has_pair:
                     yield "interp", k, _own(interp[j])
 
-    @torch.no_grad()
     def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         begin = time.perf_counter()
         try:
-            out = fn(*args)
+            with self.grad_mode():
+                out = fn(*args)
         except Exception as err:  # the method's own failure, whatever it is
             raise MethodFailed(f"{what} raised {type(err).__name__}: {err}") from err
         if self.device.type == "cuda":
