@@ -11,8 +11,8 @@ size the method was trained on. The last window's interpolation (towards a repea
 not made.
 
 :class:`ClipRunner` slides that window over a *stream* of frames and yields each output as soon
-as its window is complete, holding at most ``W + batch`` inputs (or their features): memory does
-not grow with the clip. A module that implements ``alabench.methods.Incremental`` has each input
+as its window is complete, holding at most ``W + 2 * batch`` inputs (or their features): memory
+does not grow with the clip. A module that implements ``alabench.methods.Incremental`` has each input
 encoded once and only the kept outputs decoded (window by window, an input of a W-frame window is
 encoded W times and W + W-1 outputs are decoded to keep 2); any other module runs ``forward`` on
 ``batch`` windows at a time and keeps slot c. Both give the same frames (to float rounding).
