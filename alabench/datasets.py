@@ -10,7 +10,7 @@ float32 in [0, 1], and ``blurry`` (W,) bool.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,36 +163,59 @@ class ValidationWindows(_Windows):
         return self._sample(item, blurry, (slice(None), slice(None)))
 
 
+class PngFrames(Sequence[np.ndarray]):
+    """(H, W, 3) uint8 frames read from their PNGs when indexed, never held: evaluation streams a
+    clip of any length. A missing file is an error naming it when the sequence is made."""
+
+    def __init__(self, paths: list[Path]) -> None:
+        for path in paths:
+            if not path.is_file():
+                raise FrameError(f"{path}: frame file is missing; run `dvc repro` for the blur stage")
+        self.paths = list(paths)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i: int) -> np.ndarray:  # type: ignore[override]
+        return read_png(self.paths[i])
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        return (read_png(path) for path in self.paths)
+
+
 @dataclass
 class TestClip:
-    """One prepared test clip: K inputs, K deblur targets, K-1 interpolation targets (uint8, HWC)."""
+    """One prepared test clip: K inputs, K deblur targets, K-1 interpolation targets, each a
+    sequence of (H, W, 3) uint8 frames (PngFrames from disk, or an array)."""
 
     name: str
-    inputs: np.ndarray
+    inputs: Sequence[np.ndarray]
     blurry: np.ndarray
-    gt_deblur: np.ndarray
-    gt_interp: np.ndarray
+    gt_deblur: Sequence[np.ndarray]
+    gt_interp: Sequence[np.ndarray]
     input_paths: list[str]
     gt_deblur_paths: list[str]
     gt_interp_paths: list[str]
 
 
 def iter_test_clips(protocol_dir: Path, root: Path = Path(".")) -> Iterator[TestClip]:
-    """Clips of a prepared protocol (``data/prepared/<ds>/test/<protocol>``), in manifest order."""
+    """Clips of a prepared protocol (``data/prepared/<ds>/test/<protocol>``), in manifest order;
+    their frames are read when used."""
     rows = read_manifest(Path(protocol_dir) / "manifest.csv")
     clips: dict[str, list[dict[str, str]]] = {}
     for row in rows:
         clips.setdefault(row["clip"], []).append(row)
     for name, clip_rows in clips.items():
         clip_rows.sort(key=lambda r: int(r["k"]))
+        paths = {key: [r[key] for r in (clip_rows[:-1] if key == "gt_interp" else clip_rows)]
+                 for key in ("input", "gt_deblur", "gt_interp")}
         yield TestClip(
             name=name,
-            inputs=np.stack([read_png(root / r["input"]) for r in clip_rows]),
+            inputs=PngFrames([root / p for p in paths["input"]]),
             blurry=np.array([r["blurry"] == "1" for r in clip_rows]),
-            gt_deblur=np.stack([read_png(root / r["gt_deblur"]) for r in clip_rows]),
-            gt_interp=np.stack([read_png(root / r["gt_interp"]) for r in clip_rows[:-1]]),
-            input_paths=[r["input"] for r in clip_rows],
-            gt_deblur_paths=[r["gt_deblur"] for r in clip_rows],
-            gt_interp_paths=[r["gt_interp"] for r in clip_rows[:-1]],
+            gt_deblur=PngFrames([root / p for p in paths["gt_deblur"]]),
+            gt_interp=PngFrames([root / p for p in paths["gt_interp"]]),
+            input_paths=paths["input"],
+            gt_deblur_paths=paths["gt_deblur"],
+            gt_interp_paths=paths["gt_interp"],
         )
-

@@ -33,7 +33,7 @@ from alabench.config import Params
 from alabench.datasets import TestClip, to_tensor
 from alabench.errors import UserError
 from alabench.frames import atomic_dir, write_png
-from alabench.inference import infer_clip
+from alabench.inference import ClipRunner
 from alabench.methods import Method, build_model, load_weights, method_options, parameter_count
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
 
@@ -61,12 +61,11 @@ class Sample:
 
 @dataclass
 class ClipFrames:
-    """One clip's outputs as they are scored, whoever made them (a model here, or a folder of PNGs)."""
+    """One clip's outputs as they are scored, whoever made them (a model here, or a folder of PNGs):
+    ``(kind, k, (H, W, 3) uint8 frame)`` one at a time, ``kind`` deblur (input k) or interp (k, k+1)."""
 
     clip: TestClip
-    deblur: np.ndarray  # (K, H, W, 3) uint8
-    interp: np.ndarray  # (K-1, H, W, 3) uint8
-    seconds: float = 0.0  # in the method's forward passes; 0 for outputs made elsewhere
+    frames: Iterable[tuple[str, int, np.ndarray]]
 
 
 @dataclass
@@ -76,19 +75,14 @@ class Scored:
     samples: list[Sample] = field(default_factory=list)
 
 
-def score_clip(clip: TestClip, deblur: np.ndarray, interp: np.ndarray, lpips: Lpips) -> pd.DataFrame:
-    """Rows of frames.csv for one clip's (K, H, W, 3) deblurred and (K-1, H, W, 3) interpolated uint8 frames."""
-    parts = []
-    for kind, outputs, targets, blurry in (
-        ("deblur", deblur, clip.gt_deblur, clip.blurry),
-        ("interp", interp, clip.gt_interp, clip.blurry[:-1] | clip.blurry[1:]),
-    ):
-        parts.append(pd.DataFrame({
-            "clip": clip.name, "k": np.arange(len(outputs)), "kind": kind, "input_blurry": blurry.astype(int),
-            "psnr": psnr_batch(outputs, targets), "ssim": ssim_batch(outputs, targets),
-            "lpips": lpips(outputs, targets),
-        }))
-    return pd.concat(parts, ignore_index=True)[COLUMNS]
+def score_frame(clip: TestClip, kind: str, k: int, output: np.ndarray, lpips: Lpips) -> dict[str, Any]:
+    """The frames.csv row of one (H, W, 3) uint8 output: input k deblurred, or the frame between k and k+1."""
+    target = (clip.gt_deblur if kind == "deblur" else clip.gt_interp)[k][None]
+    blurry = clip.blurry[k] if kind == "deblur" else clip.blurry[k] | clip.blurry[k + 1]
+    output = output[None]
+    return {"clip": clip.name, "k": k, "kind": kind, "input_blurry": int(blurry),
+            "psnr": float(psnr_batch(output, target)[0]), "ssim": float(ssim_batch(output, target)[0]),
+            "lpips": float(lpips(output, target)[0])}
 
 
 def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -> set[tuple[str, int]]:
@@ -101,32 +95,39 @@ def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -
 
 def score_outputs(outputs: Iterable[ClipFrames], lpips: Lpips,
                   samples: set[tuple[str, int]] = frozenset()) -> Scored:
-    """Score every output frame, clip by clip; the one scoring path of model and folder methods alike."""
-    rows, seconds, saved = [], 0.0, []
+    """Score each output frame as it comes, clip by clip: the one scoring path of model and folder
+    methods alike. ``seconds`` is left at 0 for the caller that timed the method."""
+    rows, saved = [], []
     for out in outputs:
-        clip, deblur, interp = out.clip, out.deblur, out.interp
-        seconds += out.seconds
-        rows.append(score_clip(clip, deblur, interp, lpips))
-        for name, k in sorted(samples):
-            if name == clip.name:
-                saved.append(Sample(name, k, "deblur", deblur[k], [clip.input_paths[k]], clip.gt_deblur_paths[k]))
-                saved.append(Sample(name, k, "interp", interp[k], clip.input_paths[k:k + 2], clip.gt_interp_paths[k]))
-    frames = pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=COLUMNS)
-    return Scored(frames, seconds, saved)
+        clip = out.clip
+        keep = {k for name, k in samples if name == clip.name}
+        scored = []
+        for kind, k, image in out.frames:
+            scored.append(score_frame(clip, kind, k, image, lpips))
+            if k in keep:
+                inputs = clip.input_paths[k:k + 1] if kind == "deblur" else clip.input_paths[k:k + 2]
+                target = (clip.gt_deblur_paths if kind == "deblur" else clip.gt_interp_paths)[k]
+                saved.append(Sample(clip.name, k, kind, image, inputs, target))
+        rows += sorted(scored, key=lambda row: (row["kind"] != "deblur", row["k"]))  # deblur rows, then interp
+    return Scored(pd.DataFrame(rows, columns=COLUMNS), 0.0, saved)
 
 
-def model_outputs(model: nn.Module, clips: Iterable[TestClip], batch: int,
-                  device: torch.device | str = "cpu") -> Iterator[ClipFrames]:
-    """``model``'s outputs for each clip (``alabench.inference.infer_clip``), rounded to uint8."""
+def model_outputs(runner: ClipRunner, clips: Iterable[TestClip]) -> Iterator[ClipFrames]:
+    """The runner's outputs for each clip, rounded to uint8; a clip is read one frame at a time and never held."""
     for clip in clips:
-        out = infer_clip(model, to_tensor(clip.inputs), batch, device)
-        yield ClipFrames(clip, to_uint8(out.deblur), to_uint8(out.interp), out.seconds)
+        frames = runner.run(to_tensor(f) for f in clip.inputs)
+        yield ClipFrames(clip, ((kind, k, to_uint8(frame)) for kind, k, frame in frames))
 
 
 def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, batch: int,
                    device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset()) -> Scored:
-    """Run ``model`` over every clip and score every output frame."""
-    return score_outputs(model_outputs(model, clips, batch, device), lpips, samples)
+    """Run ``model`` over every clip (``alabench.inference.ClipRunner``) and score each output frame."""
+    runner = ClipRunner(model, batch, device)
+    scored = score_outputs(model_outputs(runner, clips), lpips, samples)
+    scored.seconds = runner.seconds
+    return scored
+
+
 
 
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
@@ -143,7 +144,8 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     if method.trains:
         summary["checkpoint"] = str(Path("checkpoints") / dataset / method.name / "model.pt")
         load_weights(model, method.name, Path(summary["checkpoint"]))
-    model = model.to(device).eval()
+    # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
+    model = model.to(device, memory_format=torch.channels_last).eval()
     summary.update(parameters=parameter_count(model), window=model.window)
     positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
     scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions)

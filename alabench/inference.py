@@ -8,18 +8,33 @@ c (for W = 3: inputs k-1, k, k+1; for W = 2: the pair itself). At the clip's end
 inputs are the first / last input repeated (replicate padding), so every input gets exactly one
 deblurred frame and every consecutive pair exactly one interpolated frame, from a window of the
 size the method was trained on. The last window's interpolation (towards a repeated input) is
-dropped.
+not made.
+
+:class:`ClipRunner` slides that window over a *stream* of frames and yields each output as soon
+as its window is complete, holding at most ``W + 2 * batch`` inputs (or their features): memory
+does not grow with the clip. A module that implements ``alabench.methods.Incremental`` has each input
+encoded once and only the kept outputs decoded (window by window, an input of a W-frame window is
+encoded W times and W + W-1 outputs are decoded to keep 2); any other module runs ``forward`` on
+``batch`` windows at a time and keeps slot c. Both give the same frames (to float rounding).
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 from torch import nn
 
-from alabench.methods import MethodFailed, check_outputs
+from alabench.methods import Features, Incremental, MethodFailed, check_frames, check_outputs
+
+T = TypeVar("T")
+Output = tuple[str, int, torch.Tensor]  # ("deblur", k, input k deblurred) or ("interp", k, between k and k+1)
+Window = tuple[int, bool, list]  # (k, whether input k+1 exists, the items of the window centred on k)
 
 
 @dataclass
@@ -35,32 +50,130 @@ def window_indices(k: int, inputs: int, window: int) -> list[int]:
     return [min(max(k - c + j, 0), inputs - 1) for j in range(window)]
 
 
-@torch.no_grad()
-def infer_clip(model: nn.Module, inputs: torch.Tensor, batch: int = 4,
-               device: torch.device | str = "cpu") -> ClipOutputs:
-    """Deblur every input and interpolate every consecutive pair of a clip.
+def sliding_windows(items: Iterable[T], window: int) -> Iterator[Window]:
+    """Every window of a stream, in order, each as soon as its last item is read; at most
+    ``window`` items are held (the clip's length is known only at its end, so the windows that
+    reach past it wait for the stream to stop)."""
+    ahead = window - 1 - (window - 1) // 2  # slots after the centre
+    held: deque[T] = deque(maxlen=window)
+    read = k = 0
 
-    ``inputs``: (K, 3, H, W) float in [0, 1], K >= 2. Each forward pass is checked against the
-    method contract (shape, dtype, finite, range); whatever the method raises or breaks comes out
-    as MethodFailed, so the caller can tell the method's failure from its own.
+    def items_of(k: int) -> list[T]:
+        first = read - len(held)
+        # clamping to the inputs read so far is the replicate padding: before the end, no window
+        # reaches past them
+        return [held[i - first] for i in window_indices(k, read, window)]
+
+    for item in items:
+        held.append(item)
+        read += 1
+        if read > k + ahead:
+            yield k, True, items_of(k)
+            k += 1
+    if read < 2:
+        raise ValueError(f"a clip needs at least 2 inputs, got {read}")
+    for k in range(k, read):
+        yield k, k + 1 < read, items_of(k)
+
+
+def batched(items: Iterable[T], n: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(itertools.islice(it, n)):
+        yield chunk
+
+
+def _own(frame: torch.Tensor) -> torch.Tensor:
+    """A CPU float32 copy: an output the caller keeps must not keep its whole batch alive."""
+    return frame.detach().to("cpu", torch.float32, copy=True)
+
+
+class ClipRunner:
+    """Runs one model over clips; ``seconds`` adds up the time spent in the model.
+
+    ``batch``: windows (and, for an Incremental module, frames to encode) per call. ``reuse``:
+    False runs ``forward`` window by window even for an Incremental module (the plain reference).
     """
-    k_total, window = inputs.shape[0], int(model.window)
-    if k_total < 2:
-        raise ValueError(f"a clip needs at least 2 inputs, got {k_total}")
-    c = (window - 1) // 2
-    deblur, interp, seconds = [], [], 0.0
-    for start in range(0, k_total, batch):
-        ks = range(start, min(start + batch, k_total))
-        windows = torch.stack([inputs[window_indices(k, k_total, window)] for k in ks]).to(device)
+
+    grad_mode = torch.inference_mode  # no autograd bookkeeping at all (bench/inference.py: vs no_grad)
+
+    def __init__(self, model: nn.Module, batch: int = 4, device: torch.device | str = "cpu",
+                 reuse: bool = True) -> None:
+        self.model, self.batch, self.device = model, max(1, int(batch)), torch.device(device)
+        self.window = int(model.window)
+        self.reuse = reuse and isinstance(model, Incremental)
+        self.seconds = 0.0
+        self._frame = torch.Size()  # (3, H, W) of the clip being run: what deblur_at / interp_at must return
+
+    def run(self, frames: Iterable[torch.Tensor]) -> Iterator[Output]:
+        """The outputs of a clip given as (3, H, W) float frames in [0, 1], one at a time: input k's
+        deblurred frame, then (unless k is the last input) the frame between k and k+1. Frames are
+        read only as far as the next output needs; every call into the model is checked against
+        the contract, and whatever the method raises or breaks comes out as MethodFailed."""
+        if self.reuse:
+            items: Iterable[Any] = self._encoded(frames)
+            decode: Callable[[list[Window]], tuple[torch.Tensor, torch.Tensor]] = self._decode
+        else:
+            items, decode = (f.to(self.device) for f in frames), self._forward
+        for group in batched(sliding_windows(items, self.window), self.batch):
+            deblur, interp = decode(group)
+            for j, (k, has_pair, _) in enumerate(group):
+                yield "deblur", k, _own(deblur[j])
+                if has_pair:
+                    yield "interp", k, _own(interp[j])
+
+    def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         begin = time.perf_counter()
         try:
-            outputs = model(windows)
+            with self.grad_mode():
+                out = fn(*args)
         except Exception as err:  # the method's own failure, whatever it is
-            raise MethodFailed(f"the forward pass raised {type(err).__name__}: {err}") from err
-        if torch.device(device).type == "cuda":
+            raise MethodFailed(f"{what} raised {type(err).__name__}: {err}") from err
+        if self.device.type == "cuda":
             torch.cuda.synchronize()
-        seconds += time.perf_counter() - begin
-        d, i = check_outputs(windows, outputs)
-        deblur.append(d[:, c].float().cpu())
-        interp.append(i[:, c].float().cpu())
-    return ClipOutputs(torch.cat(deblur), torch.cat(interp)[: k_total - 1], seconds)
+        self.seconds += time.perf_counter() - begin
+        return out
+
+    def _forward(self, group: list[Window]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Plain windowing: ``forward`` on the group's windows, slot c kept."""
+        c = (self.window - 1) // 2
+        windows = torch.stack([torch.stack(items) for _, _, items in group])
+        deblur, interp = check_outputs(windows, self._call("the forward pass", self.model, windows))
+        return deblur[:, c], interp[:, c]
+
+    def _encoded(self, frames: Iterable[torch.Tensor]) -> Iterator[Features]:
+        """Each frame's features, ``batch`` frames per encoder call."""
+        for chunk in batched(frames, self.batch):
+            stacked = torch.stack(chunk).to(self.device)
+            self._frame = stacked.shape[1:]
+            feats = self._call("encode_frames", self.model.encode_frames, stacked)
+            if not (isinstance(feats, (list, tuple)) and feats
+                    and all(isinstance(t, torch.Tensor) and t.shape[:1] == stacked.shape[:1] for t in feats)):
+                raise MethodFailed(f"encode_frames must return a list of tensors whose dim 0 indexes the "
+                                   f"{len(chunk)} frames")
+            yield from ([t[n:n + 1] for t in feats] for n in range(len(chunk)))
+
+    def _decode(self, group: list[Window]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Only the kept outputs: slot c deblurred for every window, interpolation c for those
+        with a next input (all but the clip's last, which ends a group)."""
+        c = (self.window - 1) // 2
+        window = [[torch.cat(parts) if len(group) > 1 else parts[0] for parts in zip(*slot)]
+                  for slot in zip(*(items for _, _, items in group))]
+        shape = (len(group), *self._frame)
+        deblur = check_frames("deblur", self._call("deblur_at", self.model.deblur_at, window, c), shape, shape)
+        pairs = sum(has_pair for _, has_pair, _ in group)
+        interp = torch.empty(0)
+        if pairs:
+            window = [[t[:pairs] for t in slot] for slot in window] if pairs < len(group) else window
+            interp = check_frames("interp", self._call("interp_at", self.model.interp_at, window, c),
+                                  (pairs, *shape[1:]), shape)
+        return deblur, interp
+
+
+def infer_clip(model: nn.Module, inputs: torch.Tensor, batch: int = 4, device: torch.device | str = "cpu",
+               reuse: bool = True) -> ClipOutputs:
+    """A whole clip at once: ``inputs`` (K, 3, H, W) float in [0, 1], K >= 2 (see ClipRunner)."""
+    runner = ClipRunner(model, batch, device, reuse)
+    out: dict[str, list[torch.Tensor]] = {"deblur": [], "interp": []}
+    for kind, _, frame in runner.run(inputs):
+        out[kind].append(frame)
+    return ClipOutputs(torch.stack(out["deblur"]), torch.stack(out["interp"]), runner.seconds)

@@ -10,6 +10,9 @@ The module has a ``window`` attribute (frames per window) and maps (B, W, 3, H, 
 inputs k and k+1, for any frame size. A method that only interpolates returns its inputs as
 deblurred frames, so every method fills the joint table; ``tasks`` says what it really addresses.
 Trainable methods are trained by the shared `train` stage and evaluated from their checkpoint.
+
+Optionally the module also implements :class:`Incremental`; clip inference then encodes each
+input once and decodes only the outputs it keeps (``alabench.inference``).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import torch
 from torch import nn
@@ -76,6 +79,32 @@ class Method:
                           if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
             if no_default:
                 raise TypeError(f"method {self.name}: option '{no_default[0]}' needs a default")
+
+
+Features = list[torch.Tensor]  # one frame's encoding, or a batch's (frames along dim 0)
+
+
+@runtime_checkable
+class Incremental(Protocol):
+    """What a module offers so that clip inference computes each input's features once.
+
+    Sliding windows hold each input W times; a module whose outputs come from per-frame features
+    (an encoder's skips and latent) splits ``forward`` into these three, and clip inference then
+    encodes every input once, keeps its features while a window still needs them, and decodes
+    only the outputs it keeps. ``window`` is the list of the W slots' features, each slot's
+    tensors stacked along dim 0 over a batch of N windows. The outputs must equal ``forward``'s
+    on the same window to float rounding (``tests/test_inference.py`` checks the repo's).
+    """
+
+    def encode_frames(self, frames: torch.Tensor) -> Features:
+        """(N, 3, H, W) frames in [0, 1] -> tensors whose dim 0 indexes the frames, no frame
+        depending on another: all that deblur_at and interp_at need of them."""
+
+    def deblur_at(self, window: list[Features], i: int) -> torch.Tensor:
+        """(N, 3, H, W): the deblurred frame of slot ``i``."""
+
+    def interp_at(self, window: list[Features], i: int) -> torch.Tensor:
+        """(N, 3, H, W): the frame midway between slots ``i`` and ``i + 1``."""
 
 
 _REGISTRY: dict[str, Method] = {}
@@ -206,23 +235,29 @@ def load_trained(method: Method, params: Params, checkpoint: Path) -> nn.Module:
     return load_weights(build_model(method, params), method.name, checkpoint)
 
 
+def check_frames(kind: str, out: Any, shape: tuple[int, ...], inputs: tuple[int, ...]) -> torch.Tensor:
+    """One output of the method: a float tensor of ``shape``, finite, in OUTPUT_RANGE; raises
+    MethodFailed saying what broke (``inputs``, the shape it was made from, for the message)."""
+    if not isinstance(out, torch.Tensor):
+        raise MethodFailed(f"{kind} must be a tensor, got {type(out).__name__}")
+    if tuple(out.shape) != shape:
+        raise MethodFailed(f"{kind} has shape {tuple(out.shape)}, expected {shape} for inputs {inputs}")
+    if not out.is_floating_point():
+        raise MethodFailed(f"{kind} has dtype {out.dtype}, expected floating point in [0, 1]")
+    if not torch.isfinite(out).all():
+        raise MethodFailed(f"{kind} holds NaN or infinite values")
+    lo, hi = out.min().item(), out.max().item()
+    if lo < OUTPUT_RANGE[0] or hi > OUTPUT_RANGE[1]:
+        raise MethodFailed(f"{kind} spans [{lo:.3g}, {hi:.3g}]: frames must be in [0, 1] "
+                           f"(values beyond {list(OUTPUT_RANGE)} mean another range convention)")
+    return out
+
+
 def check_outputs(frames: torch.Tensor, outputs: Any) -> tuple[torch.Tensor, torch.Tensor]:
     """The contract of a forward pass on ``frames`` (B, W, 3, H, W); raises MethodFailed saying what broke."""
     if not (isinstance(outputs, (tuple, list)) and len(outputs) == 2
             and all(isinstance(t, torch.Tensor) for t in outputs)):
         raise MethodFailed(f"must return a pair of tensors (deblur, interp), got {type(outputs).__name__}")
-    b, w, c, h, wd = frames.shape
-    expected = {"deblur": (b, w, c, h, wd), "interp": (b, w - 1, c, h, wd)}
-    for (kind, shape), out in zip(expected.items(), outputs):
-        if tuple(out.shape) != shape:
-            raise MethodFailed(f"{kind} has shape {tuple(out.shape)}, expected {shape} for inputs "
-                                    f"{tuple(frames.shape)}")
-        if not out.is_floating_point():
-            raise MethodFailed(f"{kind} has dtype {out.dtype}, expected floating point in [0, 1]")
-        if not torch.isfinite(out).all():
-            raise MethodFailed(f"{kind} holds NaN or infinite values")
-        lo, hi = out.min().item(), out.max().item()
-        if lo < OUTPUT_RANGE[0] or hi > OUTPUT_RANGE[1]:
-            raise MethodFailed(f"{kind} spans [{lo:.3g}, {hi:.3g}]: frames must be in [0, 1] "
-                                    f"(values beyond {list(OUTPUT_RANGE)} mean another range convention)")
-    return outputs[0], outputs[1]
+    b, w, c, h, wd = shape = tuple(frames.shape)
+    return (check_frames("deblur", outputs[0], (b, w, c, h, wd), shape),
+            check_frames("interp", outputs[1], (b, w - 1, c, h, wd), shape))

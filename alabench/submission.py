@@ -234,18 +234,21 @@ def check_files(folder: Path, inputs: PreparedInputs) -> str:
 
 
 def folder_outputs(folder: Path, clips: Iterable[TestClip]) -> Iterator[ClipFrames]:
-    """Each clip's outputs read from ``folder`` (full decode: a PNG broken past its header fails here)."""
+    """Each clip's outputs read from ``folder`` one PNG at a time (a full decode: a PNG broken past
+    its header fails here)."""
     for clip in clips:
-        frames = {}
-        for kind, count in (("deblur", len(clip.inputs)), ("interp", len(clip.inputs) - 1)):
-            frames[kind] = []
-            for k in range(count):
-                path = Path(folder) / clip.name / NAMES[kind].format(k=k)
-                frame = read_png(path)
-                if frame.shape != clip.inputs.shape[1:]:
-                    raise _size_error(path, frame.shape[:2], clip.name, clip.inputs.shape[1:3])
-                frames[kind].append(frame)
-        yield ClipFrames(clip, np.stack(frames["deblur"]), np.stack(frames["interp"]))
+        yield ClipFrames(clip, _read_outputs(Path(folder), clip))
+
+
+def _read_outputs(folder: Path, clip: TestClip) -> Iterator[tuple[str, int, np.ndarray]]:
+    size = clip.inputs[0].shape
+    for kind, count in (("deblur", len(clip.inputs)), ("interp", len(clip.inputs) - 1)):
+        for k in range(count):
+            path = folder / clip.name / NAMES[kind].format(k=k)
+            frame = read_png(path)
+            if frame.shape != size:
+                raise _size_error(path, frame.shape[:2], clip.name, size[:2])
+            yield kind, k, frame
 
 
 def evaluate_folder(folder: Path, dataset: str, protocol: str, cfg: EvaluateParams, lpips: Lpips,

@@ -122,7 +122,7 @@ class ALANet(nn.Module):
                 nn.init.zeros_(gen.out.weight)
                 nn.init.zeros_(gen.out.bias)
 
-    # -- the three steps, public so that clip inference can encode each frame once ----------------
+    # -- the three steps ------------------------------------------------------------------------------
 
     @staticmethod
     def pad(frames: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
@@ -148,6 +148,27 @@ class ALANet(nn.Module):
         skips = [(a + b) / 2 for a, b in zip(skips_a, skips_b)]
         out = self.interp_generator(z, skips)
         return out + (frame_a + frame_b) / 2 if self.config.residual else out
+
+    # -- one frame's encoding, one output: clip inference encodes each input once --------------------
+    # (alabench.methods.Incremental; equal to ``forward``'s outputs for the same window)
+
+    def encode_frames(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        """(N, 3, H, W) -> [frames, *skips, latent]: all that a frame's outputs need of it."""
+        return [frames, *self.encode(self.pad(frames)[0])]
+
+    def deblur_at(self, window: list[list[torch.Tensor]], i: int) -> torch.Tensor:
+        """(N, 3, H, W): slot i deblurred, from the encode_frames of a window's W slots."""
+        frame, *skips, _ = window[i]
+        z = self.attention.deblur([slot[-1] for slot in window], i)
+        out = self.generate_deblur(z, skips, self.pad(frame)[0])
+        return out[..., :frame.shape[-2], :frame.shape[-1]]
+
+    def interp_at(self, window: list[list[torch.Tensor]], i: int) -> torch.Tensor:
+        """(N, 3, H, W): the frame between slots i and i+1."""
+        (a, *skips_a, x_a), (b, *skips_b, x_b) = window[i], window[i + 1]
+        out = self.generate_interp(self.attention.interp(x_a, x_b), skips_a, skips_b,
+                                   self.pad(a)[0], self.pad(b)[0])
+        return out[..., :a.shape[-2], :a.shape[-1]]
 
     # -- a whole window ------------------------------------------------------------------------------
 

@@ -20,6 +20,20 @@ class PairwiseInterpolator(nn.Module):
     def middle(self, i0: torch.Tensor, i1: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    # Incremental (alabench.methods): a frame's "features" are the frame, so that clip inference
+    # makes exactly one middle per pair (sliding windows make one towards the clip's repeated end).
+
+    def encode_frames(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        return [frames]
+
+    def deblur_at(self, window: list[list[torch.Tensor]], i: int) -> torch.Tensor:
+        return window[i][0]
+
+    def interp_at(self, window: list[list[torch.Tensor]], i: int) -> torch.Tensor:
+        (a,), (b,) = window[i], window[i + 1]
+        padded, (h, w) = ALANet.pad(torch.stack([a, b], 1))
+        return self.middle(padded[:, 0], padded[:, 1])[..., :h, :w]
+
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, w, _, h, wd = frames.shape
         padded, _ = ALANet.pad(frames)

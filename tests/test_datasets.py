@@ -130,7 +130,12 @@ def test_test_clips_follow_the_manifest(tmp_path, rng):
     params = parse_params(tiny_params())
     prepare_split(split, tmp_path / "data/prepared/toy/test", params.blur, root=tmp_path)
     (test_clip,) = ds.iter_test_clips(tmp_path / "data/prepared/toy/test/all_blurry", root=tmp_path)
-    assert test_clip.inputs.shape[0] == 5 and test_clip.gt_interp.shape[0] == 4
+    assert len(test_clip.inputs) == 5 and len(test_clip.gt_interp) == 4
     assert test_clip.blurry.all()
     np.testing.assert_array_equal(test_clip.inputs[2], numpy_eq7(clip, 21))
     np.testing.assert_array_equal(test_clip.gt_interp[2], clip[25])
+    # frames are read when used (a clip streams), and a missing one is named when the clip is listed
+    np.testing.assert_array_equal(list(test_clip.inputs)[4], test_clip.inputs[4])
+    (tmp_path / test_clip.gt_deblur_paths[3]).unlink()
+    with pytest.raises(FrameError, match="00029.png: frame file is missing"):
+        list(ds.iter_test_clips(tmp_path / "data/prepared/toy/test/all_blurry", root=tmp_path))

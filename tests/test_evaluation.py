@@ -1,4 +1,4 @@
-"""Clip inference, per-frame scores, both averaging conventions, the PSNR cap and the bootstrap."""
+"""Per-frame scores, both averaging conventions, the PSNR cap and the bootstrap."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 from conftest import tiny_params
 from test_methods import ECHO, write_method
 
@@ -22,57 +21,10 @@ from alabench.evaluation import (
     summarize,
     write_results,
 )
-from alabench.inference import infer_clip, window_indices
-from alabench.methods import MethodFailed, build_model, discover, get_method
+from alabench.methods import build_model, discover, get_method
 from alabench.metrics import Lpips
 
 PARAMS = parse_params(tiny_params())
-
-
-class Probe(torch.nn.Module):
-    """Frame k of the clip is the constant k / 10; interp of (a, b) is 0.25 a + 0.75 b, so every output tells where it came from."""
-
-    def __init__(self, window: int) -> None:
-        super().__init__()
-        self.window = window
-        self.seen: list[list[float]] = []
-
-    def forward(self, frames):
-        self.seen += [[round(float(f.mean()) * 10) for f in w] for w in frames]
-        return frames, 0.25 * frames[:, :-1] + 0.75 * frames[:, 1:]
-
-
-@pytest.mark.parametrize("window", [2, 3, 4, 5])
-@pytest.mark.parametrize("inputs, batch", [(2, 1), (5, 2), (7, 4)])
-def test_every_input_and_every_pair_gets_exactly_one_output(window, inputs, batch):
-    frames = torch.arange(inputs, dtype=torch.float32).div(10).view(-1, 1, 1, 1).expand(-1, 3, 4, 5)
-    probe = Probe(window)
-    out = infer_clip(probe, frames, batch=batch)
-    assert out.deblur.shape == (inputs, 3, 4, 5) and out.interp.shape == (inputs - 1, 3, 4, 5)
-    torch.testing.assert_close(out.deblur, frames)
-    expected = torch.tensor([0.25 * k + 0.75 * (k + 1) for k in range(inputs - 1)]).div(10)
-    torch.testing.assert_close(out.interp[:, 0, 0, 0], expected)
-    # one window per input, centred on it, the clip's ends repeated
-    assert len(probe.seen) == inputs
-    c = (window - 1) // 2
-    for k, seen in enumerate(probe.seen):
-        assert seen == [min(max(k - c + j, 0), inputs - 1) for j in range(window)] == window_indices(k, inputs, window)
-
-
-def test_a_method_that_breaks_the_contract_fails_with_what_broke():
-    class Nan(Probe):
-        def forward(self, frames):
-            return frames * float("nan"), frames[:, 1:]
-
-    class Raises(Probe):
-        def forward(self, frames):
-            raise RuntimeError("out of ideas")
-
-    frames = torch.rand(3, 3, 8, 8)
-    with pytest.raises(MethodFailed, match="deblur holds NaN"):
-        infer_clip(Nan(3), frames)
-    with pytest.raises(MethodFailed, match="forward pass raised RuntimeError: out of ideas"):
-        infer_clip(Raises(3), frames)
 
 
 def make_clip(name: str, blurry: list[bool], seed: int, size=(32, 48)) -> PreparedClip:

@@ -21,6 +21,7 @@ from alabench.config import parse_params
 from alabench.datasets import iter_test_clips
 from alabench.errors import UserError
 from alabench.evaluation import COLUMNS, evaluate_clips, model_outputs, summarize
+from alabench.inference import ClipRunner
 from alabench.frames import read_png, write_png
 from alabench.methods import build_model, get_method
 from alabench.metrics import Lpips
@@ -126,10 +127,9 @@ def test_outputs_of_a_method_score_as_its_own_evaluation(root, tmp_path, lpips):
     protocol_dir = prepared_dir(root, "synth", "all_blurry")
     clips = list(iter_test_clips(protocol_dir, root))
     folder = tmp_path / "invert"
-    for out in model_outputs(Invert(), clips, batch=2):
-        for kind, frames in (("deblur", out.deblur), ("interp", out.interp)):
-            for k, frame in enumerate(frames):
-                write_png(folder / out.clip.name / f"{kind}_{k:05d}.png", frame)
+    for out in model_outputs(ClipRunner(Invert(), batch=2), clips):
+        for kind, k, frame in out.frames:
+            write_png(folder / out.clip.name / f"{kind}_{k:05d}.png", frame)
     shutil.copy(exported(root, "all_blurry", tmp_path / "export") / PROTOCOL_FILE, folder)
     frames, summary = score(root, folder, "all_blurry", lpips)
     own = evaluate_clips(Invert(), clips, lpips, batch=2).frames
