@@ -211,6 +211,7 @@ class EvaluateParams:
     samples: Annotated[int, Range(0, 100)]  # (clip, input) positions whose outputs are saved as PNG
     batch: PositiveInt  # windows per forward pass
     threads: Annotated[int, Range(0, 256)]  # torch intra-op threads; 0 = torch's choice
+    precision: Literal["float32", "bfloat16"]  # the methods' arithmetic: float32, or bfloat16 autocast (faster, approximate)
     strict: bool  # a failed method fails the stage (true) or only its own summary (false)
     seed: Seed
     folders: dict[str, FolderParams]  # outputs made elsewhere, one evaluate_folder@<key> stage each

@@ -120,14 +120,13 @@ def model_outputs(runner: ClipRunner, clips: Iterable[TestClip]) -> Iterator[Cli
 
 
 def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, batch: int,
-                   device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset()) -> Scored:
+                   device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset(),
+                   autocast: torch.dtype | None = None) -> Scored:
     """Run ``model`` over every clip (``alabench.inference.ClipRunner``) and score each output frame."""
-    runner = ClipRunner(model, batch, device)
+    runner = ClipRunner(model, batch, device, autocast=autocast)
     scored = score_outputs(model_outputs(runner, clips), lpips, samples)
     scored.seconds = runner.seconds
     return scored
-
-
 
 
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
@@ -148,7 +147,9 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     model = model.to(device, memory_format=torch.channels_last).eval()
     summary.update(parameters=parameter_count(model), window=model.window)
     positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
-    scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions)
+    summary["precision"] = cfg.precision
+    autocast = torch.bfloat16 if cfg.precision == "bfloat16" else None
+    scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions, autocast)
     summary.update(seconds=round(scored.seconds, 4), seconds_per_frame=round(scored.seconds / len(scored.frames), 6))
     summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
     return scored

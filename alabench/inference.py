@@ -92,13 +92,15 @@ class ClipRunner:
 
     ``batch``: windows (and, for an Incremental module, frames to encode) per call. ``reuse``:
     False runs ``forward`` window by window even for an Incremental module (the plain reference).
+    ``autocast``: a lower-precision type for the model's arithmetic (None: as the model is).
     """
 
     grad_mode = torch.inference_mode  # no autograd bookkeeping at all (bench/inference.py: vs no_grad)
 
     def __init__(self, model: nn.Module, batch: int = 4, device: torch.device | str = "cpu",
-                 reuse: bool = True) -> None:
+                 reuse: bool = True, autocast: torch.dtype | None = None) -> None:
         self.model, self.batch, self.device = model, max(1, int(batch)), torch.device(device)
+        self.autocast = autocast  # e.g. torch.bfloat16: the model's arithmetic in that type (outputs come back float32)
         self.window = int(model.window)
         self.reuse = reuse and isinstance(model, Incremental)
         self.seconds = 0.0
@@ -124,7 +126,8 @@ class ClipRunner:
     def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         begin = time.perf_counter()
         try:
-            with self.grad_mode():
+            with self.grad_mode(), torch.autocast(self.device.type, dtype=self.autocast,
+                                                  enabled=self.autocast is not None):
                 out = fn(*args)
         except Exception as err:  # the method's own failure, whatever it is
             raise MethodFailed(f"{what} raised {type(err).__name__}: {err}") from err
@@ -170,9 +173,9 @@ class ClipRunner:
 
 
 def infer_clip(model: nn.Module, inputs: torch.Tensor, batch: int = 4, device: torch.device | str = "cpu",
-               reuse: bool = True) -> ClipOutputs:
+               reuse: bool = True, autocast: torch.dtype | None = None) -> ClipOutputs:
     """A whole clip at once: ``inputs`` (K, 3, H, W) float in [0, 1], K >= 2 (see ClipRunner)."""
-    runner = ClipRunner(model, batch, device, reuse)
+    runner = ClipRunner(model, batch, device, reuse, autocast)
     out: dict[str, list[torch.Tensor]] = {"deblur": [], "interp": []}
     for kind, _, frame in runner.run(inputs):
         out[kind].append(frame)

@@ -2,7 +2,8 @@
 
 Every method at params.yaml's sizes, then ALANet at width 1.0 (the authors' model) under the
 settings PyTorch offers: autograd off by ``no_grad`` or ``inference_mode``, contiguous or
-channels-last weights, 2 or 1 threads (and, for every method, the runner with channels-last
+channels-last weights, float32 or bfloat16 autocast (``evaluate.precision``; oneDNN uses AMX where
+the CPU has it), 2 or 1 threads (and, for every method, the runner with channels-last
 weights: "ch.-last", wall-clock). A clip of ``--inputs`` random frames at 640x352 and random
 weights (speed does not depend on them); seconds are those spent in the model (``ClipRunner.seconds``)
 over the clip's 2K-1 outputs, the best of ``--repeats`` runs after a warm-up on a 2-input clip,
@@ -33,15 +34,15 @@ from alabench.methods import Incremental, build_model, discover
 
 
 def seconds_per_output(model: nn.Module, frames: torch.Tensor, modes: tuple[bool, ...], grad_mode: Callable,
-                       repeats: int) -> dict[bool, tuple[float, float]]:
+                       repeats: int, autocast: torch.dtype | None = None) -> dict[bool, tuple[float, float]]:
     """{reuse: (wall, CPU) seconds per output frame, each the best of ``repeats``}, modes in alternation."""
     runner_type = type("Runner", (ClipRunner,), {"grad_mode": staticmethod(grad_mode)})
     best = {reuse: (float("inf"), float("inf")) for reuse in modes}
     for reuse in modes:  # warm-up: oneDNN makes its primitives on the first call of each shape
-        sum(1 for _ in runner_type(model, 1, reuse=reuse).run(frames[:2]))
+        sum(1 for _ in runner_type(model, 1, reuse=reuse, autocast=autocast).run(frames[:2]))
     for _ in range(repeats):
         for reuse in modes:
-            runner = runner_type(model, 1, reuse=reuse)
+            runner = runner_type(model, 1, reuse=reuse, autocast=autocast)
             cpu = time.process_time()
             outputs = sum(1 for _ in runner.run(frames))
             cpu = time.process_time() - cpu
@@ -49,10 +50,10 @@ def seconds_per_output(model: nn.Module, frames: torch.Tensor, modes: tuple[bool
     return best
 
 
-def row(label: str, model: nn.Module, frames: torch.Tensor, repeats: int,
-        grad_mode: Callable = torch.inference_mode, plain: bool = True, channels_last: bool = False) -> None:
+def row(label: str, model: nn.Module, frames: torch.Tensor, repeats: int, grad_mode: Callable = torch.inference_mode,
+        plain: bool = True, channels_last: bool = False, autocast: torch.dtype | None = None) -> None:
     """plain vs runner; with ``channels_last``, also the runner on a channels-last copy of the model."""
-    best = seconds_per_output(model, frames, (False, True) if plain else (True,), grad_mode, repeats)
+    best = seconds_per_output(model, frames, (False, True) if plain else (True,), grad_mode, repeats, autocast)
     reuse = "encode once" if isinstance(model, Incremental) else "windows"
     (wall, cpu), (plain_wall, plain_cpu) = best[True], best.get(False, (math.nan, math.nan))
     line = (f"{label:<42}{reuse:>12}{plain_wall:>8.3f}{wall:>8.3f}{plain_wall / wall:>7.2f}x"
@@ -97,6 +98,7 @@ def main() -> None:
     model = model.to(memory_format=torch.channels_last)
     row("no_grad, channels_last", model, frames, args.repeats, torch.no_grad, plain=False)
     row("inference_mode, channels_last", model, frames, args.repeats)
+    row("inference_mode, channels_last, bfloat16", model, frames, args.repeats, autocast=torch.bfloat16)
     torch.set_num_threads(1)
     row("inference_mode, channels_last, 1 thread", model, frames, args.repeats, plain=False)
     torch.set_num_threads(args.threads)

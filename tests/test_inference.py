@@ -220,3 +220,18 @@ def test_peak_memory_does_not_grow_with_the_clip():
           f"{long / mib:.1f} MiB (2,000), {kept / mib:.1f} MiB (2,000, outputs kept)")
     assert long < short + bound
     assert kept > short + bound
+
+
+@pytest.mark.parametrize("reuse", [True, False])
+def test_bfloat16_autocast_runs_the_model_in_bfloat16_and_returns_float32_close_to_it(reuse):
+    torch.manual_seed(0)
+    model = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).eval()
+    for generator in (model.deblur_generator, model.interp_generator):  # a correction that is not zero
+        torch.nn.init.normal_(generator.out.weight, std=0.01)
+    clip = torch.rand(5, 3, 32, 48)
+    exact = infer_clip(model, clip, batch=2, reuse=reuse)
+    fast = infer_clip(model, clip, batch=2, reuse=reuse, autocast=torch.bfloat16)
+    assert fast.deblur.dtype == fast.interp.dtype == torch.float32
+    for a, b in ((exact.deblur, fast.deblur), (exact.interp, fast.interp)):
+        difference = (a - b).abs().max().item()
+        assert 0 < difference < 0.05  # bfloat16 keeps 8 bits of mantissa: close, never identical
