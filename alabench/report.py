@@ -357,13 +357,13 @@ def strip_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, method
             ax.axis("off")
             if c < len(images):
                 ax.imshow(images[c], interpolation="nearest")
-            if r == 0 or (r == 1 and c == 2):
+            if r < 2:  # the inputs' titles above row 0, the outputs' above row 1
                 ax.set_title(titles[c] if r else ["input (blurry or sharp)", "missing frame", "next input"][c],
                              fontsize=8)
         axes[r][0].text(-0.05, 0.5, label, transform=axes[r][0].transAxes, rotation=90, ha="right",
                         va="center", fontsize=8)
     fig.suptitle(f"{dataset} / {protocol}, clip {clip}", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # keep 0.4 in on top for the title
     return _png(fig)
 
 
