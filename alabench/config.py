@@ -172,13 +172,15 @@ class TrainParams:
 
 
 @dataclass(frozen=True)
-class ALANetParams:
-    """ALANet and its ablations (models/alanet.py explains each choice)."""
+class ALANetOptions:
+    """The knobs of the ALANet family (`alanet`, `alanet_self`, `alanet_cross`, `unet`), read from each
+    method's own ``methods.<name>`` entry, so that a method's stages depend on its slice of the params
+    alone. Defaults: the authors' model (models/alanet.py explains each choice)."""
 
-    width: Annotated[float, Range(0.03125, 4.0)]  # channel multiplier; 1.0 = 32-64-128-256-512-512
-    reduction: Annotated[int, Range(1, 256)]  # r of the channel attention
-    generators: Literal["separate", "shared"]
-    residual: bool
+    width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier; 1.0 = 32-64-128-256-512-512
+    reduction: Annotated[int, Range(1, 256)] = 16  # r of the channel attention
+    generators: Literal["separate", "shared"] = "separate"
+    residual: bool = True
 
 
 Protocol = Literal["all_blurry", "mixed"]
@@ -344,7 +346,6 @@ class Params:
     blur: BlurParams
     train_data: TrainDataParams
     train: TrainParams
-    alanet: ALANetParams
     evaluate: EvaluateParams
     # Each method's own knobs, checked against the ``Options`` dataclass beside it in
     # ``baselines/<name>.py`` when the method is built (``alabench.methods.method_options``).

@@ -194,6 +194,12 @@ def method_options(params: Params, name: str, options: type[T]) -> T:
     return parse_section(options, params.methods.get(name, {}), f"methods.{name}")
 
 
+def with_method_options(params: Params, name: str, **changes: Any) -> Params:
+    """``params`` with ``methods.<name>`` updated: benches and tests build a method at other sizes."""
+    methods = {**params.methods, name: {**params.methods.get(name, {}), **changes}}
+    return dataclasses.replace(params, methods=methods)
+
+
 def parameter_count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 

@@ -2,14 +2,16 @@
 
 from dataclasses import asdict
 
-from alabench.methods import TASKS, Method, register
+from alabench.config import ALANetOptions
+from alabench.methods import TASKS, Method, method_options, register
 from models.alanet import ALANet, ALANetConfig
 
 register(Method(
     name="alanet_cross",
     tasks=TASKS,
     trains=True,
+    options=ALANetOptions,
     build=lambda params: ALANet(ALANetConfig(window=params.train_data.window, attention="cross",
-                                             **asdict(params.alanet))),
+                                             **asdict(method_options(params, "alanet_cross", ALANetOptions)))),
     description="ALANet with cross-attention only (paper Table 3 ablation)",
 ))

@@ -1,6 +1,6 @@
 """ALANet's encoder and generator with the latent attention removed: the "no attention" reference.
 
-Everything but M is ALANet's (same ``alanet`` params: width, generators, residual; same skips,
+Everything but M is ALANet's (the same ``ALANetOptions``: width, generators, residual; same skips,
 padding and zero-initialised residual output): the deblur latent of frame i is its own encoder
 latent x_i, the interpolation latent between i and i+1 is (x_i + x_{i+1}) / 2. Comparing it with
 `alanet`, `alanet_self` and `alanet_cross` isolates what the attention adds (paper Table 3).
@@ -11,8 +11,8 @@ from dataclasses import asdict
 import torch
 from torch import nn
 
-from alabench.config import Params
-from alabench.methods import TASKS, Method, register
+from alabench.config import ALANetOptions, Params
+from alabench.methods import TASKS, Method, method_options, register
 from models.alanet import ALANet, ALANetConfig
 
 
@@ -34,7 +34,7 @@ class PlainUNet(ALANet):
 
 def build(params: Params) -> PlainUNet:
     return PlainUNet(ALANetConfig(window=params.train_data.window, attention="none",  # type: ignore[arg-type]
-                                  **asdict(params.alanet)))
+                                  **asdict(method_options(params, "unet", ALANetOptions))))
 
 
 register(Method(
@@ -42,5 +42,6 @@ register(Method(
     tasks=TASKS,
     trains=True,
     build=build,
+    options=ALANetOptions,
     description="ALANet without the latent attention: latents passed through, interpolation from their mean",
 ))

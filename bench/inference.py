@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 import math
 import time
 from collections.abc import Callable
@@ -28,9 +27,9 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from alabench.config import Params, load_params
+from alabench.config import load_params
 from alabench.inference import ClipRunner
-from alabench.methods import Incremental, build_model, discover
+from alabench.methods import Incremental, build_model, discover, with_method_options
 
 
 def seconds_per_output(model: nn.Module, frames: torch.Tensor, modes: tuple[bool, ...], grad_mode: Callable,
@@ -64,10 +63,6 @@ def row(label: str, model: nn.Module, frames: torch.Tensor, repeats: int, grad_m
     print(line, flush=True)
 
 
-def with_width(params: Params, width: float) -> Params:
-    return dataclasses.replace(params, alanet=dataclasses.replace(params.alanet, width=width))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--inputs", type=int, default=6)
@@ -92,7 +87,7 @@ def main() -> None:
 
     print(f"\nALANet at width 1.0 (the authors' model), settings\n{header}")
     torch.manual_seed(0)
-    model = build_model(methods["alanet"], with_width(params, 1.0)).eval()
+    model = build_model(methods["alanet"], with_method_options(params, "alanet", width=1.0)).eval()
     row("no_grad, contiguous", model, frames, args.repeats, torch.no_grad)
     row("inference_mode, contiguous", model, frames, args.repeats)
     model = model.to(memory_format=torch.channels_last)

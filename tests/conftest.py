@@ -29,7 +29,8 @@ def tiny_params() -> dict:
                       workers=1)
     p["train_data"].update(crop=16, val_clips=1, val_windows_per_clip=2)
     p["train"].update(epochs=1, batch_size=2, checkpoint_every=2, threads=1)
-    p["alanet"].update(width=0.0625, reduction=4)
+    for name in ("alanet", "alanet_self", "alanet_cross", "unet"):
+        p["methods"][name].update(width=0.0625, reduction=4)
     # The tiny `dvc repro` trains the ALANet family and evaluates one fixed method; every method
     # still passes the contract suite (tests/test_methods.py), built at these sizes.
     p["train"]["methods"] = ["alanet", "alanet_self", "alanet_cross"]

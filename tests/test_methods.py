@@ -21,6 +21,7 @@ from alabench.methods import (
     get_method,
     load_trained,
     method_options,
+    with_method_options,
 )
 from stages.methods import listing
 
@@ -169,7 +170,7 @@ def test_a_checkpoint_that_does_not_fit_is_a_user_error(tmp_path):
     torch.save({"method": "unet", "model": model.state_dict()}, path)
     loaded = load_trained(method, PARAMS, path)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
-    wider = dataclasses.replace(PARAMS, alanet=dataclasses.replace(PARAMS.alanet, width=0.125))
+    wider = with_method_options(PARAMS, "unet", width=0.125)
     with pytest.raises(MethodError, match="do not fit unet as params.yaml builds it now"):
         load_trained(method, wider, path)
     with pytest.raises(MethodError, match="not a checkpoint of alanet"):

@@ -143,16 +143,16 @@ def stale_stages(repo: Path) -> set[str]:
 
 def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
     """A new trainable method file + its name in params.yaml: only its train and evaluate stages run,
-    then the report."""
+    then the report; changing one method's own params makes only its stages stale."""
     work = tmp_path / "w"
     shutil.copytree(repo, work, symlinks=True)
     run([sys.executable, "-m", "dvc", "repro"], work)
     assert stale_stages(work) == set()
     source = (work / "baselines/unet.py").read_text()
-    (work / "baselines/unet2.py").write_text(source.replace('name="unet"', 'name="unet2"'))
+    (work / "baselines/unet2.py").write_text(source.replace('"unet"', '"unet2"'))
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["train"]["methods"].append("unet2")
-    params["methods"]["unet2"] = {}
+    params["methods"]["unet2"] = dict(params["methods"]["unet"])
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     mine = {"train@unet2-synth", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
     assert stale_stages(work) == mine
@@ -161,6 +161,11 @@ def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
     assert ran == mine | {"report"}  # and the report is rendered again with the new method
     assert stale_stages(work) == set()
     assert json.loads((work / "results/synth/mixed/unet2/summary.json").read_text())["status"] == "ok"
+    # a method's size is its own slice of the params: changing it retrains that method alone
+    params["methods"]["alanet_self"]["width"] = 0.125
+    (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    assert stale_stages(work) == {"train@alanet_self-synth", "evaluate_trained@alanet_self-synth-all_blurry",
+                                  "evaluate_trained@alanet_self-synth-mixed"}
 
 
 BROKEN = """
