@@ -36,6 +36,7 @@ from alabench.frames import atomic_dir, write_png
 from alabench.inference import ClipRunner
 from alabench.methods import Method, build_model, load_weights, method_options, parameter_count
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
+from alabench.tracking import mlflow_run
 
 COLUMNS = ["clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
 METRICS = ("psnr", "ssim", "lpips")
@@ -251,6 +252,18 @@ def write_results(out_dir: Path, frames: pd.DataFrame, summary: dict[str, Any], 
                          "inputs": " ".join(s.inputs), "target": s.target})
         pd.DataFrame(rows, columns=["clip", "k", "kind", "output", "inputs", "target"]).to_csv(
             tmp / "samples" / "samples.csv", index=False)
+
+
+def record(out_dir: Path, scored: Scored, summary: dict[str, Any], run_params: dict[str, Any],
+           tags: dict[str, str]) -> None:
+    """Write a run's results (``write_results``) and log it to MLflow as ``evaluate <method> <protocol>``
+    with its means and both files: the one ending of `evaluate` and `score` alike."""
+    write_results(out_dir, scored.frames, summary, scored.samples)
+    name, dataset, protocol = summary["method"], summary["dataset"], summary["protocol"]
+    with mlflow_run(dataset, f"evaluate {name} {protocol}", run_params, tags) as mlflow:
+        mlflow.log_metrics(flat_metrics(summary), 0)
+        mlflow.log_artifact(Path(out_dir) / "summary.json")
+        mlflow.log_artifact(Path(out_dir) / "frames.csv")
 
 
 def read_frames(path: Path) -> pd.DataFrame:

@@ -20,9 +20,8 @@ import torch
 from alabench.cli import run_stage
 from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
-from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, flat_metrics, write_results
+from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, record
 from alabench.methods import Method, MethodFailed, discover, get_method
-from alabench.tracking import mlflow_run
 
 log = logging.getLogger("stages.evaluate")
 
@@ -67,16 +66,10 @@ def main(name: str, dataset: str, protocol: str) -> None:
         log.error("%s failed on %s/%s: %s", name, dataset, protocol, err)
         summary.update(status="failed", error=str(err))
         scored = Scored(pd.DataFrame(columns=COLUMNS), 0.0)
-    out = Path("results") / dataset / protocol / name
-    write_results(out, scored.frames, summary, scored.samples)
-
     tags = {"stage": "evaluate", "method": name, "protocol": protocol, "status": summary["status"]}
     run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
                   "options": summary.get("options", {}), "checkpoint": summary["checkpoint"]}
-    with mlflow_run(dataset, f"evaluate {name} {protocol}", run_params, tags) as mlflow:
-        mlflow.log_metrics(flat_metrics(summary), 0)
-        mlflow.log_artifact(out / "summary.json")
-        mlflow.log_artifact(out / "frames.csv")
+    record(Path("results") / dataset / protocol / name, scored, summary, run_params, tags)
     if summary["status"] == "failed":
         if cfg.strict:
             raise EvaluationError(f"{name} failed on {dataset}/{protocol} (evaluate.strict is true): {summary['error']}")

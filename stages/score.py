@@ -20,10 +20,9 @@ import torch
 from alabench.blur import PROTOCOLS
 from alabench.cli import run_stage
 from alabench.config import METHOD_NAME, ParamError, load_params
-from alabench.evaluation import flat_metrics, write_results
+from alabench.evaluation import record
 from alabench.metrics import Lpips
 from alabench.submission import evaluate_folder, summary_table
-from alabench.tracking import mlflow_run
 
 log = logging.getLogger("stages.score")
 
@@ -44,15 +43,10 @@ def main(folder: Path, dataset: str, protocol: str, method: str | None, out: Pat
                                "protocol": protocol, "checkpoint": None}
     scored = evaluate_folder(folder, dataset, protocol, cfg, Lpips(device=device), summary)
     out = out or Path("results") / dataset / protocol / name
-    write_results(out, scored.frames, summary, scored.samples)
-
     tags = {"stage": "score", "method": name, "protocol": protocol, "status": "ok"}
     run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
                   "outputs_supplied": summary["outputs_supplied"]}
-    with mlflow_run(dataset, f"evaluate {name} {protocol}", run_params, tags) as mlflow:
-        mlflow.log_metrics(flat_metrics(summary), 0)
-        mlflow.log_artifact(out / "summary.json")
-        mlflow.log_artifact(out / "frames.csv")
+    record(out, scored, summary, run_params, tags)
     log.info("wrote %s", out)
     print(summary_table(summary))
 
