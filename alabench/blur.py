@@ -36,7 +36,10 @@ from alabench.progress import progress
 
 log = logging.getLogger(__name__)
 
-MANIFEST_COLUMNS = ("clip", "k", "center", "blurry", "input", "gt_deblur", "gt_interp")
+MANIFEST_COLUMNS = ("video", "clip", "k", "center", "blurry", "input", "gt_deblur", "gt_interp")
+# data/sharp/<ds>/videos.csv: the source video of each clip (a fetch stage writes it from its manifest;
+# synth has none: each of its clips is a video of its own). Videos are the test units (alabench.stats).
+VIDEO_MAP = "videos.csv"
 PROTOCOLS = ("all_blurry", "mixed")
 
 
@@ -95,6 +98,26 @@ def blur_draw(seed: int, clip: str, count: int, p_blur: float) -> np.ndarray:
     return rng.random(count) < p_blur
 
 
+def write_video_map(raw_manifest: Path, sharp_dir: Path) -> None:
+    """``sharp_dir/videos.csv`` (clip, video) from a fetch manifest's accepted rows (id, clips)."""
+    with open(raw_manifest, newline="") as fh:
+        pairs = sorted((clip, row["id"]) for row in csv.DictReader(fh) if row["status"] == "ok"
+                       for clip in row["clips"].split())
+    with atomic_path(Path(sharp_dir) / VIDEO_MAP) as tmp, open(tmp, "w", newline="") as out:
+        writer = csv.writer(out)
+        writer.writerow(["clip", "video"])
+        writer.writerows(pairs)
+
+
+def read_video_map(sharp_dir: Path) -> dict[str, str]:
+    """clip -> source video from ``sharp_dir/videos.csv``; {} where there is none (each clip its own video)."""
+    path = Path(sharp_dir) / VIDEO_MAP
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        return {row["clip"]: row["video"] for row in csv.DictReader(fh)}
+
+
 def _relative(path: Path, root: Path) -> str:
     return Path(os.path.relpath(Path(path).resolve(), root.resolve())).as_posix()
 
@@ -111,6 +134,7 @@ def prepare_split(sharp_split: Path, out_split: Path, params: BlurParams, root: 
     eq7 = Eq7.from_params(params)
     protocol_p = {"all_blurry": 1.0, "mixed": params.p_blur}
     rows: dict[str, list[dict[str, object]]] = {p: [] for p in PROTOCOLS}
+    videos = read_video_map(Path(sharp_split).parent)
     for clip_dir in progress(list_clips(sharp_split), desc=f"blur {sharp_split}", unit="clip"):
         frames = list_frames(clip_dir)
         centers = eq7.centers(len(frames))
@@ -126,7 +150,7 @@ def prepare_split(sharp_split: Path, out_split: Path, params: BlurParams, root: 
                 write_png(input_path, eq7.make_input(sharp, center, bool(is_blurry)))
                 last = k == len(centers) - 1
                 rows[protocol].append({
-                    "clip": clip_dir.name, "k": k, "center": center, "blurry": int(is_blurry),
+                    "video": videos.get(clip_dir.name, clip_dir.name), "clip": clip_dir.name, "k": k, "center": center, "blurry": int(is_blurry),
                     "input": _relative(final_split / input_path.relative_to(out_split), root),
                     "gt_deblur": _relative(frames[center], root),
                     "gt_interp": "" if last else _relative(frames[center + eq7.interp_offset], root),

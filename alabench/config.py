@@ -162,11 +162,13 @@ class TrainParams:
     threads: Annotated[int, Range(0, 256)]  # torch intra-op threads per process; 0 = torch's choice
     loader_workers: Annotated[int, Range(0, 64)]
     bf16_on_gpu: bool  # autocast to bfloat16 when training on a GPU
-    seed: Seed
+    seeds: tuple[Seed, ...]  # one train@<method>-<dataset>-<seed> stage each; tables show their mean and spread
 
     def __post_init__(self) -> None:
         if list(self.lr_milestones) != sorted(self.lr_milestones):
             raise ParamError(f"train.lr_milestones = {list(self.lr_milestones)} is not allowed: must be increasing")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ParamError(f"train.seeds = {list(self.seeds)} is not allowed: must be a non-empty list without repeats")
         if self.perceptual_weight > 0 and not self.perceptual_layers:
             raise ParamError("train.perceptual_layers is empty but train.perceptual_weight > 0: name a VGG16 layer")
 
@@ -184,6 +186,7 @@ class ALANetOptions:
 
 
 Protocol = Literal["all_blurry", "mixed"]
+Convention = Literal["per_clip", "per_clip_mse", "per_frame"]  # alabench.stats.CONVENTIONS
 
 
 METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its file and its results folder
@@ -319,7 +322,6 @@ class LocalParams:
     min_fps: Fps  # a capture rate below this rejects the video (capture_fps.csv, or the container's)
 
 
-Protocol = Literal["all_blurry", "mixed"]
 
 
 @dataclass(frozen=True)
@@ -332,8 +334,13 @@ class ReportParams:
     residue_max: Annotated[float, Range(1.0, 255.0)]  # top of the |output - GT| colour scale, 0-255 levels
     zoom: Annotated[int, Range(8, 1024)]  # side of the zoomed crop in the Figure 4 strip, pixels
     mlflow: bool  # log a `report` run per data set with the page as an artifact
+    headline: dict[Protocol, Convention]  # the averaging convention of each protocol's tables (alabench.stats)
 
     def __post_init__(self) -> None:
+        missing = [p for p in self.protocols if p not in self.headline]
+        if missing:
+            raise ParamError(f"report.headline has no convention for protocol(s) {missing}: add e.g. "
+                             f"{missing[0]}: per_clip")
         for key, values in (("datasets", self.datasets), ("protocols", self.protocols)):
             if not values or len(set(values)) != len(values):
                 raise ParamError(f"report.{key} = {list(values)} is not allowed: must be a non-empty list without "

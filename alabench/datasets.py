@@ -196,6 +196,10 @@ class TestClip:
     input_paths: list[str]
     gt_deblur_paths: list[str]
     gt_interp_paths: list[str]
+    video: str = ""  # the source video it was cut from (the test unit); "" = the clip itself
+
+    def __post_init__(self) -> None:
+        self.video = self.video or self.name
 
 
 def iter_test_clips(protocol_dir: Path, root: Path = Path(".")) -> Iterator[TestClip]:
@@ -218,4 +222,5 @@ def iter_test_clips(protocol_dir: Path, root: Path = Path(".")) -> Iterator[Test
             input_paths=paths["input"],
             gt_deblur_paths=paths["gt_deblur"],
             gt_interp_paths=paths["gt_interp"],
+            video=clip_rows[0]["video"],
         )

@@ -1,24 +1,22 @@
 """Evaluation: score every output frame of a method on a prepared test protocol, then summarise.
 
-Per frame (``frames.csv``): clip, k, kind (deblur: input k's deblurred frame; interp: the frame
-between inputs k and k+1), input_blurry (1 when the input, or for interp either neighbour, is
-blurry), PSNR (``inf`` for a frame identical to its ground truth), SSIM, LPIPS.
+Per frame (``frames.csv``): seed (the training seed of the checkpoint; empty for a method that does
+not train), video (the source video the clip was cut from: the test unit), clip, k, kind (deblur:
+input k's deblurred frame; interp: the frame between inputs k and k+1), input_blurry (1 when the
+input, or for interp either neighbour, is blurry), PSNR (``inf`` for a frame identical to its
+ground truth), SSIM, LPIPS.
 
-Summary (``summary.json``), for deblur, interp and joint (both kinds together) and each metric:
-
-* two averaging conventions: ``per_clip`` (mean over a clip's frames, then over clips, as BIN)
-  and ``per_frame`` (mean over all frames);
-* each with a bootstrap confidence interval over clips: clips are resampled with replacement (the
-  frames of a clip are correlated, so frames are not), the same seeded resamples for every average;
-* the same for the frames whose inputs were all sharp and those with a blurry input;
-* PSNR capped at ``psnr_cap`` in every average, with the number of capped frames.
+Summary (``summary.json``): for deblur, interp, joint ((deblur + interp) / 2, as published) and
+pooled (both kinds' frames together), each metric and each averaging convention of
+:mod:`alabench.stats` (``per_clip``, ``per_clip_mse``, ``per_frame``), the mean over seeds with a
+bootstrap interval over units (and seeds), the per-seed means and their spread; the same for the
+frames whose inputs were all sharp and those with a blurry input; the number of frames over
+``psnr_cap``.
 """
 
 from __future__ import annotations
 
 import json
-import math
-import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -29,6 +27,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from alabench import stats
 from alabench.config import Params
 from alabench.datasets import TestClip, to_tensor
 from alabench.errors import UserError
@@ -38,10 +37,8 @@ from alabench.methods import Method, build_model, load_weights, method_options, 
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
 from alabench.tracking import mlflow_run
 
-COLUMNS = ["clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
-METRICS = ("psnr", "ssim", "lpips")
-KINDS = {"deblur": ("deblur",), "interp": ("interp",), "joint": ("deblur", "interp")}
-CONVENTIONS = ("per_clip", "per_frame")
+COLUMNS = ["seed", "video", "clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
+METRICS, KINDS = stats.METRICS, stats.KINDS
 
 
 class EvaluationError(UserError, RuntimeError):
@@ -81,7 +78,7 @@ def score_frame(clip: TestClip, kind: str, k: int, output: np.ndarray, lpips: Lp
     target = (clip.gt_deblur if kind == "deblur" else clip.gt_interp)[k][None]
     blurry = clip.blurry[k] if kind == "deblur" else clip.blurry[k] | clip.blurry[k + 1]
     output = output[None]
-    return {"clip": clip.name, "k": k, "kind": kind, "input_blurry": int(blurry),
+    return {"seed": "", "video": clip.video, "clip": clip.name, "k": k, "kind": kind, "input_blurry": int(blurry),
             "psnr": float(psnr_batch(output, target)[0]), "ssim": float(ssim_batch(output, target)[0]),
             "lpips": float(lpips(output, target)[0])}
 
@@ -130,93 +127,72 @@ def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, ba
     return scored
 
 
+def checkpoint_path(dataset: str, method: str, seed: int) -> Path:
+    """Where ``train@<method>-<dataset>-<seed>`` writes its weights."""
+    return Path("checkpoints") / dataset / method / f"seed{seed}" / "model.pt"
+
+
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
                     summary: dict[str, Any]) -> Scored:
-    """Build ``method`` (with its trained weights if it trains), score it on ``clips`` and fill
-    ``summary`` (model facts, speed, averages). Whatever the method's own code does wrong comes
-    out as MethodFailed; ``summary`` then holds what was known before."""
+    """Build ``method`` (once per training seed, with that seed's weights, if it trains), score it on
+    ``clips`` and fill ``summary`` (model facts, speed, averages). Whatever the method's own code
+    does wrong comes out as MethodFailed; ``summary`` then holds what was known before."""
     cfg = params.evaluate
     summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
                    options=asdict(method_options(params, method.name, method.options)) if method.options else {})
     device = torch.device(summary["device"])
-    torch.manual_seed(cfg.seed)
-    model = build_model(method, params)
+    seeds: list[int | None] = list(params.train.seeds) if method.trains else [None]
     if method.trains:
-        summary["checkpoint"] = str(Path("checkpoints") / dataset / method.name / "model.pt")
-        load_weights(model, method.name, Path(summary["checkpoint"]))
-    # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
-    model = model.to(device, memory_format=torch.channels_last).eval()
-    summary.update(parameters=parameter_count(model), window=model.window)
+        summary["checkpoints"] = [str(checkpoint_path(dataset, method.name, s)) for s in seeds]
     positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
     summary["precision"] = cfg.precision
     autocast = torch.bfloat16 if cfg.precision == "bfloat16" else None
-    scored = evaluate_clips(model, clips, Lpips(device=device), cfg.batch, device, positions, autocast)
+    lpips = Lpips(device=device)
+    runs = []
+    for i, seed in enumerate(seeds):
+        torch.manual_seed(cfg.seed)
+        model = build_model(method, params)
+        if seed is not None:
+            load_weights(model, method.name, checkpoint_path(dataset, method.name, seed))
+        # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
+        model = model.to(device, memory_format=torch.channels_last).eval()
+        summary.update(parameters=parameter_count(model), window=model.window)
+        scored = evaluate_clips(model, clips, lpips, cfg.batch, device, positions if i == 0 else set(), autocast)
+        scored.frames["seed"] = "" if seed is None else seed
+        runs.append(scored)
+    scored = Scored(pd.concat([r.frames for r in runs], ignore_index=True), sum(r.seconds for r in runs),
+                    runs[0].samples)
     summary.update(seconds=round(scored.seconds, 4), seconds_per_frame=round(scored.seconds / len(scored.frames), 6))
     summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
     return scored
 
 
 # --------------------------------------------------------------------------------------------
-# Averages and bootstrap intervals.
-
-
-def _clip_sums(frames: pd.DataFrame, metric: str, clips: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    grouped = frames.groupby("clip")[metric]
-    return (grouped.sum().reindex(clips, fill_value=0.0).to_numpy(float),
-            grouped.count().reindex(clips, fill_value=0).to_numpy(float))
-
-
-def _statistic(sums: np.ndarray, counts: np.ndarray, convention: str) -> np.ndarray:
-    """The average over the last axis of clips: per frame, or per clip then over clips."""
-    with warnings.catch_warnings(), np.errstate(invalid="ignore", divide="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # a resample with no frame of a subset: NaN
-        if convention == "per_frame":
-            return sums.sum(-1) / counts.sum(-1)
-        return np.nanmean(np.where(counts > 0, sums / np.where(counts > 0, counts, 1), np.nan), axis=-1)
-
-
-def _number(value: float) -> float | None:
-    return None if value is None or not math.isfinite(value) else round(float(value), 6)
-
-
-def averages(frames: pd.DataFrame, clips: list[str], resamples: np.ndarray, confidence: float) -> dict[str, Any]:
-    """{convention: {kind: {metric: {"mean", "ci"}}}} over ``frames`` (PSNR already capped)."""
-    tail = (1 - confidence) / 2
-    out: dict[str, Any] = {c: {} for c in CONVENTIONS}
-    for kind, kinds in KINDS.items():
-        subset = frames[frames["kind"].isin(kinds)]
-        for metric in METRICS:
-            sums, counts = _clip_sums(subset, metric, clips)
-            for convention in CONVENTIONS:
-                mean = _statistic(sums, counts, convention) if counts.sum() else float("nan")
-                ci = [None, None]
-                if len(resamples) and counts.sum():
-                    boot = _statistic(sums[resamples], counts[resamples], convention)
-                    boot = boot[np.isfinite(boot)]
-                    if len(boot):
-                        ci = [_number(q) for q in np.quantile(boot, [tail, 1 - tail])]
-                out[convention].setdefault(kind, {})[metric] = {"mean": _number(mean), "ci": ci}
-    return out
+# Averages and bootstrap intervals (alabench.stats).
 
 
 def summarize(frames: pd.DataFrame, psnr_cap: float, bootstrap: int, confidence: float, seed: int) -> dict[str, Any]:
     """The averages of ``summary.json`` (see the module docstring) from a frames.csv table."""
-    clips = sorted(frames["clip"].unique())
-    capped = frames.assign(psnr=frames["psnr"].clip(upper=psnr_cap))
-    resamples = np.random.default_rng(seed).integers(0, len(clips), size=(bootstrap, len(clips)))
+    scores = stats.UnitScores.from_frames(frames, psnr_cap)
+    resamples = stats.Resamples.draw(len(scores.units), len(scores.seeds), bootstrap, seed)
     over = frames["psnr"] > psnr_cap
     by_input = {}
     for name, flag in (("sharp", 0), ("blurry", 1)):
-        part = capped[capped["input_blurry"] == flag]
-        by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in KINDS.items()},
-                          **averages(part, clips, resamples, confidence)}
+        part = frames[frames["input_blurry"] == flag]
+        by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in stats.KINDS.items()},
+                          **stats.averages(stats.UnitScores.from_frames(part, psnr_cap, scores.units, scores.seeds),
+                                           resamples, confidence)}
+    unit = "clip" if frames.groupby("video")["clip"].nunique().le(1).all() else "video"
     return {
-        "clips": len(clips),
-        "frames": {kind: int(frames["kind"].isin(k).sum()) for kind, k in KINDS.items()},
+        "clips": int(frames["clip"].nunique()),
+        "units": {"unit": unit, "count": len(scores.units)},
+        "seeds": [s for s in scores.seeds if s != stats.NO_SEED],
+        "frames": {kind: int(frames["kind"].isin(k).sum()) for kind, k in stats.KINDS.items()},
         "psnr_cap": psnr_cap,
-        "psnr_capped": {kind: int((over & frames["kind"].isin(k)).sum()) for kind, k in KINDS.items()},
-        "bootstrap": {"resamples": bootstrap, "confidence": confidence, "seed": seed, "unit": "clip"},
-        "averages": averages(capped, clips, resamples, confidence),
+        "psnr_capped": {kind: int((over & frames["kind"].isin(k)).sum()) for kind, k in stats.KINDS.items()},
+        "bootstrap": {"resamples": bootstrap, "confidence": confidence, "seed": seed, "unit": unit,
+                      "seeds_resampled": len(scores.seeds) > 1},
+        "averages": stats.averages(scores, resamples, confidence),
         "by_input": by_input,
     }
 

@@ -5,10 +5,13 @@ Inputs are files only (the stage contract): ``results/<dataset>/<protocol>/<meth
 history.csv`` from the train stage. Whatever is missing or failed is named on the page instead of
 stopping the report, so a partial pipeline still gives a readable page.
 
-Every main table uses the ``per_clip`` averages (mean over a clip's frames, then over clips, as BIN
-does) with the bootstrap interval over clips written by the evaluate stage. A number is bold when it
-is the best of its column; every other number whose interval overlaps the best one's is marked as
-not separable from it, so that noise on a small test set is not read as a ranking.
+Every table of a protocol uses the averaging convention ``report.headline`` names for it
+(``alabench.stats``: ``per_clip``, BIN's mean over each video's frames then over videos, for
+all_blurry; ``per_clip_mse`` for mixed, where sharp inputs returned exactly would otherwise score the
+PSNR cap) with the bootstrap interval the evaluate stage wrote. Rankings are paired: a number is bold
+when it is the best of its column, and marked not separable from the best when the paired bootstrap
+interval of its difference to the best, taken over the same test units (and seeds), contains zero.
+Every method also carries its paired difference to ``blurry_input``.
 """
 
 from __future__ import annotations
@@ -30,7 +33,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from alabench import paper
+from alabench import paper, stats
 from alabench.config import ReportParams
 from alabench.frames import atomic_write_text, read_png
 from alabench.tracking import git_commit
@@ -58,6 +61,8 @@ class Result:
     method: str
     folder: Path
     summary: dict[str, Any]
+    convention: str = CONVENTION
+    _scores: stats.UnitScores | None = field(default=None, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -66,15 +71,40 @@ class Result:
     def tasks(self) -> set[str]:
         return set(self.summary.get("tasks") or ("deblur", "interpolate"))
 
-    def average(self, kind: str, metric: str, subset: str | None = None) -> tuple[float, float, float]:
-        """(mean, ci_lo, ci_hi) of the ``per_clip`` average, NaN where absent; ``subset``: sharp / blurry."""
-        if subset:
-            averages = self.summary.get("by_input", {}).get(subset, {}).get(CONVENTION, {})
-        else:
-            averages = self.summary.get("averages", {}).get(CONVENTION, {})
-        cell = averages.get(kind, {}).get(metric, {})
+    def average(self, kind: str, metric: str, subset: str | None = None,
+                convention: str | None = None) -> tuple[float, float, float]:
+        """(mean, ci_lo, ci_hi) of an average (this result's convention unless given), NaN where absent;
+        ``subset``: sharp / blurry."""
+        cell = self.cell(kind, metric, subset, convention)
         ci = cell.get("ci") or [None, None]
         return tuple(math.nan if v is None else float(v) for v in (cell.get("mean"), *ci))  # type: ignore[return-value]
+
+    def cell(self, kind: str, metric: str, subset: str | None = None, convention: str | None = None) -> dict[str, Any]:
+        """summary.json's entry for one average (this result's convention unless given; {} where absent)."""
+        averages = self.summary.get("by_input", {}).get(subset, {}) if subset else self.summary.get("averages", {})
+        return averages.get(convention or self.convention, {}).get(kind, {}).get(metric, {})
+
+    def scores(self) -> stats.UnitScores | None:
+        """Per-(seed, unit) scores from frames.csv, the basis of paired comparisons (None if unreadable)."""
+        if self._scores is None:
+            try:
+                frames = pd.read_csv(self.folder / "frames.csv", dtype={"clip": str, "video": str})
+                self._scores = stats.UnitScores.from_frames(frames, float(self.summary.get("psnr_cap", math.inf)))
+            except (OSError, ValueError, KeyError) as err:
+                log.warning("%s: no paired comparison (%s)", self.folder / "frames.csv", err)
+                return None
+        return self._scores
+
+
+def compare(a: Result, b: Result, kind: str, metric: str) -> stats.Difference | None:
+    """``a - b`` paired on the units (and seeds) both were scored on, under ``a``'s convention and
+    its evaluation's bootstrap settings; None if either has no frame scores."""
+    sa, sb = a.scores(), b.scores()
+    if sa is None or sb is None:
+        return None
+    boot = a.summary.get("bootstrap", {})
+    return stats.difference(sa, sb, a.convention, kind, metric, int(boot.get("resamples", 1000)),
+                            float(boot.get("confidence", 0.95)), int(boot.get("seed", 0)))
 
 
 @dataclass
@@ -93,8 +123,10 @@ class Inputs:
         return next((r for r in self.results if (r.dataset, r.protocol, r.method) == (dataset, protocol, method)), None)
 
 
-def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ...]) -> Inputs:
-    """Read every ``results/<dataset>/<protocol>/<method>/summary.json`` under ``root``; never raises for a
+def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ...],
+                 headline: dict[str, str] | None = None) -> Inputs:
+    """Read every ``results/<dataset>/<protocol>/<method>/summary.json`` under ``root``, each result
+    averaged under its protocol's ``headline`` convention (default per_clip); never raises for a
     missing or unreadable file, it is listed in ``missing`` instead."""
     found = Inputs()
     for dataset in datasets:
@@ -111,7 +143,8 @@ def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ..
                     found.missing.append(f"{path.relative_to(root)}: unreadable ({err.__class__.__name__})")
                     continue
                 name = str(summary.get("method") or method_dir.name)  # a method's own name, as it reports it
-                found.results.append(Result(dataset, protocol, name, method_dir, summary))
+                found.results.append(Result(dataset, protocol, name, method_dir, summary,
+                                            (headline or {}).get(protocol, CONVENTION)))
     return found
 
 
@@ -119,38 +152,90 @@ def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ..
 # Tables.
 
 
+REFERENCE = "blurry_input"  # the method every other one is compared with: "does it do anything at all"
+PAIRED_COLUMNS = ["seeds", "seed_sd", "units", "vs_best", "vs_best_lo", "vs_best_hi",
+                  "vs_blurry", "vs_blurry_lo", "vs_blurry_hi"]
+
+
+def _paired(diff: stats.Difference | None) -> tuple[float, float, float]:
+    return (diff.mean, diff.lo, diff.hi) if diff else (math.nan, math.nan, math.nan)
+
+
 def measured_table(inputs: Inputs, protocol: str, methods: list[str], datasets: tuple[str, ...],
                    kinds: tuple[str, ...] = KINDS) -> pd.DataFrame:
-    """Long table, one row per (method, dataset, kind, metric) under ``protocol``, with ``best`` and
-    ``not_separable`` decided from the intervals among the methods that address that task."""
-    rows = []
+    """Long table, one row per (method, dataset, kind, metric) under ``protocol``: the mean over seeds
+    with its interval and seed spread, the paired difference to the best of the column (which sets
+    ``not_separable``) and to ``blurry_input``, among the methods that address that task."""
+    rows, found = [], {}
     for method in methods:
         for dataset in datasets:
             result = inputs.get(dataset, protocol, method)
             if result is None or not result.ok:
                 continue
+            found[(method, dataset)] = result
             for kind in kinds:
                 for metric in METRICS:
                     mean, lo, hi = result.average(kind, metric)
+                    cell = result.cell(kind, metric)
                     rows.append({"protocol": protocol, "dataset": dataset, "method": method,
                                  "tasks": " ".join(sorted(result.tasks())), "kind": kind, "metric": metric,
                                  "mean": mean, "ci_lo": lo, "ci_hi": hi,
-                                 "addressed": NEEDS[kind] <= result.tasks()})
+                                 "addressed": NEEDS[kind] <= result.tasks(), "convention": result.convention,
+                                 "seeds": len(cell.get("seeds") or {}) or 1,
+                                 "seed_sd": math.nan if cell.get("seed_sd") is None else cell["seed_sd"],
+                                 "units": result.summary.get("units", {}).get("count", result.summary.get("clips"))})
     table = pd.DataFrame(rows, columns=["protocol", "dataset", "method", "tasks", "kind", "metric", "mean",
-                                        "ci_lo", "ci_hi", "addressed"])
+                                        "ci_lo", "ci_hi", "addressed", "convention", "seeds", "seed_sd", "units"])
     table["best"] = False
     table["not_separable"] = False
-    for (_, _, metric), group in table.groupby(["dataset", "kind", "metric"]):
+    for column in PAIRED_COLUMNS[3:]:
+        table[column] = math.nan
+    for (dataset, kind, metric), group in table.groupby(["dataset", "kind", "metric"]):
         ranked = group[group["addressed"] & np.isfinite(group["mean"])]
         if ranked.empty:
             continue
         best = ranked["mean"].idxmax() if HIGHER_IS_BETTER[metric] else ranked["mean"].idxmin()
         table.loc[best, "best"] = True
-        lo, hi = table.loc[best, "ci_lo"], table.loc[best, "ci_hi"]
-        if np.isfinite(lo) and np.isfinite(hi):
-            overlap = (ranked["ci_lo"] <= hi) & (ranked["ci_hi"] >= lo) & (ranked.index != best)
-            table.loc[ranked.index[overlap], "not_separable"] = True
+        best_result = found[(table.loc[best, "method"], dataset)]
+        reference = found.get((REFERENCE, dataset))
+        for index in group.index:
+            result = found[(table.loc[index, "method"], dataset)]
+            if index in ranked.index and index != best:
+                vs_best = compare(result, best_result, kind, metric)
+                table.loc[index, ["vs_best", "vs_best_lo", "vs_best_hi"]] = _paired(vs_best)
+                table.loc[index, "not_separable"] = bool(vs_best and not vs_best.separable)
+            if reference is not None and result is not reference:
+                table.loc[index, ["vs_blurry", "vs_blurry_lo", "vs_blurry_hi"]] = _paired(
+                    compare(result, reference, kind, metric))
     return table
+
+
+def beats_matrix(inputs: Inputs, protocol: str, dataset: str, methods: list[str], kind: str,
+                 metric: str = "psnr") -> dict[str, Any] | None:
+    """Who beats whom on one column: row minus column, paired; ``win`` / ``loss`` when the interval
+    excludes zero, ``tie`` otherwise. Only methods that address ``kind``."""
+    results = [r for m in methods if (r := inputs.get(dataset, protocol, m)) and r.ok and NEEDS[kind] <= r.tasks()]
+    if len(results) < 2:
+        return None
+    better = 1 if HIGHER_IS_BETTER[metric] else -1
+    rows = []
+    for a in results:
+        cells = []
+        for b in results:
+            diff = compare(a, b, kind, metric) if a is not b else None
+            if diff is None or not math.isfinite(diff.mean):
+                cells.append({"text": "", "mark": "self" if a is b else "", "title": ""})
+                continue
+            mark = "tie" if not diff.separable else "win" if diff.mean * better > 0 else "loss"
+            digits = DIGITS[metric]
+            cells.append({"text": f"{diff.mean:+.{digits}f}", "mark": mark,
+                          "title": f"{a.method} − {b.method}: {diff.mean:+.{digits}f} "
+                                   f"[{diff.lo:+.{digits}f}, {diff.hi:+.{digits}f}] paired over "
+                                   f"{diff.units} units × {diff.seeds} seed(s)"})
+        rows.append({"method": a.method, "cells": cells,
+                     "wins": sum(c["mark"] == "win" for c in cells), "losses": sum(c["mark"] == "loss" for c in cells)})
+    return {"dataset": dataset, "kind": kind, "metric": metric, "methods": [r.method for r in results],
+            "rows": rows, "convention": results[0].convention}
 
 
 def paper_table(rows: tuple[paper.PaperRow, ...], table: str) -> pd.DataFrame:
@@ -165,16 +250,24 @@ def _fmt(value: float, metric: str) -> str:
 
 
 def _cell(row: pd.Series) -> dict[str, Any]:
-    """One measured number as the template shows it: mean ± interval half-width, and its marks."""
+    """One measured number as the template shows it: mean ± interval half-width, and its marks; the
+    hover text gives the interval, the seed spread and both paired differences."""
+    metric = row["metric"]
     half = (row["ci_hi"] - row["ci_lo"]) / 2
-    text = _fmt(row["mean"], row["metric"])
+    text = _fmt(row["mean"], metric)
     if np.isfinite(half) and np.isfinite(row["mean"]):
-        text += f" ± {_fmt(half, row['metric'])}"
+        text += f" ± {_fmt(half, metric)}"
     classes = ["best"] if row["best"] else ["tie"] if row["not_separable"] else []
     if not row["addressed"]:
         classes.append("unaddressed")
-    return {"text": text, "classes": " ".join(classes), "tie": bool(row["not_separable"]),
-            "title": f"95% CI [{_fmt(row['ci_lo'], row['metric'])}, {_fmt(row['ci_hi'], row['metric'])}]"}
+    title = [f"95% CI [{_fmt(row['ci_lo'], metric)}, {_fmt(row['ci_hi'], metric)}] over {row['units']} units"]
+    if row["seeds"] > 1:
+        title.append(f"mean of {row['seeds']} seeds, sd {_fmt(row['seed_sd'], metric)}")
+    for key, label in (("vs_best", "paired vs best"), ("vs_blurry", f"paired vs {REFERENCE}")):
+        if np.isfinite(row[key]):
+            title.append(f"{label}: {row[key]:+.{DIGITS[metric]}f} [{row[key + '_lo']:+.{DIGITS[metric]}f}, "
+                         f"{row[key + '_hi']:+.{DIGITS[metric]}f}]")
+    return {"text": text, "classes": " ".join(classes), "tie": bool(row["not_separable"]), "title": "; ".join(title)}
 
 
 def supplied_notes(inputs: Inputs, protocol: str) -> dict[str, dict[str, str]]:
@@ -207,8 +300,11 @@ def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, 
     return {"columns": columns, "measured": measured, "paper": published}
 
 
+COMPARISON_CONVENTION = "per_clip_mse"  # one convention for both protocols, and one the cap does not set
+
+
 def protocol_comparison(inputs: Inputs, methods: list[str], datasets: tuple[str, ...]) -> list[dict[str, Any]]:
-    """Per method and data set: each per-clip average under all_blurry, under mixed, and the change."""
+    """Per method and data set: each ``per_clip_mse`` average under all_blurry, under mixed, and the change."""
     rows = []
     for method in methods:
         for dataset in datasets:
@@ -218,7 +314,8 @@ def protocol_comparison(inputs: Inputs, methods: list[str], datasets: tuple[str,
             cells = []
             for kind in KINDS:
                 for metric in METRICS:
-                    x, y = a.average(kind, metric)[0], b.average(kind, metric)[0]
+                    x = a.average(kind, metric, convention=COMPARISON_CONVENTION)[0]
+                    y = b.average(kind, metric, convention=COMPARISON_CONVENTION)[0]
                     cells.append({"a": _fmt(x, metric), "b": _fmt(y, metric),
                                   "delta": f"{y - x:+.{DIGITS[metric]}f}" if np.isfinite(x - y) else "–"})
             rows.append({"method": method, "dataset": dataset, "cells": cells})
@@ -406,44 +503,49 @@ def residue_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, meth
 
 
 def per_clip_figure(inputs: Inputs, dataset: str, protocol: str, methods: list[str]) -> str | None:
-    """Joint PSNR per test clip (capped as in the averages), one line per method."""
+    """Joint PSNR per test unit ((deblur + interp) / 2 under the protocol's convention, mean over
+    seeds), one line per method: the values every paired comparison is made of."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.5))
     drawn = False
     for method in methods:
         result = inputs.get(dataset, protocol, method)
-        path = result.folder / "frames.csv" if result else None
-        if not (result and result.ok and path and path.is_file()):
+        scores = result.scores() if result and result.ok else None
+        if scores is None:
             continue
-        frames = pd.read_csv(path, dtype={"clip": str})
-        psnr = frames["psnr"].astype(float).clip(upper=float(result.summary.get("psnr_cap", np.inf)))
-        per_clip = psnr.groupby(frames["clip"]).mean()
-        ax.plot(range(len(per_clip)), per_clip.to_numpy(), marker="o", linestyle=":", label=method)  # clips are categories
-        ax.set_xticks(range(len(per_clip)), per_clip.index, rotation=30, ha="right", fontsize=7)
+        joint = (scores.values(result.convention, "deblur", "psnr")
+                 + scores.values(result.convention, "interp", "psnr")) / 2
+        ax.plot(range(len(scores.units)), np.nanmean(joint, axis=0), marker="o", linestyle=":", label=method)
+        ax.set_xticks(range(len(scores.units)), scores.units, rotation=30, ha="right", fontsize=7)
         drawn = True
     if not drawn:
         plt.close(fig)
         return None
-    ax.set_ylabel("joint PSNR (dB), capped")
-    ax.set_title(f"{dataset} / {protocol}: per-clip joint PSNR", fontsize=10)
+    ax.set_ylabel("joint PSNR (dB)")
+    ax.set_title(f"{dataset} / {protocol}: joint PSNR per test unit ({result.convention})", fontsize=10)
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     return _png(fig)
 
 
+def _run_label(history: Path) -> str:
+    """``<method> <seed>`` from training/<dataset>/<method>/seed<k>/history.csv."""
+    return f"{history.parent.parent.name} {history.parent.name}"
+
+
 def training_figure(root: Path, dataset: str) -> str | None:
     """Training loss and validation joint PSNR per epoch, every trained method of ``dataset``."""
     plt = _pyplot()
-    histories = sorted((root / "training" / dataset).glob("*/history.csv"))
+    histories = sorted((root / "training" / dataset).glob("*/seed*/history.csv"))
     if not histories:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
     for path in histories:
         history = pd.read_csv(path)
         if {"epoch", "train_loss"} <= set(history.columns):
-            left.plot(history["epoch"], history["train_loss"], marker=".", label=path.parent.name)
+            left.plot(history["epoch"], history["train_loss"], marker=".", label=_run_label(path))
         if {"epoch", "joint_psnr"} <= set(history.columns):
-            right.plot(history["epoch"], history["joint_psnr"], marker=".", label=path.parent.name)
+            right.plot(history["epoch"], history["joint_psnr"], marker=".", label=_run_label(path))
     left.set(xlabel="epoch", ylabel="training loss")
     right.set(xlabel="epoch", ylabel="validation joint PSNR (dB)")
     left.legend(fontsize=7)
@@ -484,7 +586,7 @@ class Report:
 
 def build_report(root: Path, params: ReportParams) -> Report:
     """Read ``root``'s results and training history; return the page and both tables."""
-    inputs = load_results(root, params.datasets, params.protocols)
+    inputs = load_results(root, params.datasets, params.protocols, dict(params.headline))
     methods = inputs.methods()
     ablation = [m for m in params.ablation if m in methods]
     columns = [(kind, dataset, metric) for kind in KINDS for dataset in params.datasets for metric in METRICS]
@@ -504,8 +606,14 @@ def build_report(root: Path, params: ReportParams) -> Report:
                          residue_figure(inputs, root, dataset, protocol, ablation or methods, params.residue_max)),
                         (f"Per-clip joint PSNR, {dataset}", per_clip_figure(inputs, dataset, protocol, methods))]
         notes = supplied_notes(inputs, protocol)
-        protocols.append({"name": protocol, "table2": grid(measured, methods, columns, paper.TABLE2, notes),
+        matrices = [m for dataset in params.datasets for kind in KINDS
+                    if (m := beats_matrix(inputs, protocol, dataset, methods, kind))]
+        matrices3 = [m for dataset in params.datasets for kind in ("deblur", "interp")
+                     if (m := beats_matrix(inputs, protocol, dataset, ablation, kind))]
+        protocols.append({"name": protocol, "convention": params.headline[protocol],
+                          "table2": grid(measured, methods, columns, paper.TABLE2, notes),
                           "table3": grid(ablated, ablation, columns3, paper.TABLE3, notes),
+                          "matrices": matrices, "matrices3": matrices3,
                           "figures": [(title, uri) for title, uri in figures if uri]})
     failed = [{"where": f"{r.dataset}/{r.protocol}/{r.method}", "error": r.summary.get("error") or "no averages"}
               for r in inputs.results if not r.ok]
@@ -523,7 +631,8 @@ def build_report(root: Path, params: ReportParams) -> Report:
                                                                       for m in ("psnr", "ssim")], paper.TABLE2),
         "paper_table3": grid(pd.DataFrame(columns=["method"]), [], [(k, "adobe240", m) for k in ("deblur", "interp")
                                                                       for m in ("psnr", "ssim")], paper.TABLE3),
-        "provenance": provenance(root, params), "convention": CONVENTION,
+        "provenance": provenance(root, params), "headline": dict(params.headline), "reference": REFERENCE,
+        "comparison_convention": COMPARISON_CONVENTION,
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
@@ -532,14 +641,14 @@ def build_report(root: Path, params: ReportParams) -> Report:
     table3 = pd.concat([*t3, paper_table(paper.TABLE3, "3").assign(source="paper")], ignore_index=True)
     for table in (table2, table3):
         table["source"] = table["source"].fillna("measured")
-        table["convention"] = np.where(table["source"] == "measured", CONVENTION, "as published")
+        table["convention"] = np.where(table["source"] == "measured", table["convention"], "as published")
     return Report(html, _tidy(table2), _tidy(table3))
 
 
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     """CSV column order: where a number comes from first, so measured and † rows never read alike."""
     first = ["source", "convention", "protocol", "dataset", "method", "reported_by", "tasks", "kind", "metric",
-             "mean", "ci_lo", "ci_hi", "best", "not_separable", "addressed"]
+             "mean", "ci_lo", "ci_hi", "best", "not_separable", "addressed", *PAIRED_COLUMNS]
     return table[first]
 
 

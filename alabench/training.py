@@ -146,7 +146,7 @@ def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str,
 def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dataset, cfg: TrainParams,
           dist: Distributed, checkpoint: Path, config: dict[str, Any],
           on_epoch: Callable[[dict[str, float]], None] = lambda row: None,
-          stop_after_step: int | None = None) -> list[dict[str, float]]:
+          stop_after_step: int | None = None, seed: int = 0) -> list[dict[str, float]]:
     """Train ``model`` (inputs -> (deblur, interp)) and return the per-epoch history.
 
     ``checkpoint`` is written every ``cfg.checkpoint_every`` steps and at the end of each epoch; a
@@ -190,7 +190,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             group["lr"] = lr_at_epoch(cfg, epoch)
         if hasattr(train_set, "set_epoch"):
             train_set.set_epoch(epoch)
-        order = EpochOrder(len(train_set), cfg.batch_size, cfg.seed, epoch, dist, step % steps_per_epoch)  # type: ignore[arg-type]
+        order = EpochOrder(len(train_set), cfg.batch_size, seed, epoch, dist, step % steps_per_epoch)  # type: ignore[arg-type]
         loader = DataLoader(train_set, batch_size=cfg.batch_size // dist.world, sampler=order,
                             num_workers=cfg.loader_workers, drop_last=True)
         for batch in loader:

@@ -34,7 +34,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.unet import STRIDE, Encoder, Generator, channel_plan
+from models.unet import STRIDE, Encoder, Generator, channel_plan, init_weights, initialise_by_name
 
 Attention = Literal["both", "self", "cross"]
 
@@ -105,6 +105,14 @@ class LatentAttention(nn.Module):
         return torch.stack(terms).sum(0)
 
 
+def _initialise(name: str, module: nn.Module) -> None:
+    """He init for the U-Net's convolutions (``init_weights``), PyTorch's default for the attention's."""
+    if name.startswith("attention."):
+        module.reset_parameters()  # type: ignore[operator]
+    else:
+        init_weights(module)
+
+
 class ALANet(nn.Module):
     def __init__(self, config: ALANetConfig) -> None:
         super().__init__()
@@ -117,6 +125,7 @@ class ALANet(nn.Module):
         self.attention = LatentAttention(channels[-1], config.window, config.attention, config.reduction)
         self.deblur_generator = Generator(channels)
         self.interp_generator = Generator(channels) if config.generators == "separate" else self.deblur_generator
+        initialise_by_name(self, _initialise)
         if config.residual:
             for gen in {self.deblur_generator, self.interp_generator}:
                 nn.init.zeros_(gen.out.weight)

@@ -7,6 +7,9 @@ conv" blocks, LeakyReLU(0.1) throughout. At width 1.0 the channel plan is 32-64-
 
 from __future__ import annotations
 
+import zlib
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -31,6 +34,20 @@ def init_weights(module: nn.Module) -> None:
         if isinstance(m, nn.Conv2d):
             nn.init.kaiming_normal_(m.weight, a=0.1, nonlinearity="leaky_relu")
             nn.init.zeros_(m.bias)
+
+
+def initialise_by_name(model: nn.Module, init: Callable[[str, nn.Module], None]) -> None:
+    """Re-draw each submodule's own parameters with ``init(name, module)`` from a generator seeded by
+    (``torch.initial_seed()``, the submodule's name). Two models built after the same seed then
+    start identical in every submodule they share by name and shape, whatever else they hold: the
+    ablation variants differ by their attention only, not by initialisation noise."""
+    base = torch.initial_seed()
+    for name, module in model.named_modules():
+        if next(module.parameters(recurse=False), None) is None:
+            continue
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed((base * 1_000_003 + zlib.crc32(name.encode())) % 2 ** 63)
+            init(name, module)
 
 
 class _Down(nn.Module):

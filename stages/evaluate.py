@@ -1,9 +1,10 @@
 """Stage `evaluate@<method>-<dataset>-<protocol>`: one method on one prepared test protocol.
 
 Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/} (README,
-"Evaluation") and logs the run to MLflow. A trainable method is loaded from the checkpoint the
-`train` stage wrote. A method that raises or breaks the output contract gets ``status: failed``
-and its error in summary.json; the stage then exits 1 only when ``evaluate.strict`` is true.
+"Evaluation") and logs the run to MLflow. A trainable method is loaded from the checkpoint of
+each seed in ``train.seeds`` (written by the `train` stages) and scored once per seed. A method
+that raises or breaks the output contract gets ``status: failed`` and its error in summary.json;
+the stage then exits 1 only when ``evaluate.strict`` is true.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def main(name: str, dataset: str, protocol: str) -> None:
     summary: dict[str, Any] = {
         "status": "ok", "error": None, "method": name, "dataset": dataset, "protocol": protocol,
         "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
-        "checkpoint": None,
+        "checkpoints": [],
     }
     try:
         method = checked_method(params, name, dataset, protocol)
@@ -68,7 +69,7 @@ def main(name: str, dataset: str, protocol: str) -> None:
         scored = Scored(pd.DataFrame(columns=COLUMNS), 0.0)
     tags = {"stage": "evaluate", "method": name, "protocol": protocol, "status": summary["status"]}
     run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
-                  "options": summary.get("options", {}), "checkpoint": summary["checkpoint"]}
+                  "options": summary.get("options", {}), "checkpoints": summary["checkpoints"]}
     record(Path("results") / dataset / protocol / name, scored, summary, run_params, tags)
     if summary["status"] == "failed":
         if cfg.strict:

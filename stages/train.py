@@ -44,7 +44,7 @@ def build_loss(params: Params) -> ReconstructionLoss:
     return ReconstructionLoss(PerceptualLoss(vgg16_features(), cfg.perceptual_layers), cfg.perceptual_weight)
 
 
-def main(method_name: str, dataset: str, stop_after_step: int | None = None) -> None:
+def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None = None) -> None:
     params = load_params()
     if method_name not in params.train.methods or dataset not in params.train.datasets:
         raise ParamError(f"train {method_name} on {dataset}: both must be listed in train.methods "
@@ -55,7 +55,9 @@ def main(method_name: str, dataset: str, stop_after_step: int | None = None) -> 
     dist = setup_distributed()
     if params.train.threads:
         torch.set_num_threads(params.train.threads)
-    torch.manual_seed(params.train.seed)
+    if seed not in params.train.seeds:
+        raise ParamError(f"train seed {seed}: not in train.seeds {list(params.train.seeds)}")
+    torch.manual_seed(seed)
     model = method.build(params)
 
     eq7 = Eq7.from_params(params.blur)
@@ -66,9 +68,9 @@ def main(method_name: str, dataset: str, stop_after_step: int | None = None) -> 
     val_set = ValidationWindows(val_clips, eq7, params.train_data, cache)
     config = {"method": method_name, "dataset": dataset, "train": asdict(params.train),
               "train_data": asdict(params.train_data), "blur": asdict(params.blur),
-              "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips]}
-    out = Path("checkpoints") / dataset / method_name
-    report = Path("training") / dataset / method_name
+              "model": asdict(getattr(model, "config", params.train)), "seed": seed, "train_clips": [c.name for c in train_clips]}
+    out = Path("checkpoints") / dataset / method_name / f"seed{seed}"
+    report = Path("training") / dataset / method_name / f"seed{seed}"
     log.info("%s on %s: %d training windows, %d validation windows, %.2fM parameters, %d process(es)",
              method_name, dataset, len(train_set), len(val_set),
              sum(p.numel() for p in model.parameters()) / 1e6, dist.world)
@@ -78,9 +80,9 @@ def main(method_name: str, dataset: str, stop_after_step: int | None = None) -> 
                 if dist.is_main else nullcontext())
     with tracking as run:
         history = train(model, build_loss(params), train_set, val_set, params.train, dist,
-                        Path("data/cache/train") / f"{dataset}-{method_name}.pt", config,
+                        Path("data/cache/train") / f"{dataset}-{method_name}-seed{seed}.pt", config,
                         on_epoch=(lambda row: run.log_metrics(row, int(row["epoch"]))) if run else (lambda row: None),
-                        stop_after_step=stop_after_step)
+                        stop_after_step=stop_after_step, seed=seed)
         if not dist.is_main or stop_after_step is not None:
             return
         save_checkpoint(out / "model.pt", {"method": method_name, "model": model.state_dict(),
@@ -100,6 +102,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--method", required=True)
     parser.add_argument("--dataset", required=True)
+    parser.add_argument("--seed", type=int, required=True)
     parser.add_argument("--stop-after-step", type=int, default=None, help="end early, as a kill would (tests)")
     args = parser.parse_args()
-    run_stage("train", lambda: main(args.method, args.dataset, args.stop_after_step))
+    run_stage("train", lambda: main(args.method, args.dataset, args.seed, args.stop_after_step))

@@ -145,3 +145,17 @@ def test_full_width_matches_the_authors_size():
 def test_wrong_window_is_refused():
     with pytest.raises(ValueError, match="expected windows of 3 frames, got 4"):
         tiny(3)(torch.rand(1, 4, 3, 32, 32))
+
+
+def test_variants_built_with_one_seed_share_every_tensor_they_have_in_common():
+    """Table 3's variants differ by their attention only: same seed, same name and shape, same values."""
+    def build(attention: str, seed: int = 5) -> dict[str, torch.Tensor]:
+        torch.manual_seed(seed)
+        return ALANet(ALANetConfig(window=3, width=0.125, attention=attention)).state_dict()
+
+    full = build("both")
+    for attention in ("self", "cross", "none"):
+        other = build(attention)
+        shared = [k for k in other if k in full and other[k].shape == full[k].shape]
+        assert len(shared) >= 60 and all(torch.equal(full[k], other[k]) for k in shared), attention
+    assert not torch.equal(build("both", seed=6)["encoder.stem1.weight"], full["encoder.stem1.weight"])

@@ -60,44 +60,87 @@ def test_blurry_input_scores_inf_on_sharp_inputs_and_the_cap_in_the_averages(tmp
     assert frames[frames.kind == "interp"].input_blurry.tolist() == [1, 1, 1, 1, 1]
 
     summary = summarize(frames, psnr_cap=50.0, bootstrap=100, confidence=0.95, seed=0)
-    assert summary["psnr_capped"] == {"deblur": 3, "interp": 0, "joint": 3}
+    assert summary["psnr_capped"] == {"deblur": 3, "interp": 0, "joint": 3, "pooled": 3}
     for convention in ("per_clip", "per_frame"):
         assert summary["by_input"]["sharp"][convention]["deblur"]["psnr"]["mean"] == 50.0
         assert summary["by_input"]["sharp"][convention]["deblur"]["psnr"]["ci"] == [50.0, 50.0]
         assert summary["by_input"]["sharp"][convention]["interp"]["psnr"]["mean"] is None  # no such frame
         assert summary["averages"][convention]["deblur"]["psnr"]["mean"] < 50.0
-    assert summary["by_input"]["sharp"]["frames"] == {"deblur": 3, "interp": 0, "joint": 3}
+    assert summary["by_input"]["sharp"]["frames"] == {"deblur": 3, "interp": 0, "joint": 3, "pooled": 3}
     json.dumps(summary, allow_nan=False)  # no inf or NaN reaches summary.json
     samples = pd.read_csv(tmp_path / "out" / "samples" / "samples.csv")
     assert len(samples) == 4 and all((tmp_path / "out" / "samples" / p.split("/")[-1]).is_file() for p in samples.output)
 
 
-def test_both_averaging_conventions_on_a_hand_made_table(tmp_path):
+def hand_made(rows: list[tuple], seed: object = "") -> pd.DataFrame:
+    """frames.csv rows (clip, k, kind, input_blurry, psnr, ssim, lpips), each clip its own video."""
+    return pd.DataFrame([(seed, r[0], *r) for r in rows], columns=COLUMNS)
+
+
+def test_every_averaging_convention_on_a_hand_made_table(tmp_path):
     rows = [  # clip a: three frames, clip b: one deblurred frame, clip c: two
         ("a", 0, "deblur", 1, 30.0, 0.8, 0.1), ("a", 1, "deblur", 0, 40.0, 0.9, 0.2), ("a", 0, "interp", 1, 20.0, 0.7, 0.3),
         ("b", 0, "deblur", 1, 10.0, 0.5, 0.4),
         ("c", 0, "deblur", 0, math.inf, 1.0, 0.0), ("c", 0, "interp", 0, 60.0, 0.95, 0.05),
     ]
     path = tmp_path / "frames.csv"
-    pd.DataFrame(rows, columns=COLUMNS).to_csv(path, index=False)
+    hand_made(rows).to_csv(path, index=False)
     frames = read_frames(path)
     s = summarize(frames, psnr_cap=50.0, bootstrap=2000, confidence=0.9, seed=3)
-    per_clip, per_frame = s["averages"]["per_clip"], s["averages"]["per_frame"]
+    per_clip, per_frame, mse = (s["averages"][c] for c in ("per_clip", "per_frame", "per_clip_mse"))
     assert per_frame["deblur"]["psnr"]["mean"] == pytest.approx((30 + 40 + 10 + 50) / 4)
     assert per_clip["deblur"]["psnr"]["mean"] == pytest.approx((35 + 10 + 50) / 3)
     assert per_frame["interp"]["psnr"]["mean"] == pytest.approx((20 + 50) / 2)
     assert per_clip["interp"]["psnr"]["mean"] == pytest.approx((20 + 50) / 2)  # clip b has none
-    assert per_frame["joint"]["psnr"]["mean"] == pytest.approx((30 + 40 + 20 + 10 + 50 + 50) / 6)
-    assert per_clip["joint"]["psnr"]["mean"] == pytest.approx((30 + 10 + 50) / 3)
-    assert per_clip["joint"]["ssim"]["mean"] == pytest.approx(((0.8 + 0.9 + 0.7) / 3 + 0.5 + 0.975) / 3)
-    assert s["psnr_capped"] == {"deblur": 1, "interp": 1, "joint": 2}
-    assert s["by_input"]["blurry"]["per_frame"]["joint"]["psnr"]["mean"] == pytest.approx(20)
+    # joint as published: the mean of the deblurring and interpolation means; pooled: all frames together
+    assert per_clip["joint"]["psnr"]["mean"] == pytest.approx(((35 + 10 + 50) / 3 + (20 + 50) / 2) / 2)
+    assert per_frame["joint"]["psnr"]["mean"] == pytest.approx(((30 + 40 + 10 + 50) / 4 + (20 + 50) / 2) / 2)
+    assert per_frame["pooled"]["psnr"]["mean"] == pytest.approx((30 + 40 + 20 + 10 + 50 + 50) / 6)
+    assert per_clip["pooled"]["psnr"]["mean"] == pytest.approx((30 + 10 + 50) / 3)
+    assert per_clip["joint"]["ssim"]["mean"] == pytest.approx(((0.85 + 0.5 + 1.0) / 3 + (0.7 + 0.95) / 2) / 2)
+    assert per_clip["pooled"]["ssim"]["mean"] == pytest.approx(((0.8 + 0.9 + 0.7) / 3 + 0.5 + 0.975) / 3)
+    # per_clip_mse: a clip's PSNR from its mean squared error (clip a: 30 and 40 dB; clip c: exact, so the cap)
+    clip_a = 10 * math.log10(2 / (10 ** -3 + 10 ** -4))
+    assert mse["deblur"]["psnr"]["mean"] == pytest.approx((clip_a + 10 + 50) / 3)
+    assert mse["deblur"]["ssim"] == per_clip["deblur"]["ssim"]
+    assert s["psnr_capped"] == {"deblur": 1, "interp": 1, "joint": 2, "pooled": 2}
+    assert s["by_input"]["blurry"]["per_frame"]["pooled"]["psnr"]["mean"] == pytest.approx(20)
     assert s["by_input"]["sharp"]["per_clip"]["deblur"]["psnr"]["mean"] == pytest.approx((40 + 50) / 2)
+    assert s["units"] == {"unit": "clip", "count": 3} and s["seeds"] == []
     # bootstrap over clips: the interval lies between the extreme clip averages and holds the mean
-    lo, hi = per_clip["joint"]["psnr"]["ci"]
-    assert 10 <= lo < per_clip["joint"]["psnr"]["mean"] < hi <= 50
+    lo, hi = per_clip["pooled"]["psnr"]["ci"]
+    assert 10 <= lo < per_clip["pooled"]["psnr"]["mean"] < hi <= 50
     assert s == summarize(frames, psnr_cap=50.0, bootstrap=2000, confidence=0.9, seed=3)  # seeded
     assert s["averages"] != summarize(frames, psnr_cap=30.0, bootstrap=2000, confidence=0.9, seed=3)["averages"]
+
+
+def test_the_mixed_headline_does_not_move_with_the_cap():
+    """Sharp inputs returned exactly score inf: per_clip follows psnr_cap, per_clip_mse does not."""
+    rng = np.random.default_rng(0)
+    rows = [(f"c{c}", k, "deblur", int(blurry), rng.uniform(22, 30) if blurry else math.inf, 0.9, 0.1)
+            for c in range(8) for k, blurry in enumerate(rng.random(9) < 0.5) if True]
+    rows += [(f"c{c}", k, "interp", 1, rng.uniform(20, 28), 0.8, 0.2) for c in range(8) for k in range(8)]
+    frames = hand_made(rows)
+    at = {cap: summarize(frames, cap, 200, 0.95, 0)["averages"] for cap in (50.0, 100.0)}
+    assert abs(at[100.0]["per_clip"]["joint"]["psnr"]["mean"] - at[50.0]["per_clip"]["joint"]["psnr"]["mean"]) > 5
+    assert abs(at[100.0]["per_clip_mse"]["joint"]["psnr"]["mean"]
+               - at[50.0]["per_clip_mse"]["joint"]["psnr"]["mean"]) < 0.05
+
+
+def test_the_unit_is_the_video_and_seeds_are_averaged_with_their_spread():
+    rows = [("v1-000", 0, "deblur", 1, 20.0, 0.5, 0.5), ("v1-000", 0, "interp", 1, 20.0, 0.5, 0.5),
+            ("v1-001", 0, "deblur", 1, 30.0, 0.5, 0.5), ("v1-001", 0, "interp", 1, 30.0, 0.5, 0.5),
+            ("v2-000", 0, "deblur", 1, 40.0, 0.5, 0.5), ("v2-000", 0, "interp", 1, 40.0, 0.5, 0.5)]
+    one = hand_made(rows)
+    one["video"] = one["clip"].str[:2]
+    two = one.assign(seed=1, psnr=one["psnr"] + 2.0)
+    s = summarize(pd.concat([one.assign(seed=0), two]), 50.0, 500, 0.95, 0)
+    assert s["units"] == {"unit": "video", "count": 2} and s["clips"] == 3 and s["seeds"] == ["0", "1"]
+    cell = s["averages"]["per_clip"]["joint"]["psnr"]
+    # v1 = mean of its two pieces' frames (25), v2 = 40; seeds 0 and 1 (+2 dB): 32.5 and 34.5
+    assert cell["seeds"] == {"0": 32.5, "1": 34.5} and cell["mean"] == pytest.approx(33.5)
+    assert cell["seed_sd"] == pytest.approx(math.sqrt(2))
+    assert 25 <= cell["ci"][0] < 33.5 < cell["ci"][1] <= 42  # resamples whole videos: v1 alone gives 26
 
 
 def test_a_method_in_a_temporary_folder_is_discovered_and_evaluated(tmp_path, lpips):
@@ -107,4 +150,4 @@ def test_a_method_in_a_temporary_folder_is_discovered_and_evaluated(tmp_path, lp
     scored = evaluate_clips(build_model(method, PARAMS), clips, lpips, batch=3)
     assert len(scored.frames) == 3 + 2 + 4 + 3 and scored.seconds > 0
     summary = summarize(scored.frames, 50.0, 20, 0.95, 0)
-    assert summary["frames"] == {"deblur": 7, "interp": 5, "joint": 12} and summary["clips"] == 2
+    assert summary["frames"] == {"deblur": 7, "interp": 5, "joint": 12, "pooled": 12} and summary["clips"] == 2

@@ -19,65 +19,66 @@ from conftest import REPO, run
 from PIL import Image
 
 from alabench.config import ReportParams
+from alabench.evaluation import COLUMNS, summarize
 from alabench.frames import write_png
 from alabench.report import build_report, write_report
 
 EVIL = "<script>alert(1)</script>"
 PARAMS = ReportParams(datasets=("synth",), protocols=("all_blurry", "mixed"),
-                      ablation=("alanet_self", "alanet_cross", "alanet"), residue_max=64.0, zoom=8, mlflow=False)
-# method -> joint PSNR mean and interval half-width under all_blurry (mixed adds 1 dB).
-# alanet is best; alanet_cross overlaps it (not separable); alanet_self and blurry_input do not.
-METHODS = {"blurry_input": (25.0, 0.5, False), "alanet_self": (28.0, 0.5, True),
-           "alanet_cross": (29.5, 1.0, True), "alanet": (30.0, 1.0, True)}
+                      ablation=("alanet_self", "alanet_cross", "alanet"), residue_max=64.0, zoom=8, mlflow=False,
+                      headline={"all_blurry": "per_clip", "mixed": "per_clip_mse"})
+UNITS = [f"c{u}" for u in range(8)]
+BASE = [20.0 + 3.0 * u for u in range(8)]  # clips differ by 21 dB: unpaired intervals are wide
+# method -> (PSNR offset over BASE per unit, trains). alanet is best; alanet_cross swings +-0.8 dB around
+# 0.05 below it (paired: not separable); alanet_self sits 1 dB below it on every unit (paired: separable,
+# although its unpaired interval overlaps alanet's); blurry_input is the reference.
+METHODS = {"blurry_input": ([0.0] * 8, False), "alanet_self": ([2.0 + 0.01 * u for u in range(8)], True),
+           "alanet_cross": ([2.95 + (0.8 if u % 2 else -0.8) for u in range(8)], True),
+           "alanet": ([3.0] * 8, True)}
 
 
-def _cell(mean: float, half: float) -> dict:
-    return {"mean": mean, "ci": [mean - half, mean + half]}
-
-
-def _averages(psnr: float, half: float) -> dict:
-    """Both conventions, same numbers; SSIM and LPIPS derived so the same method is best everywhere."""
-    kinds = {kind: {"psnr": _cell(psnr + d, half), "ssim": _cell(psnr / 40 + d / 100, 0.001),
-                    "lpips": _cell(1 - psnr / 40, 0.001)}
-             for kind, d in (("deblur", 0.5), ("interp", -0.5), ("joint", 0.0))}
-    return {"per_clip": kinds, "per_frame": kinds}
+def fixture_frames(offsets: list[float], protocol: str, keeps_sharp: bool) -> pd.DataFrame:
+    """frames.csv of one method: per clip two deblurred inputs and one interpolation. Under mixed the
+    first input is sharp: returned exactly (PSNR inf) by a method that keeps sharp inputs, else 45 dB."""
+    rows = []
+    shift = 1.0 if protocol == "mixed" else 0.0
+    for unit, base, offset in zip(UNITS, BASE, offsets):
+        value = base + offset + shift
+        sharp_psnr = (np.inf if keeps_sharp else 45.0) if protocol == "mixed" else value
+        for k, kind, psnr, blurry in ((0, "deblur", sharp_psnr, int(protocol != "mixed")), (1, "deblur", value, 1),
+                                      (0, "interp", value, 1)):
+            rows.append({"seed": "", "video": unit, "clip": unit, "k": k, "kind": kind, "input_blurry": blurry,
+                         "psnr": psnr, "ssim": min(0.99, value / 60), "lpips": max(0.01, 1 - value / 60)})
+    return pd.DataFrame(rows, columns=COLUMNS)
 
 
 def write_fixture(root: Path, methods: dict = METHODS, protocols: tuple[str, ...] = ("all_blurry", "mixed")) -> None:
-    """results/synth/<protocol>/<method>/ in exactly the evaluate stage's layout, with sample PNGs."""
+    """results/synth/<protocol>/<method>/ in exactly the evaluate stage's layout (summary.json computed
+    from frames.csv by the evaluation's own ``summarize``), with sample PNGs."""
     rng = np.random.default_rng(0)
     gt = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
     for name in ("gt_d.png", "gt_i.png", "in0.png", "in1.png"):
         write_png(root / "data" / name, gt)
     for protocol in protocols:
-        for i, (method, (psnr, half, trains)) in enumerate(methods.items()):
-            psnr += protocol == "mixed"
+        for i, (method, (offsets, trains)) in enumerate(methods.items()):
             folder = root / "results" / "synth" / protocol / (method if "<" not in method else "evil")
             (folder / "samples").mkdir(parents=True)
+            frames = fixture_frames(offsets, protocol, keeps_sharp=not trains)
             summary = {"status": "ok", "error": None, "method": method, "dataset": "synth", "protocol": protocol,
                        "device": "cpu", "tasks": ["deblur", "interpolate"], "trains": trains, "parameters": 1000 * i,
-                       "seconds_per_frame": 0.001 * (i + 1), "clips": 2,
-                       "frames": {"deblur": 4, "interp": 2, "joint": 6}, "psnr_cap": 50.0,
-                       "psnr_capped": {"deblur": 1, "interp": 0, "joint": 1},
-                       "bootstrap": {"resamples": 100, "confidence": 0.95, "seed": 0, "unit": "clip"},
-                       "averages": _averages(psnr, half),
-                       "by_input": {s: {"frames": {"deblur": 2, "interp": 1, "joint": 3}, **_averages(psnr + d, half)}
-                                    for s, d in (("sharp", 5.0), ("blurry", -5.0))}}
+                       "seconds_per_frame": 0.001 * (i + 1), **summarize(frames, 50.0, 200, 0.95, 0)}
             (folder / "summary.json").write_text(json.dumps(summary))
-            pd.DataFrame({"clip": ["a", "a", "a", "b", "b", "b"], "k": [0, 1, 0, 0, 1, 0],
-                          "kind": ["deblur", "deblur", "interp"] * 2, "input_blurry": [0, 1, 1, 0, 1, 1],
-                          "psnr": [np.inf, psnr, psnr, psnr, psnr, psnr], "ssim": 0.9, "lpips": 0.1}).to_csv(
-                folder / "frames.csv", index=False)
+            frames.to_csv(folder / "frames.csv", index=False)
             noisy = np.clip(gt.astype(int) + rng.integers(-10 * i, 10 * i + 1, gt.shape), 0, 255).astype(np.uint8)
             rows = []
             for kind, target, inputs in (("deblur", "data/gt_d.png", "data/in0.png"),
                                          ("interp", "data/gt_i.png", "data/in0.png data/in1.png")):
-                write_png(folder / "samples" / f"a_000_{kind}.png", noisy)
-                rows.append({"clip": "a", "k": 0, "kind": kind, "inputs": inputs, "target": target,
-                             "output": str((folder / "samples" / f"a_000_{kind}.png").relative_to(root))})
+                write_png(folder / "samples" / f"c0_000_{kind}.png", noisy)
+                rows.append({"clip": "c0", "k": 0, "kind": kind, "inputs": inputs, "target": target,
+                             "output": str((folder / "samples" / f"c0_000_{kind}.png").relative_to(root))})
             pd.DataFrame(rows)[["clip", "k", "kind", "output", "inputs", "target"]].to_csv(
                 folder / "samples" / "samples.csv", index=False)
-    history = root / "training" / "synth" / "alanet" / "history.csv"
+    history = root / "training" / "synth" / "alanet" / "seed0" / "history.csv"
     history.parent.mkdir(parents=True)
     history.write_text("epoch,step,lr,train_loss,joint_psnr\n1,10,0.001,0.2,25.0\n2,20,0.001,0.1,27.0\n")
 
@@ -100,25 +101,56 @@ def rendered(tmp_path_factory) -> tuple[Path, str]:
     return root, report.html
 
 
-def test_one_table2_per_protocol_all_blurry_first_with_numbers_and_marks(rendered):
+def summary_of(root: Path, protocol: str, method: str) -> dict:
+    return json.loads((root / "results" / "synth" / protocol / method / "summary.json").read_text())
+
+
+def test_one_table2_per_protocol_marks_come_from_paired_intervals(rendered):
     root, page = rendered
     assert page.index('id="table2-all_blurry"') < page.index('id="table2-mixed"')
     assert page.count('<section class="protocol"') == 2
-    for protocol, shift in (("all_blurry", 0.0), ("mixed", 1.0)):
+    for protocol in ("all_blurry", "mixed"):
+        convention = PARAMS.headline[protocol]
         rows = {re.search(r'class="method">(.*?)</th>', r).group(1): r for r in rows_of(section(page, f"table2-{protocol}"), "measured")}
         assert list(rows) == ["blurry_input", "alanet", "alanet_cross", "alanet_self"]  # baselines first
         # joint PSNR is the 7th number column: deblur(3) interp(3) joint(PSNR ...)
         cells = {m: re.findall(r'<td class="([^"]*)"[^>]*>(.*?)</td>', r)[1:] for m, r in rows.items()}
-        assert cells["alanet"][6] == ("best", f"{30.0 + shift:.2f} ± 1.00")
+        best = summary_of(root, protocol, "alanet")["averages"][convention]["joint"]["psnr"]
+        worse = summary_of(root, protocol, "alanet_self")["averages"][convention]["joint"]["psnr"]
+        assert cells["alanet"][6] == ("best", f"{best['mean']:.2f} ± {(best['ci'][1] - best['ci'][0]) / 2:.2f}")
         assert cells["alanet_cross"][6][0] == "tie" and "<sup>≈</sup>" in cells["alanet_cross"][6][1]
-        assert cells["alanet_self"][6] == ("", f"{28.0 + shift:.2f} ± 0.50")
+        # alanet_self's unpaired interval overlaps the best one's, yet it is 1 dB lower on every clip: separable
+        assert worse["ci"][1] > best["ci"][0]
+        assert cells["alanet_self"][6][0] == ""
         assert cells["blurry_input"][6][0] == ""
         assert cells["alanet"][8][0] == "best"  # LPIPS: lower is better, alanet still lowest
     table2 = pd.read_csv(root / "reports" / "table2.csv")
     measured = table2[table2["source"] == "measured"]
     best = measured[(measured["best"]) & (measured["kind"] == "joint") & (measured["metric"] == "psnr")]
-    assert sorted(best["method"]) == ["alanet", "alanet"] and sorted(best["mean"]) == [30.0, 31.0]
-    assert (measured["convention"] == "per_clip").all()
+    assert sorted(best["method"]) == ["alanet", "alanet"]
+    assert best.loc[best["protocol"] == "all_blurry", "mean"].item() == pytest.approx(np.mean(BASE) + 3.0)
+    assert dict(zip(measured["protocol"], measured["convention"])) == PARAMS.headline
+    # the paired columns: alanet is exactly 3 dB above blurry_input on every clip; alanet_cross vs the best
+    row = measured.query("protocol == 'all_blurry' and kind == 'joint' and metric == 'psnr'").set_index("method")
+    assert row.loc["alanet", ["vs_blurry", "vs_blurry_lo", "vs_blurry_hi"]].tolist() == pytest.approx([3.0] * 3)
+    assert row.loc["alanet_cross", "vs_best"] == pytest.approx(-0.05)
+    assert row.loc["alanet_cross", "vs_best_lo"] < 0 < row.loc["alanet_cross", "vs_best_hi"]
+    assert row.loc["alanet_self", "vs_best_hi"] < 0 and np.isnan(row.loc["alanet", "vs_best"])
+    assert np.isnan(row.loc["blurry_input", "vs_blurry"]) and (row["units"] == 8).all()
+
+
+def test_who_beats_whom_is_paired(rendered):
+    _, page = rendered
+    table = section(page, "table2-all_blurry")
+    joint = table.split("Who beats whom: joint deblurring and interpolation PSNR", 1)[1].split("</table>", 1)[0]
+    rows = {re.search(r'class="method">(.*?)</th>', r).group(1): re.findall(r'<td class="(\w*)"', r)
+            for r in re.findall(r"<tr><th class=\"method\">.*?</tr>", joint, re.S)}
+    order = ["blurry_input", "alanet", "alanet_cross", "alanet_self"]
+    assert list(rows) == order
+    assert rows["alanet"] == ["win", "self", "tie", "win"]
+    assert rows["alanet_cross"] == ["win", "tie", "self", "win"]  # vs alanet: its +-0.8 dB swings
+    assert rows["alanet_self"] == ["win", "loss", "loss", "self"]
+    assert rows["blurry_input"] == ["self", "loss", "loss", "loss"]
 
 
 def test_paper_rows_are_separate_and_marked(rendered):
@@ -144,10 +176,12 @@ def test_table3_ablation_and_the_other_sections(rendered):
     assert set(table3.loc[table3["source"] == "measured", "kind"]) == {"deblur", "interp"}
     assert set(table3.loc[table3["source"] == "paper", "method"]) == {"only Self-Attention", "only Cross-Attention", "ALANET"}
     compare = section(page, "protocols")
-    assert "30.00 / 31.00 (+1.00)" in compare  # alanet's joint PSNR, all_blurry / mixed
+    mixed = summary_of(root, "mixed", "alanet")["averages"]["per_clip_mse"]["joint"]["psnr"]["mean"]
+    assert f"33.50 / {mixed:.2f} ({mixed - 33.5:+.2f})" in compare  # alanet's joint PSNR, all_blurry / mixed
     svb = section(page, "sharp-vs-blurry")
-    assert "36.00" in svb and "26.00" in svb  # alanet, mixed, joint PSNR sharp (+5) and blurry (-5)
-    assert re.search(r"<td>sharp</td><td>3</td><td>1</td>", svb)  # 3 frames, one capped (inf)
+    # blurry_input returns its 8 sharp inputs exactly (8 capped, 50.00 dB); alanet scores them 45 dB
+    assert re.search(r"blurry_input</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>8</td>\s*<td>50.00</td>", svb)
+    assert re.search(r"alanet</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>0</td>\s*<td>45.00</td>", svb)
     figures = section(page, "figures")
     assert figures.count("data:image/png;base64,") == 2 * 3 + 1  # strip, residues, per-clip x 2 protocols; training
     assert "Git commit" in page and "per_clip" in section(page.replace("<footer", "<section").replace(
@@ -155,7 +189,7 @@ def test_table3_ablation_and_the_other_sections(rendered):
 
 
 def test_a_method_name_and_error_are_escaped(tmp_path):
-    write_fixture(tmp_path, {EVIL: (25.0, 0.5, False), "alanet": (30.0, 1.0, True)}, ("all_blurry",))
+    write_fixture(tmp_path, {EVIL: METHODS["blurry_input"], "alanet": METHODS["alanet"]}, ("all_blurry",))
     failed = tmp_path / "results" / "synth" / "all_blurry" / "broken"
     failed.mkdir()
     (failed / "summary.json").write_text(json.dumps({"status": "failed", "method": "broken", "error": f"boom {EVIL}"}))
@@ -165,7 +199,7 @@ def test_a_method_name_and_error_are_escaped(tmp_path):
 
 
 def test_outputs_supplied_are_marked_with_the_folder_hash(tmp_path):
-    write_fixture(tmp_path, {"blurry_input": (25.0, 0.5, False), "bin": (27.0, 0.5, False)}, ("all_blurry",))
+    write_fixture(tmp_path, {"blurry_input": METHODS["blurry_input"], "bin": ([2.0] * 8, False)}, ("all_blurry",))
     path = tmp_path / "results/synth/all_blurry/bin/summary.json"
     supplied = {"path": "submissions/bin", "sha256": "ab12" * 16}
     path.write_text(json.dumps({**json.loads(path.read_text()), "outputs_supplied": supplied}))
@@ -187,7 +221,7 @@ def test_empty_and_partial_results_render_and_say_what_is_missing(tmp_path):
 
 
 def test_stage_logs_a_report_run_with_tags_metrics_and_artifacts(tmp_path):
-    write_fixture(tmp_path, {"alanet": (30.0, 1.0, True)}, ("all_blurry",))
+    write_fixture(tmp_path, {"alanet": METHODS["alanet"]}, ("all_blurry",))
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["report"].update(protocols=["all_blurry"], mlflow=True)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
@@ -200,14 +234,14 @@ def test_stage_logs_a_report_run_with_tags_metrics_and_artifacts(tmp_path):
     runs = mlflow.search_runs(experiment_names=["alabench-synth"], filter_string="tags.stage = 'report'")
     assert len(runs) == 1
     assert runs.loc[0, "tags.dataset"] == "synth" and runs.loc[0, "tags.mlflow.runName"] == "report"
-    assert runs.loc[0, "metrics.all_blurry.alanet.joint.psnr"] == 30.0
+    assert runs.loc[0, "metrics.all_blurry.alanet.joint.psnr"] == pytest.approx(np.mean(BASE) + 3.0)
     artifacts = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(runs.loc[0, "run_id"])}
     assert artifacts == {"index.html", "table2.csv", "table3.csv", "metrics.json", "joint.csv"}
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
-    assert metrics["synth"]["all_blurry"]["alanet"]["joint"]["psnr"] == 30.0
+    assert metrics["synth"]["all_blurry"]["alanet"]["joint"]["psnr"] == pytest.approx(np.mean(BASE) + 3.0)
     assert set(metrics["synth"]["all_blurry"]["alanet"]) == {"deblur", "interp", "joint"}
     joint = pd.read_csv(tmp_path / "reports" / "joint.csv")
-    assert joint.loc[0, "run"] == "alanet (all_blurry, synth)" and joint.loc[0, "psnr"] == 30.0
+    assert joint.loc[0, "run"] == "alanet (all_blurry, synth)" and joint.loc[0, "psnr"] == pytest.approx(33.5)
 
 
 def chromium() -> str:

@@ -109,7 +109,7 @@ def test_copied_inputs_score_exactly_like_blurry_input(root, tmp_path, lpips):
     interp = frames[frames.kind == "interp"]
     assert (interp.psnr - reference[reference.kind == "interp"].psnr.to_numpy()).abs().max() < 0.05
     assert summary["outputs_supplied"]["path"] == str(folder) and len(summary["outputs_supplied"]["sha256"]) == 64
-    assert summary["frames"] == {"deblur": 6, "interp": 4, "joint": 10}
+    assert summary["frames"] == {"deblur": 6, "interp": 4, "joint": 10, "pooled": 10}
     table = summary_table(summary)
     assert table.splitlines()[2].startswith("deblur        6  ") and "outputs supplied" in table
 

@@ -1,0 +1,75 @@
+"""Paired comparisons (alabench.stats): differences per (seed, unit), bootstrapped with shared resamples."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alabench import stats
+from alabench.evaluation import COLUMNS
+
+
+def frames(unit_psnr: dict[str, float], seed: object = "", clips_per_unit: int = 1) -> pd.DataFrame:
+    """One deblurred and one interpolated frame per clip, each at its unit's PSNR."""
+    rows = [(seed, unit, f"{unit}-{c:03d}", 0, kind, 1, psnr, 0.9, 0.1)
+            for unit, psnr in unit_psnr.items() for c in range(clips_per_unit) for kind in ("deblur", "interp")]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def scores(table: pd.DataFrame) -> stats.UnitScores:
+    return stats.UnitScores.from_frames(table, 50.0)
+
+
+BASE = {f"u{i}": 20.0 + 2.5 * i for i in range(8)}
+
+
+def test_a_constant_gain_is_separable_although_the_unpaired_intervals_overlap():
+    a = scores(frames({u: p + 0.3 for u, p in BASE.items()}))
+    b = scores(frames(BASE))
+    diff = stats.difference(a, b, "per_clip", "joint", "psnr", 1000, 0.95, 0)
+    assert (diff.mean, diff.lo, diff.hi) == pytest.approx((0.3, 0.3, 0.3)) and diff.separable
+    assert diff.units == 8 and diff.seeds == 1
+    r = stats.Resamples.draw(8, 1, 1000, 0)
+    unpaired = [stats.interval(stats.statistic(s, "per_clip", "joint", "psnr", r), 0.95) for s in (a, b)]
+    assert unpaired[0][0] < unpaired[1][1]  # overlapping: the unpaired view could not tell them apart
+
+
+def test_the_paired_interval_matches_an_independent_bootstrap():
+    rng = np.random.default_rng(1)
+    gains = rng.normal(0.2, 0.5, 8)
+    a = scores(frames({u: p + g for (u, p), g in zip(BASE.items(), gains)}))
+    diff = stats.difference(a, scores(frames(BASE)), "per_clip", "joint", "psnr", 4000, 0.95, 0)
+    assert diff.mean == pytest.approx(gains.mean())
+    # the same statistic, resampled by index draws instead of multinomial weights
+    boot = np.random.default_rng(7).choice(gains, size=(20000, 8)).mean(1)
+    assert diff.lo == pytest.approx(np.quantile(boot, 0.025), abs=0.06)
+    assert diff.hi == pytest.approx(np.quantile(boot, 0.975), abs=0.06)
+    assert not diff.separable if diff.lo <= 0 <= diff.hi else diff.separable
+
+
+def test_pairs_by_seed_and_a_seedless_method_meets_every_seed():
+    seeded = pd.concat([frames({u: p + 1.0 for u, p in BASE.items()}, seed=0),
+                        frames({u: p + 3.0 for u, p in BASE.items()}, seed=1)])
+    a, b = scores(seeded), scores(frames(BASE))
+    assert a.seeds == ["0", "1"] and not b.seeded
+    diff = stats.difference(a, b, "per_clip", "deblur", "psnr", 500, 0.95, 0)
+    assert diff.mean == pytest.approx(2.0) and diff.seeds == 2
+    assert 1.0 <= diff.lo < 2.0 < diff.hi <= 3.0  # seeds are resampled too
+    other = scores(pd.concat([frames({u: p + 1.5 for u, p in BASE.items()}, seed=0),
+                              frames({u: p + 2.5 for u, p in BASE.items()}, seed=7)]))
+    paired = stats.difference(a, other, "per_clip", "deblur", "psnr", 500, 0.95, 0)  # common seed 0 only
+    assert (paired.mean, paired.lo, paired.hi, paired.seeds) == pytest.approx((-0.5, -0.5, -0.5, 1))
+
+
+def test_pieces_of_one_video_are_one_unit():
+    a = scores(frames({"long": 30.0, "short": 20.0}, clips_per_unit=3))
+    assert a.units == ["long", "short"] and a.counts["deblur"].tolist() == [[3.0, 3.0]]
+    point = stats.Resamples.point(2, 1)
+    assert stats.statistic(a, "per_clip", "joint", "psnr", point)[0] == pytest.approx(25.0)
+
+
+def test_resamples_are_seeded_and_shared():
+    one, two = stats.Resamples.draw(8, 1, 100, 3), stats.Resamples.draw(8, 3, 100, 3)
+    assert np.array_equal(one.units, two.units) and (one.units.sum(1) == 8).all() and (two.seeds.sum(1) == 3).all()
+    assert not np.array_equal(one.units, stats.Resamples.draw(8, 1, 100, 4).units)
