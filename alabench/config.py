@@ -214,6 +214,7 @@ class EvaluateParams:
     bootstrap: Annotated[int, Range(0, 1_000_000)]  # resamples of the clips for the confidence intervals; 0 = none
     confidence: Annotated[float, Range(0.5, 0.999)]  # of the bootstrap interval
     samples: Annotated[int, Range(0, 100)]  # (clip, input) positions whose outputs are saved as PNG
+    viewer_clips: Annotated[int, Range(0, 100)]  # first clips whose every output is saved (the report's viewer)
     batch: PositiveInt  # windows per forward pass
     threads: Annotated[int, Range(0, 256)]  # torch intra-op threads; 0 = torch's choice
     precision: Literal["float32", "bfloat16"]  # the methods' arithmetic: float32, or bfloat16 autocast (faster, approximate)

@@ -91,6 +91,11 @@ def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -
     return {positions[i] for i in np.linspace(0, len(positions) - 1, min(count, len(positions))).round().astype(int)}
 
 
+def viewer_positions(clips: list[str], inputs_per_clip: list[int], count: int) -> set[tuple[str, int]]:
+    """Every (clip, k) of the first ``count`` clips: whole clips kept for the report's viewer."""
+    return {(name, k) for name, n in list(zip(clips, inputs_per_clip))[:count] for k in range(n)}
+
+
 def score_outputs(outputs: Iterable[ClipFrames], lpips: Lpips,
                   samples: set[tuple[str, int]] = frozenset()) -> Scored:
     """Score each output frame as it comes, clip by clip: the one scoring path of model and folder
@@ -144,7 +149,8 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     seeds: list[int | None] = list(params.train.seeds) if method.trains else [None]
     if method.trains:
         summary["checkpoints"] = [str(checkpoint_path(dataset, method.name, s)) for s in seeds]
-    positions = sample_positions([c.name for c in clips], [len(c.inputs) for c in clips], cfg.samples)
+    names, lengths = [c.name for c in clips], [len(c.inputs) for c in clips]
+    positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
     summary["precision"] = cfg.precision
     autocast = torch.bfloat16 if cfg.precision == "bfloat16" else None
     lpips = Lpips(device=device)

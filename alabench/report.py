@@ -16,8 +16,8 @@ Every method also carries its paired difference to ``blurry_input``.
 
 from __future__ import annotations
 
-import base64
 import datetime
+import shutil
 import io
 import json
 import logging
@@ -34,8 +34,9 @@ import pandas as pd
 import yaml
 
 from alabench import paper, stats
-from alabench.config import ReportParams
-from alabench.frames import atomic_write_text, read_png
+from alabench.viewer import read_samples, viewer_set
+from alabench.config import Params, ReportParams
+from alabench.frames import atomic_dir, atomic_write_text, read_png
 from alabench.tracking import git_commit
 
 log = logging.getLogger(__name__)
@@ -282,6 +283,9 @@ def supplied_notes(inputs: Inputs, protocol: str) -> dict[str, dict[str, str]]:
             for method, folders in found.items()}
 
 
+EMPTY = {"text": "–", "classes": "", "title": "", "tie": False}  # a cell with no measurement
+
+
 def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, str]],
          paper_rows: tuple[paper.PaperRow, ...], notes: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """The rows of one HTML table: measured rows (with a method's note, if any), then the † rows on their
@@ -292,7 +296,7 @@ def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, 
         if any((method, *c) in cells for c in columns):
             tasks = table.loc[table["method"] == method, "tasks"].iloc[0]
             measured.append({"method": method, "tasks": tasks, "note": (notes or {}).get(method),
-                             "cells": [cells.get((method, *c), {"text": "–", "classes": "", "title": ""})
+                             "cells": [cells.get((method, *c), EMPTY)
                                        for c in columns]})
     published = [{"method": row.method, "reported_by": row.source,
                   "cells": [_fmt(v, c[2]) if (v := row.values.get(c)) is not None else "–" for c in columns]}
@@ -373,14 +377,14 @@ def runtime_rows(inputs: Inputs, methods: list[str]) -> list[dict[str, Any]]:
 # Figures (matplotlib, Agg: no display needed).
 
 
-def _png(fig: Any) -> str:
-    """A figure as a data URI, so the page is one file that opens from disk."""
+def _png(fig: Any) -> bytes:
+    """A figure as PNG bytes (an asset beside the page, loaded lazily)."""
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=100, metadata={"Software": None})
     plt.close(fig)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
+    return buffer.getvalue()
 
 
 def _pyplot() -> Any:
@@ -392,24 +396,17 @@ def _pyplot() -> Any:
     return plt
 
 
-def read_samples(result: Result, root: Path) -> pd.DataFrame:
-    path = result.folder / "samples" / "samples.csv"
-    if not path.is_file():
-        return pd.DataFrame(columns=["clip", "k", "kind", "output", "inputs", "target"])
-    return pd.read_csv(path, dtype={"clip": str, "inputs": str})
-
-
 def _image(root: Path, rel: str) -> np.ndarray | None:
     path = root / rel
     return read_png(path) if path.is_file() else None
 
 
-def strip_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, methods: list[str], zoom: int) -> str | None:
+def strip_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, methods: list[str], zoom: int) -> bytes | None:
     """Figure 4 style: inputs with the missing frame faded, one row per method (deblurred, interpolated,
     zoomed crop), the ground truth last. The crop is where the methods' outputs disagree most with the GT."""
     plt = _pyplot()
     found = [(m, r) for m in methods if (r := inputs.get(dataset, protocol, m)) and r.ok]
-    tables = {m: read_samples(r, root) for m, r in found}
+    tables = {m: read_samples(r.folder) for m, r in found}
     found = [(m, r) for m, r in found if not tables[m].empty]
     if not found:
         return None
@@ -471,7 +468,7 @@ def _box(error: np.ndarray, size: int) -> np.ndarray:
 
 
 def residue_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, methods: list[str],
-                   vmax: float) -> str | None:
+                   vmax: float) -> bytes | None:
     """Figure 5 style: each method's interpolated frame above its |output - GT| (mean over RGB, 0-255
     levels) on one colour scale with its bar."""
     plt = _pyplot()
@@ -480,7 +477,7 @@ def residue_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, meth
         result = inputs.get(dataset, protocol, method)
         if not (result and result.ok):
             continue
-        table = read_samples(result, root)
+        table = read_samples(result.folder)
         hit = table[table["kind"] == "interp"]
         if hit.empty:
             continue
@@ -502,27 +499,27 @@ def residue_figure(inputs: Inputs, root: Path, dataset: str, protocol: str, meth
     return _png(fig)
 
 
-def per_clip_figure(inputs: Inputs, dataset: str, protocol: str, methods: list[str]) -> str | None:
+def per_clip_figure(inputs: Inputs, dataset: str, protocol: str, methods: list[str]) -> bytes | None:
     """Joint PSNR per test unit ((deblur + interp) / 2 under the protocol's convention, mean over
     seeds), one line per method: the values every paired comparison is made of."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9, 3.5))
-    drawn = False
+    drawn = ""
     for method in methods:
         result = inputs.get(dataset, protocol, method)
         scores = result.scores() if result and result.ok else None
-        if scores is None:
+        if result is None or scores is None:
             continue
         joint = (scores.values(result.convention, "deblur", "psnr")
                  + scores.values(result.convention, "interp", "psnr")) / 2
         ax.plot(range(len(scores.units)), np.nanmean(joint, axis=0), marker="o", linestyle=":", label=method)
         ax.set_xticks(range(len(scores.units)), scores.units, rotation=30, ha="right", fontsize=7)
-        drawn = True
+        drawn = result.convention
     if not drawn:
         plt.close(fig)
         return None
     ax.set_ylabel("joint PSNR (dB)")
-    ax.set_title(f"{dataset} / {protocol}: joint PSNR per test unit ({result.convention})", fontsize=10)
+    ax.set_title(f"{dataset} / {protocol}: joint PSNR per test unit ({drawn})", fontsize=10)
     ax.legend(fontsize=7, ncol=4)
     fig.tight_layout()
     return _png(fig)
@@ -533,10 +530,12 @@ def _run_label(history: Path) -> str:
     return f"{history.parent.parent.name} {history.parent.name}"
 
 
-def training_figure(root: Path, dataset: str) -> str | None:
-    """Training loss and validation joint PSNR per epoch, every trained method of ``dataset``."""
+def training_figure(root: Path, dataset: str) -> bytes | None:
+    """Training loss and validation joint PSNR per epoch, every trained run of ``dataset`` whose
+    checkpoint exists here (the histories are committed, the checkpoints may not have been made)."""
     plt = _pyplot()
-    histories = sorted((root / "training" / dataset).glob("*/seed*/history.csv"))
+    histories = [h for h in sorted((root / "training" / dataset).glob("*/seed*/history.csv"))
+                 if (root / "checkpoints" / dataset / h.parent.parent.name / h.parent.name / "model.pt").is_file()]
     if not histories:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -566,7 +565,8 @@ def provenance(root: Path, params: ReportParams) -> dict[str, Any]:
         stages = (yaml.safe_load(lock.read_text()) or {}).get("stages", {})
         for name, stage in sorted(stages.items()):
             for out in stage.get("outs", []):
-                if str(out.get("path", "")).startswith(("results/", "training/", "checkpoints/")):
+                path = str(out.get("path", ""))
+                if path.startswith(("results/", "training/", "checkpoints/")) and (root / path).exists():
                     hashes.append({"stage": name, "path": out["path"], "md5": out.get("md5", "–")})
     raw = yaml.safe_load((root / "params.yaml").read_text()) if (root / "params.yaml").is_file() else {}
     used = {key: raw.get(key) for key in ("report", "evaluate", "blur") if key in raw}
@@ -577,62 +577,188 @@ def provenance(root: Path, params: ReportParams) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Expected:
+    """One evaluation that params.yaml asks for: the result folder it fills and the stage that fills it."""
+
+    dataset: str
+    protocol: str
+    method: str
+    stage: str
+    seeds: tuple[int, ...] = ()
+
+    @property
+    def command(self) -> str:
+        return f"dvc repro {self.stage}"
+
+
+def expected_results(params: Params) -> list[Expected]:
+    """Every (data set, protocol, method) the evaluate stages of ``params`` write, within what the
+    report shows: the report names each one that has no result, with the command that makes it."""
+    shown = set(params.report.datasets), set(params.report.protocols)
+    found = []
+    for protocol in params.evaluate.protocols:
+        for method in params.evaluate.methods:
+            found += [Expected(d, protocol, method, f"evaluate@{method}-{d}-{protocol}") for d in params.blur.datasets]
+        for method in params.train.methods:
+            found += [Expected(d, protocol, method, f"evaluate_trained@{method}-{d}-{protocol}", params.train.seeds)
+                      for d in params.train.datasets]
+    found += [Expected(f.dataset, f.protocol, f.method, f"evaluate_folder@{key}")
+              for key, f in params.evaluate.folders.items()]
+    return [e for e in found if e.dataset in shown[0] and e.protocol in shown[1]]
+
+
+def not_in_report(inputs: Inputs, expected: list[Expected]) -> list[str]:
+    """What params ask for that has no usable result here, each with the command that would make it."""
+    lines = []
+    for e in expected:
+        result = inputs.get(e.dataset, e.protocol, e.method)
+        if result is None:
+            lines.append(f"{e.method} on {e.dataset} / {e.protocol}: not run — {e.command}")
+            continue
+        have = {int(s) for s in result.summary.get("seeds", [])}
+        lacking = [s for s in e.seeds if s not in have]
+        if result.ok and lacking:
+            lines.append(f"{e.method} on {e.dataset} / {e.protocol}: seed(s) {lacking} not evaluated — "
+                         + " && ".join([*(f"dvc repro train@{e.method}-{e.dataset}-{s}" for s in lacking), e.command]))
+    return lines
+
+
+HEADLINE_COLUMNS = [(kind, metric) for kind in ("joint", "deblur", "interp") for metric in ("psnr", "ssim")]
+
+
+def headline(table: pd.DataFrame, methods: list[str], dataset: str, expected: dict[str, Expected]) -> dict[str, Any]:
+    """The compact table read first: joint, deblurring, interpolation PSNR / SSIM of one data set,
+    means with their marks (intervals and paired differences on hover); "not run" where params ask
+    for a result that is not here."""
+    cells = {(r.method, r.kind, r.metric): _cell(r) for _, r in table[table["dataset"] == dataset].iterrows()}
+    rows = []
+    for method in methods:
+        if any((method, *c) in cells for c in HEADLINE_COLUMNS):
+            rows.append({"method": method, "cells": [cells.get((method, *c), EMPTY) for c in HEADLINE_COLUMNS],
+                         "missing": None})
+        elif method in expected:
+            rows.append({"method": method, "cells": [], "missing": expected[method].command})
+    return {"dataset": dataset, "columns": HEADLINE_COLUMNS, "rows": rows}
+
+
+def seed_rows(inputs: Inputs, protocol: str, methods: list[str], datasets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per trained method and data set: headline PSNRs of every seed, then their mean and spread."""
+    rows = []
+    for method in methods:
+        for dataset in datasets:
+            result = inputs.get(dataset, protocol, method)
+            if not (result and result.ok and result.summary.get("seeds")):
+                continue
+            for seed in result.summary["seeds"]:
+                rows.append({"method": method, "dataset": dataset, "seed": seed,
+                             "cells": [_fmt(result.cell(k, "psnr").get("seeds", {}).get(seed, math.nan), "psnr")
+                                       for k in ("joint", "deblur", "interp")]})
+            rows.append({"method": method, "dataset": dataset, "seed": "mean ± sd",
+                         "cells": [f"{_fmt(result.average(k, 'psnr')[0], 'psnr')} ± "
+                                   f"{_fmt(result.cell(k, 'psnr').get('seed_sd') or math.nan, 'psnr')}"
+                                   for k in ("joint", "deblur", "interp")]})
+    return rows
+
+
+CONVENTION_COLUMNS = [("per_clip", "joint"), ("per_clip_mse", "joint"), ("per_frame", "joint"), ("per_clip", "pooled")]
+
+
+def convention_rows(inputs: Inputs, protocol: str, methods: list[str], datasets: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per method and data set: the joint PSNR under every averaging convention (alabench.stats)."""
+    return [{"method": m, "dataset": d,
+             "cells": [_fmt(r.average(kind, "psnr", convention=c)[0], "psnr") for c, kind in CONVENTION_COLUMNS]}
+            for m in methods for d in datasets if (r := inputs.get(d, protocol, m)) and r.ok]
+
+
 @dataclass
 class Report:
     html: str
     table2: pd.DataFrame
     table3: pd.DataFrame
+    assets: dict[str, bytes | Path] = field(default_factory=dict)  # path under the page's folder -> content or source
 
 
-def build_report(root: Path, params: ReportParams) -> Report:
-    """Read ``root``'s results and training history; return the page and both tables."""
+def _size(content: bytes | Path) -> int:
+    return len(content) if isinstance(content, bytes) else Path(content).stat().st_size
+
+
+def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()) -> Report:  # type: ignore[assignment]
+    """Read ``root``'s results and training history; return the page, both tables and the page's
+    assets (figures, viewer frames). Never raises on partial results: whatever ``expected`` names
+    that is not here is listed with its command."""
     inputs = load_results(root, params.datasets, params.protocols, dict(params.headline))
-    methods = inputs.methods()
-    ablation = [m for m in params.ablation if m in methods]
+    methods = list(dict.fromkeys([*inputs.methods(), *(e.method for e in expected)]))
+    found_methods = inputs.methods()
+    ablation = [m for m in params.ablation if m in found_methods]
     columns = [(kind, dataset, metric) for kind in KINDS for dataset in params.datasets for metric in METRICS]
     columns3 = [(kind, dataset, metric) for kind in ("deblur", "interp") for dataset in params.datasets
                 for metric in METRICS]
-    t2, t3, protocols = [], [], []
+    assets: dict[str, bytes | Path] = {}
+    t2, t3, protocols, viewers = [], [], [], []
     for protocol in params.protocols:
-        measured = measured_table(inputs, protocol, methods, params.datasets)
+        measured = measured_table(inputs, protocol, found_methods, params.datasets)
         ablated = measured_table(inputs, protocol, ablation, params.datasets, ("deblur", "interp"))
         t2.append(measured)
         t3.append(ablated)
         figures = []
         for dataset in params.datasets:
-            figures += [(f"Figure 4-style strip, {dataset}", strip_figure(inputs, root, dataset, protocol, methods,
-                                                                          params.zoom)),
-                        (f"Figure 5-style residues, {dataset}",
-                         residue_figure(inputs, root, dataset, protocol, ablation or methods, params.residue_max)),
-                        (f"Per-clip joint PSNR, {dataset}", per_clip_figure(inputs, dataset, protocol, methods))]
+            for title, png in ((f"Figure 4-style strip, {dataset}",
+                                strip_figure(inputs, root, dataset, protocol, found_methods, params.zoom)),
+                               (f"Figure 5-style residues, {dataset}",
+                                residue_figure(inputs, root, dataset, protocol, ablation or found_methods,
+                                               params.residue_max)),
+                               (f"Joint PSNR per test unit, {dataset}",
+                                per_clip_figure(inputs, dataset, protocol, found_methods))):
+                if png:
+                    path = f"assets/figures/{len(assets):02d}-{dataset}-{protocol}.png"
+                    assets[path] = png
+                    figures.append((title, path))
+            viewer, copies = viewer_set(root, dataset, protocol, {r.method: r.folder for r in inputs.results
+                                                                 if r.ok and (r.dataset, r.protocol) == (dataset, protocol)})
+            if viewer:
+                viewers.append(viewer)
+                assets.update(copies)
+        wanted = {e.method: e for e in expected if e.protocol == protocol}
         notes = supplied_notes(inputs, protocol)
-        matrices = [m for dataset in params.datasets for kind in KINDS
-                    if (m := beats_matrix(inputs, protocol, dataset, methods, kind))]
-        matrices3 = [m for dataset in params.datasets for kind in ("deblur", "interp")
-                     if (m := beats_matrix(inputs, protocol, dataset, ablation, kind))]
-        protocols.append({"name": protocol, "convention": params.headline[protocol],
-                          "table2": grid(measured, methods, columns, paper.TABLE2, notes),
-                          "table3": grid(ablated, ablation, columns3, paper.TABLE3, notes),
-                          "matrices": matrices, "matrices3": matrices3,
-                          "figures": [(title, uri) for title, uri in figures if uri]})
+        protocols.append({
+            "name": protocol, "convention": params.headline[protocol],
+            "headline": [headline(measured, methods, d, {m: e for m, e in wanted.items() if e.dataset == d})
+                         for d in params.datasets],
+            "table2": grid(measured, found_methods, columns, paper.TABLE2, notes),
+            "table3": grid(ablated, ablation, columns3, paper.TABLE3, notes),
+            "matrices": [m for d in params.datasets for kind in KINDS
+                         if (m := beats_matrix(inputs, protocol, d, found_methods, kind))],
+            "matrices3": [m for d in params.datasets for kind in ("deblur", "interp")
+                          if (m := beats_matrix(inputs, protocol, d, ablation, kind))],
+            "seeds": seed_rows(inputs, protocol, found_methods, params.datasets),
+            "conventions": convention_rows(inputs, protocol, found_methods, params.datasets),
+            "figures": figures})
+    for dataset in params.datasets:
+        if png := training_figure(root, dataset):
+            path = f"assets/figures/training-{dataset}.png"
+            assets[path] = png
     failed = [{"where": f"{r.dataset}/{r.protocol}/{r.method}", "error": r.summary.get("error") or "no averages"}
               for r in inputs.results if not r.ok]
-    missing = list(inputs.missing)
-    missing += [f"Table 3: no result for ablation method {m}" for m in params.ablation if m not in methods]
+    missing = [*inputs.missing, *not_in_report(inputs, list(expected))]
+    missing += [f"Table 3: no result for ablation method {m}" for m in params.ablation if m not in found_methods]
     context = {
         "datasets": params.datasets, "protocols": protocols, "kind_label": KIND_LABEL, "metric_label": METRIC_LABEL,
-        "comparison": protocol_comparison(inputs, methods, params.datasets) if {"all_blurry", "mixed"} <= set(
+        "comparison": protocol_comparison(inputs, found_methods, params.datasets) if {"all_blurry", "mixed"} <= set(
             params.protocols) else [],
-        "sharp_vs_blurry": sharp_vs_blurry(inputs, methods, params.datasets) if "mixed" in params.protocols else [],
+        "sharp_vs_blurry": sharp_vs_blurry(inputs, found_methods, params.datasets) if "mixed" in params.protocols else [],
         "svb_columns": SVB_COLUMNS, "kinds": KINDS, "metrics": METRICS,
-        "runtime": runtime_rows(inputs, methods), "failed": failed, "missing": missing,
-        "training": [(d, uri) for d in params.datasets if (uri := training_figure(root, d))],
+        "runtime": runtime_rows(inputs, found_methods), "failed": failed, "missing": missing,
+        "training": [(d, f"assets/figures/training-{d}.png") for d in params.datasets
+                     if f"assets/figures/training-{d}.png" in assets],
         "paper_table2": grid(pd.DataFrame(columns=["method"]), [], [(k, d, m) for k in KINDS for d in paper.DATASETS
                                                                       for m in ("psnr", "ssim")], paper.TABLE2),
         "paper_table3": grid(pd.DataFrame(columns=["method"]), [], [(k, "adobe240", m) for k in ("deblur", "interp")
                                                                       for m in ("psnr", "ssim")], paper.TABLE3),
         "provenance": provenance(root, params), "headline": dict(params.headline), "reference": REFERENCE,
-        "comparison_convention": COMPARISON_CONVENTION,
+        "comparison_convention": COMPARISON_CONVENTION, "viewers": viewers,
+        "convention_columns": CONVENTION_COLUMNS,
+        "asset_count": len(assets), "asset_bytes": sum(_size(c) for c in assets.values()),
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
                              undefined=jinja2.StrictUndefined)
@@ -642,7 +768,7 @@ def build_report(root: Path, params: ReportParams) -> Report:
     for table in (table2, table3):
         table["source"] = table["source"].fillna("measured")
         table["convention"] = np.where(table["source"] == "measured", table["convention"], "as published")
-    return Report(html, _tidy(table2), _tidy(table3))
+    return Report(html, _tidy(table2), _tidy(table3), assets)
 
 
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -673,8 +799,17 @@ def joint_plot(table2: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_report(report: Report, out_dir: Path) -> list[Path]:
-    """``out_dir``/index.html, table2.csv, table3.csv, metrics.json and joint.csv, each written atomically."""
+    """``out_dir``/assets/ (swapped in whole), then index.html, table2.csv, table3.csv, metrics.json and
+    joint.csv, each written atomically: a report that fails to render leaves the previous one in place."""
     paths = [out_dir / name for name in ("index.html", "table2.csv", "table3.csv", "metrics.json", "joint.csv")]
+    with atomic_dir(out_dir / "assets") as tmp:
+        for name, content in report.assets.items():
+            target = tmp / Path(name).relative_to("assets")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                shutil.copyfile(content, target)
     atomic_write_text(paths[0], report.html)
     atomic_write_text(paths[1], report.table2.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(paths[2], report.table3.to_csv(index=False, float_format="%.6g"))

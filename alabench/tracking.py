@@ -58,6 +58,10 @@ class Run:
     def log_artifact(self, path: Path) -> None:
         self._mlflow.log_artifact(str(path))
 
+    def log_artifacts(self, folder: Path, artifact_path: str) -> None:
+        if Path(folder).is_dir():
+            self._mlflow.log_artifacts(str(folder), artifact_path)
+
 
 @contextmanager
 def mlflow_run(dataset: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[Run]:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from alabench.cli import run_stage
 from alabench.config import load_params
-from alabench.report import build_report, write_report
+from alabench.report import build_report, expected_results, write_report
 from alabench.tracking import mlflow_run
 
 log = logging.getLogger("stages.report")
@@ -23,8 +23,9 @@ OUT = Path("reports")
 
 
 def main() -> None:
-    params = load_params().report
-    report = build_report(Path("."), params)
+    everything = load_params()
+    params = everything.report
+    report = build_report(Path("."), params, expected_results(everything))
     paths = write_report(report, OUT)
     log.info("wrote %s", ", ".join(map(str, paths)))
     if not params.mlflow:
@@ -38,6 +39,7 @@ def main() -> None:
             run.log_metrics(metrics, step=0)
             for path in paths:
                 run.log_artifact(path)
+            run.log_artifacts(OUT / "assets", "assets")
 
 
 if __name__ == "__main__":

@@ -57,7 +57,7 @@ def write_fixture(root: Path, methods: dict = METHODS, protocols: tuple[str, ...
     from frames.csv by the evaluation's own ``summarize``), with sample PNGs."""
     rng = np.random.default_rng(0)
     gt = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
-    for name in ("gt_d.png", "gt_i.png", "in0.png", "in1.png"):
+    for name in ("gt_d.png", "gt_d1.png", "gt_i.png", "in0.png", "in1.png"):
         write_png(root / "data" / name, gt)
     for protocol in protocols:
         for i, (method, (offsets, trains)) in enumerate(methods.items()):
@@ -70,17 +70,21 @@ def write_fixture(root: Path, methods: dict = METHODS, protocols: tuple[str, ...
             (folder / "summary.json").write_text(json.dumps(summary))
             frames.to_csv(folder / "frames.csv", index=False)
             noisy = np.clip(gt.astype(int) + rng.integers(-10 * i, 10 * i + 1, gt.shape), 0, 255).astype(np.uint8)
-            rows = []
-            for kind, target, inputs in (("deblur", "data/gt_d.png", "data/in0.png"),
-                                         ("interp", "data/gt_i.png", "data/in0.png data/in1.png")):
-                write_png(folder / "samples" / f"c0_000_{kind}.png", noisy)
-                rows.append({"clip": "c0", "k": 0, "kind": kind, "inputs": inputs, "target": target,
-                             "output": str((folder / "samples" / f"c0_000_{kind}.png").relative_to(root))})
+            rows = []  # clip c0 kept whole (its 2 inputs deblurred, 1 interpolation): the viewer's clip
+            for k, kind, target, inputs in ((0, "deblur", "data/gt_d.png", "data/in0.png"),
+                                            (0, "interp", "data/gt_i.png", "data/in0.png data/in1.png"),
+                                            (1, "deblur", "data/gt_d1.png", "data/in1.png")):
+                write_png(folder / "samples" / f"c0_{k:03d}_{kind}.png", noisy)
+                rows.append({"clip": "c0", "k": k, "kind": kind, "inputs": inputs, "target": target,
+                             "output": str((folder / "samples" / f"c0_{k:03d}_{kind}.png").relative_to(root))})
             pd.DataFrame(rows)[["clip", "k", "kind", "output", "inputs", "target"]].to_csv(
                 folder / "samples" / "samples.csv", index=False)
     history = root / "training" / "synth" / "alanet" / "seed0" / "history.csv"
     history.parent.mkdir(parents=True)
     history.write_text("epoch,step,lr,train_loss,joint_psnr\n1,10,0.001,0.2,25.0\n2,20,0.001,0.1,27.0\n")
+    checkpoint = root / "checkpoints" / "synth" / "alanet" / "seed0" / "model.pt"
+    checkpoint.parent.mkdir(parents=True)
+    checkpoint.write_bytes(b"weights")  # the curve is drawn only for a run whose checkpoint exists
 
 
 def section(page: str, anchor: str) -> str:
@@ -183,7 +187,10 @@ def test_table3_ablation_and_the_other_sections(rendered):
     assert re.search(r"blurry_input</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>8</td>\s*<td>50.00</td>", svb)
     assert re.search(r"alanet</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>0</td>\s*<td>45.00</td>", svb)
     figures = section(page, "figures")
-    assert figures.count("data:image/png;base64,") == 2 * 3 + 1  # strip, residues, per-clip x 2 protocols; training
+    shown = re.findall(r'<img src="(assets/figures/[^"]+)" loading="lazy"', figures)
+    assert len(shown) == 2 * 3 + 1  # strip, residues, per-unit x 2 protocols; training
+    assert all((root / "reports" / path).stat().st_size > 1000 for path in shown)
+    assert "data:image" not in page
     assert "Git commit" in page and "per_clip" in section(page.replace("<footer", "<section").replace(
         "</footer>", "</section>"), "provenance")
 
@@ -236,7 +243,9 @@ def test_stage_logs_a_report_run_with_tags_metrics_and_artifacts(tmp_path):
     assert runs.loc[0, "tags.dataset"] == "synth" and runs.loc[0, "tags.mlflow.runName"] == "report"
     assert runs.loc[0, "metrics.all_blurry.alanet.joint.psnr"] == pytest.approx(np.mean(BASE) + 3.0)
     artifacts = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(runs.loc[0, "run_id"])}
-    assert artifacts == {"index.html", "table2.csv", "table3.csv", "metrics.json", "joint.csv"}
+    assert artifacts == {"index.html", "table2.csv", "table3.csv", "metrics.json", "joint.csv", "assets"}
+    logged = {Path(a.path).name for a in mlflow.MlflowClient().list_artifacts(runs.loc[0, "run_id"], "assets/figures")}
+    assert logged == {p.name for p in (tmp_path / "reports" / "assets" / "figures").iterdir()} and logged
     metrics = json.loads((tmp_path / "reports" / "metrics.json").read_text())
     assert metrics["synth"]["all_blurry"]["alanet"]["joint"]["psnr"] == pytest.approx(np.mean(BASE) + 3.0)
     assert set(metrics["synth"]["all_blurry"]["alanet"]) == {"deblur", "interp", "joint"}
