@@ -65,9 +65,9 @@ def test_targets_are_the_5th_and_9th_frames_of_the_inputs_window(tmp_path):
     row = rows[1]  # input k = 1: the mean of sharp frames 8..18
     window = list(range(8, 19))
     blurry = read_png(tmp_path / row["input"])
-    assert blurry.min() == blurry.max() == sum(values[t] for t in window) // 11
-    assert (read_png(tmp_path / row["gt_deblur"]) == values[window[5]]).all()
-    assert (read_png(tmp_path / row["gt_interp"]) == values[window[9]]).all()
+    assert blurry.min() == blurry.max() == sum(values[t] for t in window) // 11, "the input is not the mean of frames 8..18"
+    assert (read_png(tmp_path / row["gt_deblur"]) == values[window[5]]).all(), "deblur target: not the window's 5th frame"
+    assert (read_png(tmp_path / row["gt_interp"]) == values[window[9]]).all(), "interp target: not the window's 9th frame"
 
 
 def test_make_input_outside_the_clip_is_an_error(rng):
@@ -148,7 +148,7 @@ def test_a_failed_manifest_write_leaves_the_old_manifest_whole(tmp_path, sharp_s
     monkeypatch.setattr(csv.DictWriter, "writerows", half_then_fail)
     with pytest.raises(OSError, match="No space left"):
         prepare_split(split, out, blur_params(seed=7), root=tmp_path)
-    assert (out / "all_blurry" / "manifest.csv").read_bytes() == before["all_blurry"]
+    assert (out / "all_blurry" / "manifest.csv").read_bytes() == before["all_blurry"], "the failed write damaged the old manifest"
     assert len(read_manifest(out / "all_blurry" / "manifest.csv")) == 11
     assert not list(out.rglob("*.tmp"))
 

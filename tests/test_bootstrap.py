@@ -118,7 +118,8 @@ def test_venv_sees_the_cached_packages_through_its_pth_and_the_project_editable(
     (project / "alabench" / "edited_after_install.py").write_text("MARK = 'seen'\n")
     probe = subprocess.run([str(python), "-c", "import numpy, alabench, alabench.edited_after_install as e; "
                             "print(numpy.__file__); print(alabench.__file__); print(e.MARK)"],
-                           cwd=tmp_path, capture_output=True, text=True)
+                           cwd=tmp_path, capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
     assert probe.returncode == 0, probe.stderr
     numpy_file, alabench_file, mark = probe.stdout.split()
     assert Path(numpy_file).is_relative_to(boot._site_packages(deps))

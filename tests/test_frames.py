@@ -38,7 +38,7 @@ def test_a_failed_png_write_leaves_the_old_file_whole(tmp_path, rng, monkeypatch
     monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
     with pytest.raises(OSError, match="No space left"):
         write_png(tmp_path / "a.png", new)
-    assert (tmp_path / "a.png").read_bytes() == before
+    assert (tmp_path / "a.png").read_bytes() == before, "the failed write damaged the old PNG"
     np.testing.assert_array_equal(read_png(tmp_path / "a.png"), old)
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary left behind
 

@@ -103,7 +103,7 @@ def reference(data, tmp_path_factory):
 def assert_same_weights(a: dict, b: dict) -> None:
     assert a.keys() == b.keys()
     for name in a:
-        assert torch.equal(a[name], b[name]), name
+        assert torch.equal(a[name], b[name]), f"weights differ from the uninterrupted run's: {name}"
 
 
 def test_paper_schedule():
@@ -128,7 +128,7 @@ def test_ranks_split_each_global_batch_exactly():
 def test_training_changes_the_weights(reference):
     """The reference the resume tests compare against really trained (an idle loop would match itself)."""
     initial = model().state_dict()
-    assert any(not torch.equal(initial[k], v) for k, v in reference[0].items())
+    assert any(not torch.equal(initial[k], v) for k, v in reference[0].items()), "training left every weight as it was"
     assert len(reference[1]) == 2 and reference[1][-1]["step"] == 10
 
 
@@ -140,7 +140,7 @@ def test_stopped_run_resumes_to_identical_weights(data, reference, tmp_path):
     resumed, resumed_history = run(data, tmp_path / "b.pt", loss=loss, checkpoint_every=1)
     assert loss.calls == 10 - 7
     assert_same_weights(weights, resumed.state_dict())
-    assert resumed_history == history
+    assert resumed_history == history, "the resumed run's history differs from the uninterrupted run's"
 
 
 # A child process that trains until its 8th step's loss, says so through a marker file, then waits
@@ -190,7 +190,7 @@ def test_run_killed_with_sigkill_redoes_the_lost_steps_and_ends_identical(data, 
     resumed, history = run(data, checkpoint, loss=loss, checkpoint_every=2)
     assert loss.calls == 10 - 6  # steps 7-10: the lost step is redone
     assert_same_weights(reference[0], resumed.state_dict())
-    assert history == reference[1]
+    assert history == reference[1], "the resumed run's history differs from the uninterrupted run's"
 
 
 def test_checkpoint_from_other_params_is_not_resumed(data, tmp_path, caplog):
@@ -241,7 +241,7 @@ def test_a_failed_checkpoint_write_leaves_the_old_checkpoint_whole(tmp_path):
     before = (tmp_path / "m.pt").read_bytes()
     with pytest.raises(Exception):  # pickling fails half-way through the write, as a full disk would
         save_checkpoint(tmp_path / "m.pt", {"model": net.state_dict(), "step": 4, "bad": lambda: None})
-    assert (tmp_path / "m.pt").read_bytes() == before
+    assert (tmp_path / "m.pt").read_bytes() == before, "the failed write damaged the old checkpoint"
     assert load_checkpoint(tmp_path / "m.pt")["step"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
 
