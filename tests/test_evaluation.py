@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import tiny_params
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from test_methods import ECHO, write_method
 
 from alabench.config import parse_params
@@ -151,3 +152,23 @@ def test_a_method_in_a_temporary_folder_is_discovered_and_evaluated(tmp_path, lp
     assert len(scored.frames) == 3 + 2 + 4 + 3 and scored.seconds > 0
     summary = summarize(scored.frames, 50.0, 20, 0.95, 0)
     assert summary["frames"] == {"deblur": 7, "interp": 5, "joint": 12, "pooled": 12} and summary["clips"] == 2
+    # Every score, computed here without the evaluation: echo returns its inputs as deblurred frames
+    # and the mean of two neighbours as the frame between them.
+    rows = scored.frames.set_index(["clip", "kind", "k"])
+    for clip in clips:
+        inputs = np.asarray(clip.inputs)
+        means = np.round((inputs[:-1].astype(np.float64) + inputs[1:]) / 2).astype(np.uint8)
+        for kind, outputs, targets in (("deblur", inputs, clip.gt_deblur), ("interp", means, clip.gt_interp)):
+            for k, (out, tgt) in enumerate(zip(outputs, targets)):
+                row = rows.loc[(clip.name, kind, k)]
+                blurry = clip.blurry[k] if kind == "deblur" else clip.blurry[k] or clip.blurry[k + 1]
+                assert row.input_blurry == int(blurry)
+                psnr_tolerance = 1e-9 if kind == "deblur" else 0.02  # x.5 means may round the other way in float32
+                with np.errstate(divide="ignore"):  # a sharp input is its own target: inf dB
+                    expected = peak_signal_noise_ratio(tgt, out, data_range=255)
+                assert row.psnr == pytest.approx(expected, abs=psnr_tolerance)
+                assert row.ssim == pytest.approx(structural_similarity(tgt, out, data_range=255, channel_axis=2),
+                                                 abs=1e-6 if kind == "deblur" else 1e-4)
+                assert row.lpips == pytest.approx(lpips(out[None], tgt[None])[0], abs=1e-6 if kind == "deblur" else 1e-3)
+    assert summary["averages"]["per_frame"]["pooled"]["psnr"]["mean"] == pytest.approx(
+        np.minimum(scored.frames.psnr, 50.0).mean(), abs=1e-6)

