@@ -348,7 +348,7 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     # Each method's own knobs, checked against the ``Options`` dataclass beside it in
-    # ``baselines/<name>.py`` when the method is built (``alabench.methods.method_options``).
+    # ``baselines/<name>/`` when the method is built (``alabench.methods.method_options``).
     methods: dict[str, dict[str, Any]]
     weights: WeightsParams
     fetch: FetchParams

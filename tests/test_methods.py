@@ -83,8 +83,9 @@ def test_trainable_methods_learn(name):
 
 
 def write_method(folder: Path, name: str, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
+    """A method package ``folder/<name>/__init__.py`` holding ``body``."""
+    path = folder / name / "__init__.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(body))
     return path
 
@@ -110,17 +111,21 @@ def test_a_file_in_a_folder_is_discovered_and_broken_ones_are_reported(tmp_path)
                                  "register(Method(name='typo', tasks=frozenset({'deblur'}), trains=False))\n")
     write_method(folder, "nothing", "x = 1\n")
     write_method(folder, "misnamed", ECHO.format(name="other_name"))
+    (folder / "loose.py").write_text(ECHO.format(name="loose"))
+    (folder / "data_only").mkdir()  # a folder without __init__.py (assets, notes): not a method, not an error
     found = discover(folder)
     assert list(found.methods) == ["echo_a"]
-    assert found.rejected["broken.py"].startswith("ModuleNotFoundError: No module named 'not_a_real_module'")
-    assert "missing 1 required positional argument: 'build'" in found.rejected["typo.py"]
-    assert "defines no method" in found.rejected["nothing.py"]
-    assert "registers 'other_name'" in found.rejected["misnamed.py"]
+    assert found.rejected["broken/"].startswith("ModuleNotFoundError: No module named 'not_a_real_module' "
+                                                "(broken/__init__.py:1)")
+    assert "missing 1 required positional argument: 'build'" in found.rejected["typo/"]
+    assert "defines no method" in found.rejected["nothing/"]
+    assert "misnamed/ registers 'other_name'" in found.rejected["misnamed/"]
+    assert found.rejected["loose.py"].startswith("a method is a folder: move it to loose/__init__.py")
     with pytest.raises(MethodError, match="Did you mean 'echo_a'") as info:
         get_method("echo_b", found)
-    assert "broken.py: ModuleNotFoundError" in str(info.value)
+    assert "broken/: ModuleNotFoundError" in str(info.value)
     lines, problems = listing(found, None)
-    assert problems == 4 and any("broken.py: ModuleNotFoundError" in line for line in lines)
+    assert problems == 5 and any("broken/: ModuleNotFoundError" in line for line in lines)
 
 
 def test_the_repo_listing_is_clean():
