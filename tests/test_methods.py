@@ -13,6 +13,7 @@ from conftest import tiny_params
 from alabench.config import ParamError, parse_params
 from alabench.methods import (
     OUTPUT_RANGE,
+    Method,
     MethodError,
     MethodFailed,
     build_model,
@@ -44,12 +45,10 @@ def perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model
 
 
-# The contract, for every method found in baselines/ (a method a user adds is checked too).
-@pytest.mark.parametrize("name", sorted(FOUND.methods))
-def test_method_contract(name):
-    method = FOUND.methods[name]
+def assert_contract(method: Method, params) -> None:
+    """What every method keeps: shapes, float, finite, in [0, 1], deterministic, windows independent."""
     torch.manual_seed(0)
-    model = build_model(method, PARAMS).eval()
+    model = build_model(method, params).eval()
     frames = torch.rand(2, model.window, 3, 37, 45, generator=torch.Generator().manual_seed(1))  # odd sizes
     with torch.no_grad():
         deblur, interp = check_outputs(frames, model(frames))  # shapes, float, finite, range
@@ -59,9 +58,9 @@ def test_method_contract(name):
             torch.testing.assert_close(deblur, frames)
         # Determinism with a seed: the same build and inputs give the same outputs, twice.
         torch.manual_seed(0)
-        again = perturbed(build_model(method, PARAMS).eval(), 3)
+        again = perturbed(build_model(method, params).eval(), 3)
         torch.manual_seed(0)
-        model = perturbed(build_model(method, PARAMS).eval(), 3)
+        model = perturbed(build_model(method, params).eval(), 3)
         first, second = check_outputs(frames, model(frames)), check_outputs(frames, again(frames))
         for a, b in zip(first, second):
             assert torch.equal(a, b)
@@ -70,16 +69,27 @@ def test_method_contract(name):
         torch.testing.assert_close(alone[1], first[1][1:], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, m in FOUND.methods.items() if m.trains))
-def test_trainable_methods_learn(name):
-    """One optimiser step on a batch changes the outputs: gradients reach the weights."""
+def assert_learns(method: Method, params) -> None:
+    """One backward pass on a batch reaches the weights."""
     torch.manual_seed(0)
-    model = build_model(FOUND.methods[name], PARAMS)
-    frames = torch.rand(2, max(model.window, PARAMS.train_data.window), 3, 32, 32)
+    model = build_model(method, params)
+    frames = torch.rand(2, max(model.window, params.train_data.window), 3, 32, 32)
     deblur, interp = model(frames)
     loss = (interp - frames[:, :-1]).abs().mean() + (deblur - frames.flip(1)).abs().mean()
     loss.backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+# The contract, for every method found in baselines/ (a method a user adds is checked too).
+@pytest.mark.parametrize("name", sorted(FOUND.methods))
+def test_method_contract(name):
+    assert_contract(FOUND.methods[name], PARAMS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, m in FOUND.methods.items() if m.trains))
+def test_trainable_methods_learn(name):
+    """One optimiser step on a batch changes the outputs: gradients reach the weights."""
+    assert_learns(FOUND.methods[name], PARAMS)
 
 
 def write_method(folder: Path, name: str, body: str) -> Path:
