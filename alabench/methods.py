@@ -114,7 +114,7 @@ class Incremental(Protocol):
         """(N, 3, H, W): the frame midway between slots ``i`` and ``i + 1``."""
 
 
-_REGISTRY: dict[str, Method] = {}
+_REGISTRY: dict[str, Method] = {}  # its folder -> the method
 
 
 def register(method: Method) -> Method:
@@ -125,10 +125,7 @@ def register(method: Method) -> Method:
         raise MethodError(f"{folder.name}/ registers '{method.name}': a method lives in the folder named after it "
                           f"(baselines/{method.name}/; the pipeline's stages depend on that folder); rename one")
     method = dataclasses.replace(method, source=str(folder))
-    old = _REGISTRY.get(method.name)
-    if old is not None and old.source != method.source:
-        raise MethodError(f"two methods are named '{method.name}' ({old.source} and {method.source}); rename one")
-    _REGISTRY[method.name] = method
+    _REGISTRY[method.source] = method  # by folder: in one baselines/ folder names cannot clash
     return method
 
 
@@ -185,12 +182,11 @@ def discover(folder: Path = BASELINES_DIR) -> Discovery:
             where = (f" ({Path(frames[-1].filename).relative_to(folder)}:{frames[-1].lineno})" if frames else "")
             rejected[entry] = f"{type(err).__name__}: {err}{where}"
             continue
-        method = _REGISTRY.get(package.name)
-        if method is None or Path(method.source) != package:
+        if str(package) not in _REGISTRY:
             rejected[entry] = (f"defines no method: call alabench.methods.register(Method(name='{package.name}', "
                                "tasks=..., trains=..., build=...)) in its __init__.py")
-    found = {name: m for name, m in sorted(_REGISTRY.items())
-             if Path(m.source).parent == folder and f"{name}/" not in rejected}
+    found = {m.name: m for m in sorted(_REGISTRY.values(), key=lambda m: m.name)
+             if Path(m.source).parent == folder and f"{m.name}/" not in rejected}
     return Discovery(found, rejected)
 
 

@@ -192,19 +192,3 @@ def test_a_checkpoint_that_does_not_fit_is_a_user_error(tmp_path):
         load_trained(FOUND.methods["alanet"], PARAMS, path)
     with pytest.raises(MethodError, match="no checkpoint"):
         load_trained(method, PARAMS, tmp_path / "missing.pt")
-
-
-def test_the_readme_example_method_works(tmp_path):
-    """The README's complete example of adding a method is discovered, reads its options and keeps the contract."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    after = readme[readme.index("Save it as `baselines/median3.py`"):]
-    code = after[after.index("```python\n") + len("```python\n"):after.index("```\n", after.index("```python\n") + 1)]
-    write_method(tmp_path / "baselines", "median3", code)
-    found = discover(tmp_path / "baselines")
-    assert found.rejected == {}
-    params = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "median3": {"weight": 0.5}})
-    model = build_model(found.methods["median3"], params)
-    assert model.config.weight == 0.5
-    frames = torch.rand(2, model.window, 3, 9, 11)
-    deblur, interp = check_outputs(frames, model(frames))
-    torch.testing.assert_close(interp, (frames[:, :-1] + frames[:, 1:]) / 2)

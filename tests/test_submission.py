@@ -115,6 +115,20 @@ def test_copied_inputs_score_exactly_like_blurry_input(root, tmp_path, lpips):
     assert table.splitlines()[2].startswith("deblur        6  ") and "outputs supplied" in table
 
 
+def test_the_stand_in_of_the_docs_runs_and_scores_its_deblur_like_blurry_input(root, tmp_path, lpips):
+    """docs/outside-results.md's few lines of an outside method, run as printed on an export."""
+    page = (Path(__file__).resolve().parent.parent / "docs/outside-results.md").read_text()
+    code = next(b for b in page.split("```python\n")[1:] if "for clip in sorted" in b).split("```")[0]
+    inputs, outputs = exported(root, "mixed", tmp_path / "export"), tmp_path / "mine"
+    exec(compile(code, "docs/outside-results.md", "exec"), {"inputs": inputs, "outputs": outputs, "np": np,
+                                                             "Image": Image, "shutil": shutil})
+    frames, _ = score(root, outputs, "mixed", lpips)
+    clips = list(iter_test_clips(prepared_dir(root, "synth", "mixed"), root))
+    reference = evaluate_clips(build_model(get_method("blurry_input"), PARAMS), clips, lpips, batch=2).frames
+    pd.testing.assert_frame_equal(frames[frames.kind == "deblur"].reset_index(drop=True),
+                                  reference[reference.kind == "deblur"].reset_index(drop=True))
+
+
 class Invert(torch.nn.Module):
     """A method that changes every frame: deblur = 1 - input, interp = 0.3 a + 0.7 b."""
 
