@@ -32,8 +32,8 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str) -> Me
     if protocol not in params.evaluate.protocols:
         raise ParamError(f"evaluate on {protocol}: not in evaluate.protocols {list(params.evaluate.protocols)}")
     found = discover()
-    if f"{name}.py" in found.rejected:
-        raise MethodFailed(f"baselines/{name}.py does not load: {found.rejected[f'{name}.py']}")
+    if f"{name}/" in found.rejected:
+        raise MethodFailed(f"baselines/{name}/ does not load: {found.rejected[f'{name}/']}")
     method = get_method(name, found)
     key, listed = ("train.methods", params.train.methods) if method.trains else ("evaluate.methods", params.evaluate.methods)
     if name not in listed:

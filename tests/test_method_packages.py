@@ -184,3 +184,14 @@ def test_the_scaffolds_printed_steps_evaluate_it_alone(tmp_path):
     (repo / "baselines/sharpen/helper.py").write_text("K = 1\n")
     after = set(json.loads(run([*dvc, "status", "--json"], repo).stdout))
     assert after - before == {"evaluate@sharpen-synth-all_blurry", "evaluate@sharpen-synth-mixed"}
+
+
+def test_a_package_that_does_not_load_fails_its_evaluation_not_the_stage(tmp_path, monkeypatch):
+    """stages.evaluate contains it like any failure of the method (status: failed in its summary)."""
+    import stages.evaluate
+
+    write_method(tmp_path, "nope", "import not_a_real_module\n")
+    monkeypatch.setattr(stages.evaluate, "discover", lambda: discover(tmp_path))
+    with pytest.raises(MethodFailed, match=r"baselines/nope/ does not load: ModuleNotFoundError: No module named "
+                                           r"'not_a_real_module' \(nope/__init__.py:1\)"):
+        stages.evaluate.checked_method(PARAMS, "nope", "synth", "mixed")
