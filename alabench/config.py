@@ -186,7 +186,7 @@ class ALANetOptions:
 Protocol = Literal["all_blurry", "mixed"]
 
 
-METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its file and its results folder
+METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its folder and its results folder
 STAGE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")  # becomes part of a DVC stage name
 
 

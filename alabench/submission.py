@@ -51,7 +51,7 @@ log = logging.getLogger(__name__)
 
 FORMAT = "alabench-inputs/1"
 PROTOCOL_FILE = "protocol.json"
-SOURCE_FPS = 240  # every data set of the suite is a 240 fps capture (README, "Data layout")
+SOURCE_FPS = 240  # every data set of the suite is a 240 fps capture (docs/pipeline.md, "Data layout")
 NAMES = {"input": "input_{k:05d}.png", "deblur": "deblur_{k:05d}.png", "interp": "interp_{k:05d}.png"}
 SHOWN = 5  # missing files named in an error
 EXTRAS = {PROTOCOL_FILE, "README.txt"}  # what an export holds besides the inputs

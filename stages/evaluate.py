@@ -1,7 +1,7 @@
 """Stage `evaluate@<method>-<dataset>-<protocol>`: one method on one prepared test protocol.
 
-Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/} (README,
-"Evaluation") and logs the run to MLflow. A trainable method is loaded from the checkpoint the
+Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/}
+(docs/evaluation.md) and logs the run to MLflow. A trainable method is loaded from the checkpoint the
 `train` stage wrote. A method that raises or breaks the output contract gets ``status: failed``
 and its error in summary.json; the stage then exits 1 only when ``evaluate.strict`` is true.
 """
