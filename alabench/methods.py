@@ -166,6 +166,8 @@ def discover(folder: Path = BASELINES_DIR) -> Discovery:
     still load. A loose ``<name>.py`` is reported too: the stages depend on folders."""
     folder = Path(folder).resolve()
     rejected: dict[str, str] = {}
+    if not folder.is_dir():
+        return Discovery({}, rejected)
     for path in sorted(folder.glob("*.py")):
         if not path.name.startswith("_"):
             rejected[path.name] = (f"a method is a folder: move it to {path.stem}/__init__.py (the pipeline's "
