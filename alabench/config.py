@@ -189,7 +189,7 @@ Protocol = Literal["all_blurry", "mixed"]
 Convention = Literal["per_clip", "per_clip_mse", "per_frame"]  # alabench.stats.CONVENTIONS
 
 
-METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its file and its results folder
+METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its folder and its results folder
 STAGE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")  # becomes part of a DVC stage name
 
 
@@ -356,7 +356,7 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     # Each method's own knobs, checked against the ``Options`` dataclass beside it in
-    # ``baselines/<name>.py`` when the method is built (``alabench.methods.method_options``).
+    # ``baselines/<name>/`` when the method is built (``alabench.methods.method_options``).
     methods: dict[str, dict[str, Any]]
     weights: WeightsParams
     fetch: FetchParams

@@ -1,9 +1,10 @@
 """The method interface: ALANet, its ablations and every baseline pass through this one door.
 
-A method is one file ``baselines/<name>.py`` (no central list) that calls :func:`register` with a
-:class:`Method`: its name (the file's name: the pipeline's stages depend on that file), the tasks
-it addresses, whether it trains, optionally an ``Options`` dataclass of its own knobs (defaults
-beside the method, overridden by ``params.yaml: methods.<name>``), and ``build(params) -> nn.Module``.
+A method is one folder ``baselines/<name>/`` (no central list) whose ``__init__.py`` calls
+:func:`register` with a :class:`Method`: its name (the folder's name: the pipeline's stages depend
+on that whole folder, so helper modules and small assets beside ``__init__.py`` count), the tasks it
+addresses, whether it trains, optionally an ``Options`` dataclass of its own knobs (defaults beside
+the method, overridden by ``params.yaml: methods.<name>``), and ``build(params) -> nn.Module``.
 
 The module has a ``window`` attribute (frames per window) and maps (B, W, 3, H, W) frames in
 [0, 1] to ``(deblur (B, W, 3, H, W), interp (B, W-1, 3, H, W))``, interp k lying midway between
@@ -13,6 +14,10 @@ Trainable methods are trained by the shared `train` stage and evaluated from the
 
 Optionally the module also implements :class:`Incremental`; clip inference then encodes each
 input once and decodes only the outputs it keeps (``alabench.inference``).
+
+A method made of plain per-frame functions, numpy or torch (``deblur(frame)``,
+``interpolate(a, b)``), needs no module of its own: :func:`frame_method` wraps them in one that
+deblurs each input once and interpolates each pair once.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import dataclasses
 import difflib
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import inspect
 import re
@@ -31,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -57,17 +64,17 @@ class MethodFailed(RuntimeError):
 
 @dataclass(frozen=True)
 class Method:
-    name: str  # = the file's name: baselines/<name>.py
+    name: str  # = the folder's name: baselines/<name>/
     tasks: frozenset[str]  # what it really addresses, a non-empty subset of TASKS
     trains: bool  # trained by the `train` stage (then listed in train.methods)
     build: Callable[[Params], nn.Module]
     description: str = ""
     options: type | None = None  # frozen dataclass of its knobs, every field with a default
-    source: str = field(default="", compare=False)  # the file that registered it (set by register)
+    source: str = field(default="", compare=False)  # its folder, baselines/<name> (set by register)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
-            raise ValueError(f"method name {self.name!r}: use lower case letters, digits and _ (it names a file)")
+            raise ValueError(f"method name {self.name!r}: use lower case letters, digits and _ (it names a folder)")
         if not self.tasks or not self.tasks <= TASKS:
             raise ValueError(f"method {self.name}: tasks must be a non-empty subset of {sorted(TASKS)}")
         if not callable(self.build):
@@ -107,70 +114,81 @@ class Incremental(Protocol):
         """(N, 3, H, W): the frame midway between slots ``i`` and ``i + 1``."""
 
 
-_REGISTRY: dict[str, Method] = {}
+_REGISTRY: dict[str, Method] = {}  # its folder -> the method
 
 
 def register(method: Method) -> Method:
-    """Make ``method`` known; called once at the bottom of its ``baselines/<name>.py``."""
+    """Make ``method`` known; called once in its ``baselines/<name>/__init__.py`` (or a module of that package)."""
     caller = inspect.currentframe().f_back  # type: ignore[union-attr]
-    source = Path(caller.f_code.co_filename).resolve()  # type: ignore[union-attr]
-    if source.stem != method.name:
-        raise MethodError(f"{source.name} registers '{method.name}': a method lives in the file named after it "
-                          f"({method.name}.py; the pipeline's stages depend on that file); rename one")
-    method = dataclasses.replace(method, source=str(source))
-    old = _REGISTRY.get(method.name)
-    if old is not None and old.source != method.source:
-        raise MethodError(f"two methods are named '{method.name}' ({Path(old.source).name} and "
-                          f"{Path(method.source).name}); rename one")
-    _REGISTRY[method.name] = method
+    folder = Path(caller.f_code.co_filename).resolve().parent  # type: ignore[union-attr]
+    if folder.name != method.name:
+        raise MethodError(f"{folder.name}/ registers '{method.name}': a method lives in the folder named after it "
+                          f"(baselines/{method.name}/; the pipeline's stages depend on that folder); rename one")
+    method = dataclasses.replace(method, source=str(folder))
+    _REGISTRY[method.source] = method  # by folder: in one baselines/ folder names cannot clash
     return method
 
 
 @dataclass(frozen=True)
 class Discovery:
     methods: dict[str, Method]
-    rejected: dict[str, str]  # file -> why it could not be used
+    rejected: dict[str, str]  # entry of the folder ("<name>/" or a stray "<name>.py") -> why it could not be used
 
 
-def _import(path: Path) -> None:
-    """Import a method file: the repo's own as ``baselines.<stem>``, any other folder's by path."""
-    if path.parent == BASELINES_DIR:
-        importlib.import_module(f"baselines.{path.stem}")
+def _import(package: Path) -> None:
+    """Import a method package: the repo's own as ``baselines.<name>``, any other folder's by path
+    (as a package, so that its relative imports of helper modules work)."""
+    if package.parent == BASELINES_DIR:
+        importlib.import_module(f"baselines.{package.name}")
         return
-    name = f"_alabench_methods_{hashlib.sha1(str(path.parent).encode()).hexdigest()[:10]}.{path.stem}"
+    parent = f"_alabench_methods_{hashlib.sha1(str(package.parent).encode()).hexdigest()[:10]}"
+    name = f"{parent}.{package.name}"
     if name in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location(name, path)
+    if parent not in sys.modules:  # an empty namespace parent, so that `from . import helper` resolves
+        sys.modules[parent] = importlib.util.module_from_spec(importlib.machinery.ModuleSpec(parent, None,
+                                                                                             is_package=True))
+    spec = importlib.util.spec_from_file_location(name, package / "__init__.py",
+                                                  submodule_search_locations=[str(package)])
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     try:
         spec.loader.exec_module(module)
     except BaseException:
-        del sys.modules[name]  # a fixed file is imported afresh next time
+        for loaded in [m for m in sys.modules if m == name or m.startswith(name + ".")]:
+            del sys.modules[loaded]  # a fixed package is imported afresh next time
         raise
 
 
 def discover(folder: Path = BASELINES_DIR) -> Discovery:
-    """Import every ``*.py`` in ``folder``; a broken file is reported with why, the others still load."""
+    """Import every method package ``folder/<name>/``; a broken one is reported with why, the others
+    still load. A loose ``<name>.py`` is reported too: the stages depend on folders."""
     folder = Path(folder).resolve()
     rejected: dict[str, str] = {}
+    if not folder.is_dir():
+        return Discovery({}, rejected)
     for path in sorted(folder.glob("*.py")):
-        if path.name.startswith("_"):
+        if not path.name.startswith("_"):
+            rejected[path.name] = (f"a method is a folder: move it to {path.stem}/__init__.py (the pipeline's "
+                                   f"stages depend on the folder baselines/{path.stem}/); `python -m stages.methods "
+                                   f"new NAME` writes one")
+    for package in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file()):
+        if package.name.startswith(("_", ".")):
             continue
+        entry = f"{package.name}/"
         try:
-            _import(path)
-        except Exception as err:  # report any failure of a user's file, with where it happened
-            frames = [f for f in traceback.extract_tb(err.__traceback__) if Path(f.filename).parent == folder]
-            where = f" ({path.name}:{frames[-1].lineno})" if frames else ""
-            rejected[path.name] = f"{type(err).__name__}: {err}{where}"
+            _import(package)
+        except Exception as err:  # report any failure of a user's package, with where it happened
+            frames = [f for f in traceback.extract_tb(err.__traceback__) if package in Path(f.filename).parents]
+            where = (f" ({Path(frames[-1].filename).relative_to(folder)}:{frames[-1].lineno})" if frames else "")
+            rejected[entry] = f"{type(err).__name__}: {err}{where}"
             continue
-        method = _REGISTRY.get(path.stem)
-        if method is None or Path(method.source) != path:
-            rejected[path.name] = (f"defines no method: call alabench.methods.register(Method(name='{path.stem}', "
-                                   "tasks=..., trains=..., build=...)) in it")
-    found = {name: m for name, m in sorted(_REGISTRY.items())
-             if Path(m.source).parent == folder and f"{name}.py" not in rejected}
+        if str(package) not in _REGISTRY:
+            rejected[entry] = (f"defines no method: call alabench.methods.register(Method(name='{package.name}', "
+                               "tasks=..., trains=..., build=...)) in its __init__.py")
+    found = {m.name: m for m in sorted(_REGISTRY.values(), key=lambda m: m.name)
+             if Path(m.source).parent == folder and f"{m.name}/" not in rejected}
     return Discovery(found, rejected)
 
 
@@ -182,7 +200,7 @@ def get_method(name: str, found: Discovery | None = None) -> Method:
     hint = f" Did you mean '{near[0]}'?" if near else ""
     broken = "".join(f"\n  {f}: {why}" for f, why in found.rejected.items())
     raise MethodError(f"unknown method '{name}'.{hint} Known: {', '.join(found.methods)}."
-                      + (f" Files in baselines/ that failed to load:{broken}" if broken else ""))
+                      + (f" Entries of baselines/ that failed to load:{broken}" if broken else ""))
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,3 +285,90 @@ def check_outputs(frames: torch.Tensor, outputs: Any) -> tuple[torch.Tensor, tor
     b, w, c, h, wd = shape = tuple(frames.shape)
     return (check_frames("deblur", outputs[0], (b, w, c, h, wd), shape),
             check_frames("interp", outputs[1], (b, w - 1, c, h, wd), shape))
+
+
+# --------------------------------------------------------------------------------------------
+# Methods made of plain functions.
+
+# The rounding every output gets before it is scored (alabench.metrics.to_uint8), for code that
+# writes its own PNGs to match: np.round rounds half to even, as torch.round does.
+ROUNDING = "np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)"
+ARRAYS = ("numpy", "torch")
+
+
+class FrameFunctions(nn.Module):
+    """A method of per-frame functions as a module: ``deblur(frame)`` on each input once,
+    ``interpolate(a, b)`` on each pair of consecutive inputs once.
+
+    ``arrays`` = "numpy": frames are (H, W, 3) float32 arrays in [0, 1]; "torch": (3, H, W) float32
+    tensors in [0, 1], on the evaluation's device. With ``options`` (the method's Options, read from
+    params.yaml) each function gets it as a second / third argument. A missing ``deblur`` keeps the
+    input; a missing ``interpolate`` takes the mean of the two neighbours. Windows of 2 frames and
+    the :class:`Incremental` split (each frame is its own "features") make clip inference call each
+    function exactly once per output it keeps.
+    """
+
+    window = 2
+
+    def __init__(self, deblur: Callable[..., Any] | None, interpolate: Callable[..., Any] | None,
+                 arrays: str, options: Any = None) -> None:
+        super().__init__()
+        self.deblur_fn, self.interpolate_fn, self.arrays, self.config = deblur, interpolate, arrays, options
+
+    def _call(self, fn: Callable[..., Any], *frames: torch.Tensor) -> torch.Tensor:
+        """``fn`` on frames (3, H, W), converted to and from its arrays; checks what it returns."""
+        args: list[Any] = [f.float() for f in frames]
+        if self.arrays == "numpy":
+            args = [f.movedim(0, -1).cpu().numpy() for f in args]
+        out = fn(*args, self.config) if self.config is not None else fn(*args)
+        shape = tuple(args[0].shape)
+        if tuple(getattr(out, "shape", ())) != shape:
+            raise ValueError(f"{getattr(fn, '__name__', 'the function')} returned "
+                             f"{type(out).__name__} of shape {tuple(getattr(out, 'shape', ()))}, expected {shape} "
+                             f"({'an (H, W, 3) float array' if self.arrays == 'numpy' else 'a (3, H, W) float tensor'})")
+        if self.arrays == "numpy":
+            out = torch.from_numpy(np.ascontiguousarray(out, dtype=np.float32)).movedim(-1, 0)
+        return out.to(frames[0].device, torch.float32)
+
+    def _deblur(self, frame: torch.Tensor) -> torch.Tensor:
+        return self._call(self.deblur_fn, frame) if self.deblur_fn is not None else frame.float()
+
+    def _interp(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return self._call(self.interpolate_fn, a, b) if self.interpolate_fn is not None else (a.float() + b.float()) / 2
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        deblur = torch.stack([torch.stack([self._deblur(f) for f in window]) for window in frames])
+        interp = torch.stack([torch.stack([self._interp(window[t], window[t + 1]) for t in range(len(window) - 1)])
+                              for window in frames])
+        return deblur, interp
+
+    def encode_frames(self, frames: torch.Tensor) -> Features:
+        return [frames]
+
+    def deblur_at(self, window: list[Features], i: int) -> torch.Tensor:
+        return torch.stack([self._deblur(f) for f in window[i][0]])
+
+    def interp_at(self, window: list[Features], i: int) -> torch.Tensor:
+        return torch.stack([self._interp(a, b) for a, b in zip(window[i][0], window[i + 1][0])])
+
+
+def frame_method(name: str, deblur: Callable[..., Any] | None = None,
+                 interpolate: Callable[..., Any] | None = None, arrays: str = "numpy",
+                 options: type | None = None, description: str = "") -> Method:
+    """A :class:`Method` (not trained) from per-frame functions; see :class:`FrameFunctions` for
+    what they receive and return. Its tasks are the functions given; ``options`` is typed and read
+    from ``params.yaml: methods.<name>`` like any method's."""
+    if arrays not in ARRAYS:
+        raise ValueError(f"method {name}: arrays must be one of {ARRAYS}, got {arrays!r}")
+    if deblur is None and interpolate is None:
+        raise ValueError(f"method {name}: give deblur, interpolate or both")
+    for fn in (deblur, interpolate):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"method {name}: deblur and interpolate must be functions, got {type(fn).__name__}")
+    tasks = frozenset(task for task, fn in (("deblur", deblur), ("interpolate", interpolate)) if fn is not None)
+
+    def build(params: Params) -> FrameFunctions:
+        config = method_options(params, name, options) if options is not None else None
+        return FrameFunctions(deblur, interpolate, arrays, config)
+
+    return Method(name=name, tasks=tasks, trains=False, build=build, options=options, description=description)

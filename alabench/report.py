@@ -51,6 +51,7 @@ DIGITS = {"psnr": 2, "ssim": 4, "lpips": 4}
 # The task a method must address for its number in a column to be ranked (a method states its tasks).
 NEEDS = {"deblur": {"deblur"}, "interp": {"interpolate"}, "joint": {"deblur", "interpolate"}}
 TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
+OUTSIDE = Path("outside")  # scores of `python -m stages.score`: git-ignored, not DVC outputs, marked on the page
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Result:
     folder: Path
     summary: dict[str, Any]
     convention: str = CONVENTION
+    outside: bool = False  # under outside/: scored by hand with `stages.score`, not by `dvc repro`
     _scores: stats.UnitScores | None = field(default=None, repr=False)
 
     @property
@@ -126,26 +128,27 @@ class Inputs:
 
 def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ...],
                  headline: dict[str, str] | None = None) -> Inputs:
-    """Read every ``results/<dataset>/<protocol>/<method>/summary.json`` under ``root``, each result
-    averaged under its protocol's ``headline`` convention (default per_clip); never raises for a
-    missing or unreadable file, it is listed in ``missing`` instead."""
+    """Read every ``results/<dataset>/<protocol>/<method>/summary.json`` under ``root``, then the same
+    under ``outside/``, each result averaged under its protocol's ``headline`` convention (default
+    per_clip); never raises for a missing or unreadable file, it is listed in ``missing`` instead."""
     found = Inputs()
     for dataset in datasets:
         for protocol in protocols:
-            folder = root / "results" / dataset / protocol
-            methods = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
-            if not methods:
-                found.missing.append(f"results/{dataset}/{protocol}/: no method evaluated yet")
-            for method_dir in methods:
-                path = method_dir / "summary.json"
-                try:
-                    summary = json.loads(path.read_text())
-                except (OSError, ValueError) as err:
-                    found.missing.append(f"{path.relative_to(root)}: unreadable ({err.__class__.__name__})")
-                    continue
-                name = str(summary.get("method") or method_dir.name)  # a method's own name, as it reports it
-                found.results.append(Result(dataset, protocol, name, method_dir, summary,
-                                            (headline or {}).get(protocol, CONVENTION)))
+            for base in ("results", OUTSIDE):  # results/ first: a name in both shows its pipeline result
+                folder = root / base / dataset / protocol
+                methods = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+                if not methods and base == "results":
+                    found.missing.append(f"results/{dataset}/{protocol}/: no method evaluated yet")
+                for method_dir in methods:
+                    path = method_dir / "summary.json"
+                    try:
+                        summary = json.loads(path.read_text())
+                    except (OSError, ValueError) as err:
+                        found.missing.append(f"{path.relative_to(root)}: unreadable ({err.__class__.__name__})")
+                        continue
+                    name = str(summary.get("method") or method_dir.name)  # a method's own name, as it reports it
+                    found.results.append(Result(dataset, protocol, name, method_dir, summary,
+                                                (headline or {}).get(protocol, CONVENTION), base == OUTSIDE))
     return found
 
 
@@ -275,10 +278,14 @@ def supplied_notes(inputs: Inputs, protocol: str) -> dict[str, dict[str, str]]:
     """Methods whose outputs were made elsewhere (summary ``outputs_supplied``) under ``protocol``: the
     mark shown beside their name, with each folder's hash (full path and hash on hover)."""
     found: dict[str, list[tuple[str, dict[str, str]]]] = {}
+    by_hand = set()
     for r in inputs.results:
         if r.protocol == protocol and r.summary.get("outputs_supplied"):
             found.setdefault(r.method, []).append((r.dataset, r.summary["outputs_supplied"]))
-    return {method: {"text": "outputs supplied · " + ", ".join(f"{d} sha256 {s['sha256'][:12]}" for d, s in folders),
+            if r.outside:
+                by_hand.add(r.method)
+    return {method: {"text": ("scored by hand, not by dvc repro (outside/) · " if method in by_hand else
+                              "outputs supplied · ") + ", ".join(f"{d} sha256 {s['sha256'][:12]}" for d, s in folders),
                      "title": "; ".join(f"{d}: {s['path']} sha256 {s['sha256']}" for d, s in folders)}
             for method, folders in found.items()}
 

@@ -13,16 +13,23 @@ the inputs and a file-name contract, not a port into ``baselines/``:
   ``<clip>/interp_XXXXX.png`` (the frame between inputs k and k+1), RGB uint8 at the inputs' size,
   and the export's ``protocol.json`` (or the export folder itself is used as the outputs folder).
 * :func:`evaluate_folder` checks it all before scoring anything (protocol.json's hash against the
-  inputs prepared now, every expected file present, PNG headers: RGB, the inputs' size), then feeds
-  the frames to the one scoring path, ``alabench.evaluation.score_outputs``. Every error names the
-  file and says what to do; the caller writes results only after it returns.
+  inputs prepared now; nothing that signals a misaligned submission: no unknown clip folder, no
+  image outside the expected set, be it a frame past the last input or a JPEG; every expected
+  file present; PNG headers read byte by byte, since PIL opens a 16-bit RGB PNG as 8-bit "RGB":
+  8-bit RGB, the inputs' size), then feeds the frames to the one scoring path,
+  ``alabench.evaluation.score_outputs``. Every error names the files and says what to do; stray
+  files that are not images (notes.txt, Thumbs.db) are only warned about. The caller writes
+  results only after it returns.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import re
 import shutil
+import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,15 +42,32 @@ from alabench.blur import read_manifest
 from alabench.config import BlurParams, EvaluateParams
 from alabench.datasets import TestClip, iter_test_clips
 from alabench.errors import UserError
-from alabench.evaluation import KINDS, METRICS, ClipFrames, Scored, sample_positions, score_outputs, summarize
+from alabench.evaluation import (
+    KINDS,
+    METRICS,
+    ClipFrames,
+    Scored,
+    sample_positions,
+    score_outputs,
+    summarize,
+    viewer_positions,
+)
 from alabench.frames import atomic_dir, read_png
+from alabench.methods import ROUNDING
 from alabench.metrics import Lpips
+
+log = logging.getLogger(__name__)
 
 FORMAT = "alabench-inputs/1"
 PROTOCOL_FILE = "protocol.json"
-SOURCE_FPS = 240  # every data set of the suite is a 240 fps capture (README, "Data layout")
+SOURCE_FPS = 240  # every data set of the suite is a 240 fps capture (docs/pipeline.md, "Data layout")
 NAMES = {"input": "input_{k:05d}.png", "deblur": "deblur_{k:05d}.png", "interp": "interp_{k:05d}.png"}
 SHOWN = 5  # missing files named in an error
+EXTRAS = {PROTOCOL_FILE, "README.txt"}  # what an export holds besides the inputs
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".exr", ".ppm"}
+OUTPUT_NAME = re.compile(r"(deblur|interp)_(\d+)\.([A-Za-z0-9]+)")
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_COLOURS = {0: ("greyscale", 1), 2: ("RGB", 3), 3: ("palette", 1), 4: ("greyscale+alpha", 2), 6: ("RGBA", 4)}
 
 
 class SubmissionError(UserError, ValueError):
@@ -118,7 +142,11 @@ def describe(inputs: PreparedInputs, blur: BlurParams) -> dict[str, Any]:
         },
         "targets": {"deblur": "sharp frame c_k", "interp": "sharp frame c_k + stride / 2, midway between inputs "
                                                            "k and k+1 (60 fps output with the 30 fps inputs)"},
-        "files": {**NAMES, "format": "RGB PNG, 8 bits per channel, the size of the inputs"},
+        "files": {**NAMES, "format": "RGB PNG, 8 bits per channel, the size of the inputs",
+                  "rounding": f"float frames in [0, 1] become uint8 as the pipeline's own outputs do: {ROUNDING} "
+                              "(round half to even)",
+                  "nothing_else": "no other clip folders and no other images: they are refused as a misaligned "
+                                  "submission"},
         "clips": [{"name": clip, "inputs": len(paths), "deblur": len(paths), "interp": len(paths) - 1,
                    "height": inputs.sizes[clip][0], "width": inputs.sizes[clip][1]}
                   for clip, paths in inputs.files.items()],
@@ -137,14 +165,16 @@ Run your method on every clip and write, into a folder of your choice (this one 
 as 8-bit RGB PNG, the size of the inputs, and copy protocol.json into that folder: the scorer
 checks its inputs_sha256 against the inputs it has, so outputs made for another data set or
 protocol are refused. Which inputs are blurry is not given: a method must tell for itself.
-For the last input of a clip there is no interp file.
+For the last input of a clip there is no interp file. Write nothing else: another clip folder or
+an image outside these names (a JPEG, a frame past the last one) is refused. Float frames in
+[0, 1] become uint8 as the pipeline's own are: {rounding}.
 
 Then, in the alabench repository that exported this folder:
 
   python -m stages.score <your folder> --dataset {dataset} --protocol {protocol} --method <name>
 
-prints the deblur / interp / joint table and writes results/{dataset}/{protocol}/<name>/, which
-the report shows marked "outputs supplied" (README, "Comparing a method you ran elsewhere").
+prints the deblur / interp / joint table and writes outside/{dataset}/{protocol}/<name>/ (not
+tracked by git or DVC), which the report shows marked "scored by hand" (docs/outside-results.md).
 """
 
 
@@ -165,7 +195,8 @@ def export_inputs(inputs: PreparedInputs, blur: BlurParams, out: Path) -> None:
         frames = sum(len(p) for p in inputs.files.values())
         (tmp / "README.txt").write_text(README.format(
             dataset=inputs.dataset, protocol=inputs.protocol, clips=len(inputs.files), inputs=frames,
-            input_fps=description["frame_rates"]["input"], deblur=frames, interp=frames - len(inputs.files)))
+            input_fps=description["frame_rates"]["input"], deblur=frames, interp=frames - len(inputs.files),
+            rounding=ROUNDING))
 
 
 # --------------------------------------------------------------------------------------------
@@ -175,6 +206,9 @@ def export_inputs(inputs: PreparedInputs, blur: BlurParams, out: Path) -> None:
 def check_protocol(folder: Path, inputs: PreparedInputs) -> None:
     """The folder's protocol.json must name these inputs: same data set, protocol and pixel hash."""
     path = Path(folder) / PROTOCOL_FILE
+    if Path(folder).is_file():
+        raise SubmissionError(f"{folder}: a file, not a folder; pass the folder that holds <clip>/deblur_XXXXX.png, "
+                              "<clip>/interp_XXXXX.png and protocol.json")
     if not Path(folder).is_dir():
         raise SubmissionError(f"{folder}: folder of outputs not found")
     try:
@@ -204,10 +238,77 @@ def _size_error(path: Path, found: tuple[int, int], clip: str, size: tuple[int, 
                            f"{size[1]}x{size[0]}; write every output at the inputs' size")
 
 
+def _listed(names: list[str]) -> str:
+    return ", ".join(names[:SHOWN]) + (f" and {len(names) - SHOWN} more" if len(names) > SHOWN else "")
+
+
+def _why_unexpected(rel: str, inputs: PreparedInputs) -> str:
+    """Why an image file is not one of the expected outputs, for the error that names it."""
+    clip, _, name = rel.rpartition("/")
+    match = OUTPUT_NAME.fullmatch(name)
+    if clip not in inputs.files:
+        return f"{rel} (outside any clip folder)"
+    if match is None:
+        return f"{rel} (not an output name)"
+    kind, suffix, count = match.group(1), match.group(3), len(inputs.files[clip])
+    if suffix != "png":
+        return f"{rel} (a .{suffix} file: only PNG is scored)"
+    last = count - 1 if kind == "deblur" else count - 2
+    return f"{rel} (clip {clip} has {kind}_00000 to {kind}_{last:05d})"
+
+
+def check_layout(folder: Path, inputs: PreparedInputs) -> list[str]:
+    """Refuse what signals a misaligned submission: clip folders the inputs do not have, and images
+    that are not expected outputs (a frame past the last input, a JPEG, a misplaced frame), naming
+    each. Returns the other stray files (notes, Thumbs.db): ignored, for a warning."""
+    expected = {f"{clip}/{name}" for clip, name, _ in inputs.expected()}
+    expected |= {f"{clip}/{NAMES['input'].format(k=k)}" for clip, paths in inputs.files.items()
+                 for k in range(len(paths))} | EXTRAS  # an export used as the outputs folder
+    unknown, images, strays = [], [], []
+    for path in sorted(Path(folder).rglob("*")):
+        rel = path.relative_to(folder).as_posix()
+        if path.is_dir():
+            if "/" not in rel and rel not in inputs.files:
+                unknown.append(f"{rel}/")
+        elif rel not in expected and not any(rel.startswith(u) for u in unknown):
+            (images if path.suffix.lower() in IMAGE_SUFFIXES else strays).append(rel)
+    if unknown:
+        raise SubmissionError(f"{folder}: unknown clip folder(s) {_listed(unknown)} (the inputs of "
+                              f"{inputs.dataset}/{inputs.protocol} are clips {_listed(list(inputs.files))}); "
+                              "outputs for other clips mean a misaligned submission: remove them, or score them "
+                              "against the data set they were made for")
+    if images:
+        raise SubmissionError(f"{folder}: {len(images)} image file(s) that are not expected outputs: "
+                              f"{_listed([_why_unexpected(rel, inputs) for rel in images])}; they signal a misaligned "
+                              "submission: rename or remove them (protocol.json lists the expected files: "
+                              "<clip>/deblur_XXXXX.png, <clip>/interp_XXXXX.png, 8-bit RGB PNG)")
+    return strays
+
+
+def png_header(path: Path) -> tuple[int, int, int, int]:
+    """(height, width, bit depth, colour type) from a PNG's IHDR chunk; read from the bytes, since
+    PIL opens a 16-bit RGB PNG as 8-bit "RGB" and would hide its depth."""
+    with open(path, "rb") as f:
+        head = f.read(29)
+    if head[:8] == PNG_SIGNATURE and head[12:16] == b"IHDR":
+        width, height, depth, colour = struct.unpack(">IIBB", head[16:26])
+        return height, width, depth, colour
+    try:
+        with Image.open(path) as img:
+            kind = img.format
+    except Exception as err:  # PIL raises several types for a broken file
+        raise SubmissionError(f"{path}: cannot read this PNG ({err}); write it again as an 8-bit RGB PNG") from None
+    raise SubmissionError(f"{path}: a {kind} image, not a PNG (only its name says .png); write an 8-bit RGB PNG")
+
+
 def check_files(folder: Path, inputs: PreparedInputs) -> str:
-    """Every expected output present, an RGB PNG of the inputs' size (headers only: cheap, before any
-    scoring); returns the sha256 of the outputs (their names and bytes), which identifies them."""
+    """Nothing misaligned (:func:`check_layout`), every expected output present, an 8-bit RGB PNG of
+    the inputs' size (headers only: cheap, before any scoring); returns the sha256 of the outputs
+    (their names and bytes), which identifies them."""
     folder = Path(folder)
+    strays = check_layout(folder, inputs)
+    if strays:
+        log.warning("%s: ignored, not outputs: %s", folder, _listed(strays))
     expected = inputs.expected()
     missing = [f"{clip}/{name}" for clip, name, _ in expected if not (folder / clip / name).is_file()]
     if missing:
@@ -218,16 +319,14 @@ def check_files(folder: Path, inputs: PreparedInputs) -> str:
     digest = hashlib.sha256()
     for clip, name, size in expected:
         path = folder / clip / name
-        try:
-            with Image.open(path) as img:
-                kind, mode, found = img.format, img.mode, (img.height, img.width)
-        except Exception as err:  # PIL raises several types for a broken file
-            raise SubmissionError(f"{path}: cannot read this PNG ({err}); write it again as an 8-bit RGB PNG") from None
-        if kind != "PNG" or mode != "RGB":
-            raise SubmissionError(f"{path}: a {kind} image in mode {mode} ({len(mode)} channel(s)); write an 8-bit "
-                                  "RGB PNG (3 channels, no alpha)")
-        if found != size:
-            raise _size_error(path, found, clip, size)
+        height, width, depth, colour = png_header(path)
+        if (depth, colour) != (8, 2):
+            kind, channels = PNG_COLOURS.get(colour, (f"colour type {colour}", 0))
+            article = "an" if depth == 8 else "a"
+            raise SubmissionError(f"{path}: {article} {depth}-bit {kind} PNG ({channels} channel(s)); write an "
+                                  f"8-bit RGB PNG (3 channels, no alpha; float frames in [0, 1] rounded as {ROUNDING})")
+        if (height, width) != size:
+            raise _size_error(path, (height, width), clip, size)
         digest.update(f"{clip}/{name}\n".encode())
         digest.update(hashlib.sha256(path.read_bytes()).digest())
     return digest.hexdigest()
@@ -260,7 +359,8 @@ def evaluate_folder(folder: Path, dataset: str, protocol: str, cfg: EvaluatePara
     sha256 = check_files(Path(root) / folder, inputs)
     summary.update(tasks=["deblur", "interpolate"], trains=False, description=f"outputs supplied: {folder}",
                    options={}, outputs_supplied={"path": str(folder), "sha256": sha256})
-    positions = sample_positions(list(inputs.files), [len(p) for p in inputs.files.values()], cfg.samples)
+    names, lengths = list(inputs.files), [len(p) for p in inputs.files.values()]
+    positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
     clips = iter_test_clips(prepared_dir(root, dataset, protocol), root)
     scored = score_outputs(folder_outputs(Path(root) / folder, clips), lpips, positions)
     summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))

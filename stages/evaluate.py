@@ -1,8 +1,8 @@
 """Stage `evaluate@<method>-<dataset>-<protocol>`: one method on one prepared test protocol.
 
-Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/} (README,
-"Evaluation") and logs the run to MLflow. A trainable method is loaded from the checkpoint of
-each seed in ``train.seeds`` (written by the `train` stages) and scored once per seed. A method
+Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/}
+(docs/evaluation.md) and logs the run to MLflow. A trainable method is loaded from the checkpoint
+of each seed in ``train.seeds`` (written by the `train` stages) and scored once per seed. A method
 that raises or breaks the output contract gets ``status: failed`` and its error in summary.json;
 the stage then exits 1 only when ``evaluate.strict`` is true.
 """
@@ -33,8 +33,8 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str) -> Me
     if protocol not in params.evaluate.protocols:
         raise ParamError(f"evaluate on {protocol}: not in evaluate.protocols {list(params.evaluate.protocols)}")
     found = discover()
-    if f"{name}.py" in found.rejected:
-        raise MethodFailed(f"baselines/{name}.py does not load: {found.rejected[f'{name}.py']}")
+    if f"{name}/" in found.rejected:
+        raise MethodFailed(f"baselines/{name}/ does not load: {found.rejected[f'{name}/']}")
     method = get_method(name, found)
     key, listed = ("train.methods", params.train.methods) if method.trains else ("evaluate.methods", params.evaluate.methods)
     if name not in listed:

@@ -1,14 +1,17 @@
-"""`python -m stages.methods`: the methods found in baselines/, and why any file was rejected.
+"""`python -m stages.methods [PARAMS]`: the methods found in baselines/, and why any entry was rejected.
+`python -m stages.methods new NAME [--numpy | --torch] [--trains]`: write a working method package
+``baselines/NAME/`` from a template (``alabench.scaffold``) and print what to add to params.yaml.
 
 Not a DVC stage: a listing for people. For each method: what it addresses, whether it trains,
 its knobs (defaults, and the values params.yaml sets under `methods.<name>`), and whether
-params.yaml runs it. Then every file that could not be used, with the reason (an import error, a
-missing attribute, a misnamed method), and every entry of params.yaml that does not fit. Exit 1
+params.yaml runs it. Then every entry that could not be used, with the reason (an import error, a
+missing attribute, a misnamed method, a loose .py file), and every entry of params.yaml that does not fit. Exit 1
 when something is rejected or does not fit, 0 otherwise.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import sys
 from pathlib import Path
@@ -16,6 +19,7 @@ from pathlib import Path
 from alabench.config import ParamError, Params, load_params
 from alabench.errors import UserError
 from alabench.methods import BASELINES_DIR, Discovery, discover, method_options
+from alabench.scaffold import next_steps, template_kind, write_method_package
 
 
 def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
@@ -45,15 +49,16 @@ def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
                          "has no options")
             problems += 1
     if found.rejected:
-        lines.append(f"rejected files: {len(found.rejected)}")
+        lines.append(f"rejected entries of {BASELINES_DIR.name}/: {len(found.rejected)}")
         lines += [f"  {file}: {why}" for file, why in found.rejected.items()]
         problems += len(found.rejected)
     if params is not None:
         for key, names in (("train.methods", params.train.methods), ("evaluate.methods", params.evaluate.methods),
                            ("methods", list(params.methods))):
             for name in names:
-                if name not in found.methods and f"{name}.py" not in found.rejected:
-                    lines.append(f"params.yaml: {key} names '{name}', but no baselines/{name}.py defines it")
+                if name not in found.methods and f"{name}/" not in found.rejected:
+                    lines.append(f"params.yaml: {key} names '{name}', but no baselines/{name}/ defines it "
+                                 f"(`python -m stages.methods new {name}` writes one)")
                     problems += 1
         for name in params.train.methods:
             if name in found.methods and not found.methods[name].trains:
@@ -67,7 +72,37 @@ def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
     return lines, problems
 
 
+def new(argv: list[str]) -> int:
+    """``new NAME [--numpy | --torch] [--trains]``: write the package, print the next steps."""
+    parser = argparse.ArgumentParser(prog="python -m stages.methods new",
+                                     description="write a working method package baselines/NAME/ from a template")
+    parser.add_argument("name")
+    arrays = parser.add_mutually_exclusive_group()
+    arrays.add_argument("--numpy", dest="arrays", action="store_const", const="numpy",
+                        help="per-frame numpy functions deblur(frame), interpolate(a, b) (the default)")
+    arrays.add_argument("--torch", dest="arrays", action="store_const", const="torch",
+                        help="per-frame torch functions, or with --trains a trainable network")
+    parser.add_argument("--trains", action="store_true", help="a network the train stage trains (needs --torch)")
+    args = parser.parse_args(argv)
+    try:
+        kind = template_kind(args.arrays or ("torch" if args.trains else "numpy"), args.trains)
+        path = write_method_package(args.name, kind)
+    except UserError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    params = None
+    try:
+        params = load_params(Path("params.yaml"))
+    except UserError:
+        pass  # the steps still print, with "..." for the current list
+    print(f"wrote {path.relative_to(BASELINES_DIR.parent)} ({kind} template): it runs as it is; replace its body")
+    print(next_steps(args.name, args.trains, params))
+    return 0
+
+
 def main(argv: list[str]) -> int:
+    if argv[:1] == ["new"]:
+        return new(argv[1:])
     params = None
     try:
         params = load_params(Path(argv[0]) if argv else Path("params.yaml"))

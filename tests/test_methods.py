@@ -13,6 +13,7 @@ from conftest import tiny_params
 from alabench.config import ParamError, parse_params
 from alabench.methods import (
     OUTPUT_RANGE,
+    Method,
     MethodError,
     MethodFailed,
     build_model,
@@ -44,12 +45,10 @@ def perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
     return model
 
 
-# The contract, for every method found in baselines/ (a method a user adds is checked too).
-@pytest.mark.parametrize("name", sorted(FOUND.methods))
-def test_method_contract(name):
-    method = FOUND.methods[name]
+def assert_contract(method: Method, params) -> None:
+    """What every method keeps: shapes, float, finite, in [0, 1], deterministic, windows independent."""
     torch.manual_seed(0)
-    model = build_model(method, PARAMS).eval()
+    model = build_model(method, params).eval()
     frames = torch.rand(2, model.window, 3, 37, 45, generator=torch.Generator().manual_seed(1))  # odd sizes
     with torch.no_grad():
         deblur, interp = check_outputs(frames, model(frames))  # shapes, float, finite, range
@@ -59,9 +58,9 @@ def test_method_contract(name):
             torch.testing.assert_close(deblur, frames)
         # Determinism with a seed: the same build and inputs give the same outputs, twice.
         torch.manual_seed(0)
-        again = perturbed(build_model(method, PARAMS).eval(), 3)
+        again = perturbed(build_model(method, params).eval(), 3)
         torch.manual_seed(0)
-        model = perturbed(build_model(method, PARAMS).eval(), 3)
+        model = perturbed(build_model(method, params).eval(), 3)
         first, second = check_outputs(frames, model(frames)), check_outputs(frames, again(frames))
         for a, b in zip(first, second):
             assert torch.equal(a, b)
@@ -70,13 +69,12 @@ def test_method_contract(name):
         torch.testing.assert_close(alone[1], first[1][1:], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", sorted(n for n, m in FOUND.methods.items() if m.trains))
-def test_trainable_methods_learn(name):
+def assert_learns(method: Method, params) -> None:
     """One optimiser step on a batch changes both outputs, and lowers the loss it stepped on."""
     torch.manual_seed(0)
-    model = build_model(FOUND.methods[name], PARAMS)
+    model = build_model(method, params)
     g = torch.Generator().manual_seed(2)
-    frames = torch.rand(2, max(model.window, PARAMS.train_data.window), 3, 32, 32, generator=g)
+    frames = torch.rand(2, max(model.window, params.train_data.window), 3, 32, 32, generator=g)
     targets = torch.rand(frames.shape, generator=g), torch.rand(frames[:, 1:].shape, generator=g)
 
     def loss_of(outputs):  # smooth, and away from its minimum: a small step must lower it
@@ -90,16 +88,28 @@ def test_trainable_methods_learn(name):
     with torch.no_grad():
         after = model(frames)
         for kind, a, b in zip(("deblur", "interp"), before, after):
-            if kind == "deblur" and "deblur" not in FOUND.methods[name].tasks:
+            if kind == "deblur" and "deblur" not in method.tasks:
                 continue  # an interpolation-only method returns its inputs as deblurred frames
-            assert (a - b).abs().max() > 1e-5, f"{name}: one step left the {kind} outputs unchanged"
+            assert (a - b).abs().max() > 1e-5, f"{method.name}: one step left the {kind} outputs unchanged"
         assert loss_of(after) < loss, (loss_of(after).item(), loss.item())
     assert all(p.grad is not None for p in model.parameters()), "some weights get no gradient"
 
 
+# The contract, for every method found in baselines/ (a method a user adds is checked too).
+@pytest.mark.parametrize("name", sorted(FOUND.methods))
+def test_method_contract(name):
+    assert_contract(FOUND.methods[name], PARAMS)
+
+
+@pytest.mark.parametrize("name", sorted(n for n, m in FOUND.methods.items() if m.trains))
+def test_trainable_methods_learn(name):
+    assert_learns(FOUND.methods[name], PARAMS)
+
+
 def write_method(folder: Path, name: str, body: str) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}.py"
+    """A method package ``folder/<name>/__init__.py`` holding ``body``."""
+    path = folder / name / "__init__.py"
+    path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(textwrap.dedent(body))
     return path
 
@@ -125,17 +135,21 @@ def test_a_file_in_a_folder_is_discovered_and_broken_ones_are_reported(tmp_path)
                                  "register(Method(name='typo', tasks=frozenset({'deblur'}), trains=False))\n")
     write_method(folder, "nothing", "x = 1\n")
     write_method(folder, "misnamed", ECHO.format(name="other_name"))
+    (folder / "loose.py").write_text(ECHO.format(name="loose"))
+    (folder / "data_only").mkdir()  # a folder without __init__.py (assets, notes): not a method, not an error
     found = discover(folder)
     assert list(found.methods) == ["echo_a"]
-    assert found.rejected["broken.py"].startswith("ModuleNotFoundError: No module named 'not_a_real_module'")
-    assert "missing 1 required positional argument: 'build'" in found.rejected["typo.py"]
-    assert "defines no method" in found.rejected["nothing.py"]
-    assert "registers 'other_name'" in found.rejected["misnamed.py"]
+    assert found.rejected["broken/"].startswith("ModuleNotFoundError: No module named 'not_a_real_module' "
+                                                "(broken/__init__.py:1)")
+    assert "missing 1 required positional argument: 'build'" in found.rejected["typo/"]
+    assert "defines no method" in found.rejected["nothing/"]
+    assert "misnamed/ registers 'other_name'" in found.rejected["misnamed/"]
+    assert found.rejected["loose.py"].startswith("a method is a folder: move it to loose/__init__.py")
     with pytest.raises(MethodError, match="Did you mean 'echo_a'") as info:
         get_method("echo_b", found)
-    assert "broken.py: ModuleNotFoundError" in str(info.value)
+    assert "broken/: ModuleNotFoundError" in str(info.value)
     lines, problems = listing(found, None)
-    assert problems == 4 and any("broken.py: ModuleNotFoundError" in line for line in lines)
+    assert problems == 5 and any("broken/: ModuleNotFoundError" in line for line in lines)
 
 
 def test_the_repo_listing_is_clean():
@@ -192,19 +206,3 @@ def test_a_checkpoint_that_does_not_fit_is_a_user_error(tmp_path):
         load_trained(FOUND.methods["alanet"], PARAMS, path)
     with pytest.raises(MethodError, match="no checkpoint"):
         load_trained(method, PARAMS, tmp_path / "missing.pt")
-
-
-def test_the_readme_example_method_works(tmp_path):
-    """The README's complete example of adding a method is discovered, reads its options and keeps the contract."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
-    after = readme[readme.index("Save it as `baselines/median3.py`"):]
-    code = after[after.index("```python\n") + len("```python\n"):after.index("```\n", after.index("```python\n") + 1)]
-    write_method(tmp_path / "baselines", "median3", code)
-    found = discover(tmp_path / "baselines")
-    assert found.rejected == {}
-    params = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "median3": {"weight": 0.5}})
-    model = build_model(found.methods["median3"], params)
-    assert model.config.weight == 0.5
-    frames = torch.rand(2, model.window, 3, 9, 11)
-    deblur, interp = check_outputs(frames, model(frames))
-    torch.testing.assert_close(interp, (frames[:, :-1] + frames[:, 1:]) / 2)

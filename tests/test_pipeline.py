@@ -144,14 +144,15 @@ def stale_stages(repo: Path) -> set[str]:
 
 
 def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
-    """A new trainable method file + its name in params.yaml: only its train and evaluate stages run,
+    """A new trainable method package + its name in params.yaml: only its train and evaluate stages run,
     then the report; changing one method's own params makes only its stages stale."""
     work = tmp_path / "w"
     shutil.copytree(repo, work, symlinks=True)
     run([sys.executable, "-m", "dvc", "repro"], work)
     assert stale_stages(work) == set()
-    source = (work / "baselines/unet.py").read_text()
-    (work / "baselines/unet2.py").write_text(source.replace('"unet"', '"unet2"'))
+    source = (work / "baselines/unet/__init__.py").read_text()
+    (work / "baselines/unet2").mkdir()
+    (work / "baselines/unet2/__init__.py").write_text(source.replace('"unet"', '"unet2"'))
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["train"]["methods"].append("unet2")
     params["methods"]["unet2"] = dict(params["methods"]["unet"])
@@ -189,7 +190,8 @@ def test_a_failing_method_is_contained_unless_strict(repo, tmp_path):
     work = tmp_path / "w"
     shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
     run([sys.executable, "-m", "dvc", "repro", "blur", "weights"], work)
-    (work / "baselines/broken.py").write_text(BROKEN)
+    (work / "baselines/broken").mkdir()
+    (work / "baselines/broken/__init__.py").write_text(BROKEN)
     params = yaml.safe_load((work / "params.yaml").read_text())
     params["evaluate"]["methods"].append("broken")
     params["methods"]["broken"] = {}

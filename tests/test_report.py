@@ -219,6 +219,20 @@ def test_outputs_supplied_are_marked_with_the_folder_hash(tmp_path):
     assert "<td>outputs supplied</td>" in runtime
 
 
+def test_scores_made_by_hand_in_outside_are_shown_and_marked(tmp_path):
+    """`stages.score` writes outside/<dataset>/<protocol>/<method>/ by default: read, and marked as such."""
+    write_fixture(tmp_path, {"blurry_input": METHODS["blurry_input"], "mine": ([2.0] * 8, False)}, ("all_blurry",))
+    (tmp_path / "outside/synth/all_blurry").mkdir(parents=True)
+    (tmp_path / "results/synth/all_blurry/mine").rename(tmp_path / "outside/synth/all_blurry/mine")
+    path = tmp_path / "outside/synth/all_blurry/mine/summary.json"
+    supplied = {"path": "elsewhere/mine", "sha256": "cd34" * 16}
+    path.write_text(json.dumps({**json.loads(path.read_text()), "outputs_supplied": supplied}))
+    page = build_report(tmp_path, PARAMS).html
+    rows = {re.search(r'class="method">(\w+)', r).group(1): r for r in rows_of(section(page, "table2-all_blurry"), "measured")}
+    assert f"scored by hand, not by dvc repro (outside/) · synth sha256 {'cd34' * 3}" in rows["mine"]
+    assert f"{np.mean(BASE) + 2.0:.2f}" in rows["mine"] and "scored by hand" not in rows["blurry_input"]
+
+
 def test_empty_and_partial_results_render_and_say_what_is_missing(tmp_path):
     page = build_report(tmp_path, PARAMS).html
     assert "results/synth/all_blurry/: no method evaluated yet" in page and "no measured result yet" in page

@@ -8,6 +8,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,7 +25,7 @@ from alabench.evaluation import COLUMNS, evaluate_clips, model_outputs, summariz
 from alabench.inference import ClipRunner
 from alabench.frames import read_png, write_png
 from alabench.methods import build_model, get_method
-from alabench.metrics import Lpips
+from alabench.metrics import Lpips, to_uint8
 from alabench.submission import (
     PROTOCOL_FILE,
     evaluate_folder,
@@ -114,6 +115,20 @@ def test_copied_inputs_score_exactly_like_blurry_input(root, tmp_path, lpips):
     assert table.splitlines()[2].startswith("deblur        6  ") and "outputs supplied" in table
 
 
+def test_the_stand_in_of_the_docs_runs_and_scores_its_deblur_like_blurry_input(root, tmp_path, lpips):
+    """docs/outside-results.md's few lines of an outside method, run as printed on an export."""
+    page = (Path(__file__).resolve().parent.parent / "docs/outside-results.md").read_text()
+    code = next(b for b in page.split("```python\n")[1:] if "for clip in sorted" in b).split("```")[0]
+    inputs, outputs = exported(root, "mixed", tmp_path / "export"), tmp_path / "mine"
+    exec(compile(code, "docs/outside-results.md", "exec"), {"inputs": inputs, "outputs": outputs, "np": np,
+                                                             "Image": Image, "shutil": shutil})
+    frames, _ = score(root, outputs, "mixed", lpips)
+    clips = list(iter_test_clips(prepared_dir(root, "synth", "mixed"), root))
+    reference = evaluate_clips(build_model(get_method("blurry_input"), PARAMS), clips, lpips, batch=2).frames
+    pd.testing.assert_frame_equal(frames[frames.kind == "deblur"].reset_index(drop=True),
+                                  reference[reference.kind == "deblur"].reset_index(drop=True))
+
+
 class Invert(torch.nn.Module):
     """A method that changes every frame: deblur = 1 - input, interp = 0.3 a + 0.7 b."""
 
@@ -150,9 +165,29 @@ BAD = {
     "wrong size": (lambda f: _rewrite(f / "b/interp_00001.png", Image.new("RGB", (40, 32))),
                    r"b/interp_00001.png: 40x32 pixels, but the inputs of clip b are 48x32"),
     "alpha": (lambda f: _rewrite(f / "a/deblur_00000.png", Image.new("RGBA", (48, 32))),
-              r"a/deblur_00000.png: a PNG image in mode RGBA \(4 channel\(s\)\); write an 8-bit RGB PNG"),
+              r"a/deblur_00000.png: an 8-bit RGBA PNG \(4 channel\(s\)\); write an 8-bit RGB PNG"),
     "grey": (lambda f: _rewrite(f / "a/deblur_00000.png", Image.new("L", (48, 32))),
-             r"a/deblur_00000.png: a PNG image in mode L \(1 channel\(s\)\)"),
+             r"a/deblur_00000.png: an 8-bit greyscale PNG \(1 channel\(s\)\)"),
+    # PIL opens this one as 8-bit "RGB": only the PNG header tells
+    "16-bit RGB": (lambda f: cv2.imwrite(str(f / "a/interp_00001.png"), np.full((32, 48, 3), 40000, np.uint16)),
+                   r"a/interp_00001.png: a 16-bit RGB PNG \(3 channel\(s\)\); write an 8-bit RGB PNG"),
+    "16-bit grey": (lambda f: _rewrite(f / "b/deblur_00001.png", Image.fromarray(np.zeros((32, 48), np.uint16))),
+                    r"b/deblur_00001.png: a 16-bit greyscale PNG \(1 channel\(s\)\)"),
+    "a JPEG named .png": (lambda f: Image.new("RGB", (48, 32)).save(f / "a/deblur_00002.png", format="JPEG"),
+                          r"a/deblur_00002.png: a JPEG image, not a PNG"),
+    "JPEGs": (lambda f: [Image.open(p).convert("RGB").save(p.with_suffix(".jpg")) or p.unlink()
+                         for p in (f / "a").glob("deblur_*.png")],
+              r"3 image file\(s\) that are not expected outputs: a/deblur_00000.jpg \(a .jpg file: only PNG is "
+              r"scored\), a/deblur_00001.jpg"),
+    "a frame past the last input": (
+        lambda f: shutil.copy(f / "a/interp_00001.png", f / "a/interp_00002.png"),
+        r"1 image file\(s\) that are not expected outputs: a/interp_00002.png \(clip a has interp_00000 to "
+        r"interp_00001\); they signal a misaligned submission"),
+    "an unknown clip": (lambda f: shutil.copytree(f / "a", f / "999_bogus"),
+                        r"unknown clip folder\(s\) 999_bogus/ \(the inputs of synth/all_blurry are clips a, b\)"),
+    "a frame outside any clip": (lambda f: shutil.copy(f / "a/interp_00001.png", f / "interp_00001.png"),
+                                 r"interp_00001.png \(outside any clip folder\)"),
+    "a file, not a folder": (lambda f: None, r"protocol.json: a file, not a folder; pass the folder that holds"),
     "not a png": (lambda f: (f / "a/interp_00000.png").write_bytes(b"not a png"),
                   r"a/interp_00000.png: cannot read this PNG"),
     "broken after its header": (lambda f: (f / "b/deblur_00000.png").write_bytes(
@@ -176,7 +211,26 @@ def test_a_bad_folder_is_refused_naming_the_file(root, tmp_path, lpips, case):
     damage, message = BAD[case]
     damage(folder)
     with pytest.raises(UserError, match=message):
-        score(root, folder, "all_blurry", lpips)
+        score(root, folder / PROTOCOL_FILE if case == "a file, not a folder" else folder, "all_blurry", lpips)
+
+
+def test_stray_files_that_are_not_images_are_only_warned_about(root, tmp_path, lpips, caplog):
+    folder = exported(root, "all_blurry", tmp_path / "outputs")
+    blurry_input_outputs(folder)
+    (folder / "notes.txt").write_text("how I made these\n")
+    (folder / "a/Thumbs.db").write_bytes(b"\0" * 16)
+    frames, summary = score(root, folder, "all_blurry", lpips)
+    assert len(frames) == 10 and summary["frames"]["joint"] == 10
+    assert "ignored, not outputs: a/Thumbs.db, notes.txt" in caplog.text
+
+
+def test_the_export_says_how_floats_are_rounded_and_np_round_matches(root, tmp_path):
+    protocol = json.loads((exported(root, "mixed", tmp_path / "export") / PROTOCOL_FILE).read_text())
+    assert "np.round(np.clip(x, 0, 1) * 255).astype(np.uint8)" in protocol["files"]["rounding"]
+    halves = (np.arange(-3, 258) + 0.5) / 255  # ties, where rounding conventions differ
+    x = np.concatenate([np.linspace(-0.1, 1.1, 10001), halves]).astype(np.float32)
+    ours = to_uint8(torch.from_numpy(x).expand(3, 1, -1))[0, :, 0]  # (3, 1, N) -> (1, N, 3)
+    np.testing.assert_array_equal(ours, np.round(np.clip(x, 0, 1) * 255).astype(np.uint8))
 
 
 # --------------------------------------------------------------------------------------------
@@ -220,7 +274,19 @@ def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_chang
                   "all_blurry"], repo, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: submissions/bad: 1 of 10 output frames are missing: {clip.parent.name}/interp_00000.png" in result.stderr
-    assert not (results / "bad").exists()
+    assert not (results / "bad").exists() and not (repo / "outside").exists()
+    # a good folder scored by hand lands in outside/ (git-ignored), not in results/ (the pipeline's)
+    score_cmd = [sys.executable, "-m", "stages.score", "submissions/bin", "--dataset", "synth", "--protocol",
+                 "all_blurry", "--method", "mine"]
+    printed = run(score_cmd, repo).stdout
+    assert printed.startswith("mine on synth/all_blurry: 2 clips")
+    assert json.loads((repo / "outside/synth/all_blurry/mine/summary.json").read_text())["status"] == "ok"
+    assert not (results / "mine").exists()
+    assert run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout.count("outside/") == 0
+    result = run([*score_cmd[:3], "submissions/bin/protocol.json", *score_cmd[4:]], repo, check=False)
+    assert "error: submissions/bin/protocol.json: a file, not a folder" in result.stderr
+    result = run([*score_cmd[:-1], "bin"], repo, check=False)
+    assert result.returncode == 1 and "'bin' is scored by the pipeline (evaluate.folders)" in result.stderr
     result = run([sys.executable, "-m", "stages.score", "submissions/bad", "--dataset", "synth", "--protocol",
                   "all_blurry", "--method", "blurry_input"], repo, check=False)
     assert result.returncode == 1 and "'blurry_input' is a method of this repository" in result.stderr

@@ -1,7 +1,7 @@
 """The paper's "Blurry Inputs" row: deblur = the input itself, interpolation = mean of the two neighbours.
 
 The floor every method must beat. Under the `mixed` protocol its sharp inputs equal their ground
-truth, so those frames score PSNR = inf (capped in every average, see the README).
+truth, so those frames score PSNR = inf (capped in every average, see docs/evaluation.md).
 """
 
 import torch
