@@ -55,7 +55,8 @@ def test_dvc_repro_then_status_is_clean(repo):
             assert summary["seeds"] == (["0"] if method != "blurry_input" else [])
             assert 10 < summary["averages"]["per_clip"]["joint"]["psnr"]["mean"] <= 50
             assert len((out / "frames.csv").read_text().splitlines()) == 1 + 10
-            assert len(list((out / "samples").glob("*.png"))) == 2
+            # the first clip kept whole for the viewer (3 deblurred + 2 interpolated), the sample inside it
+            assert len(list((out / "samples").glob("*.png"))) == 5
     runs = mlflow_runs(repo / "mlflow.db")
     evaluations = [f"evaluate {m} {p}" for m in ("alanet", "alanet_self", "alanet_cross", "blurry_input")
                    for p in ("all_blurry", "mixed")]
