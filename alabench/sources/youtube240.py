@@ -242,7 +242,7 @@ def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
 def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     """Crawl until ``youtube240.target`` candidates are accepted (or the candidates run out)."""
     p = params.youtube240
-    cfg = Extraction.from_params(params, p.min_fps, checks=True, min_height=p.min_height)
+    cfg = Extraction.from_params(params, p.min_fps, reject=True, min_height=p.min_height)
     manifest = raw / "manifest.csv"
     with closing(Crawler(params, raw)) as crawler, Batch(sharp, manifest, cfg, params.video.workers) as batch:
         for c in _candidates(params, folder, batch.old, crawler):
