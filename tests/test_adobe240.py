@@ -12,7 +12,9 @@ import socket
 import stat
 import sys
 import zipfile
+from fractions import Fraction
 from pathlib import Path
+import numpy as np
 
 import pytest
 import yaml
@@ -22,7 +24,7 @@ from alabench.config import parse_params
 from alabench.sources import SourceError
 from alabench.sources.adobe240 import build, read_list
 from conftest import REPO, git_repo, run, tiny_params
-from footage import encode, pendulum, shot
+from footage import encode, encode_timed, pendulum, shot
 from httpserver import serve
 
 TEST_NAMES = read_list(REPO / "sources/adobe240/test.txt")
@@ -303,3 +305,16 @@ def test_a_refused_zip_is_not_pinned_and_the_genuine_one_then_passes(swinging, t
     assert json.loads((folder / "lock.json").read_text())["size"] == len(make_zip(swinging))
     assert not list(raw.glob("*.mismatch-*"))
     assert {n for n, r in manifest(raw).items() if r["status"] == "ok"} == set(swinging)
+
+
+def test_a_variable_frame_rate_test_video_is_kept_but_flagged(swinging, tmp_path):
+    """The standard split stays complete; the manifest says which video has irregular timing."""
+    pts = [0, *np.cumsum([1 if i % 2 == 0 else 3 for i in range(29)]).tolist()]  # 1/480 s, 1/160 s, ...
+    vfr = encode_timed(tmp_path / "vfr.mp4", pendulum(2, 30), pts, Fraction(1, 480)).read_bytes()
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip({**swinging, TEST_NAMES[2]: vfr})))
+        build(params, folder, raw, sharp)
+    rows = manifest(raw)
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert [n for n, r in rows.items() if "irregular_timing" in r["flags"].split()] == [TEST_NAMES[2]]
+    assert "irregular frame timing: a frame interval deviates 51% from the mean" in rows[TEST_NAMES[2]]["reason"]

@@ -16,6 +16,7 @@ not fetched again, not even its metadata.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
 import time
@@ -214,6 +215,10 @@ def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
         info = crawler.info(c.url)
     except yt_dlp.utils.DownloadError as err:
         return Result("failed", _message(err))
+    if info.get("extractor_key", "").lower() == "generic":
+        # The generic extractor names a video after its file, so .../a/normal.mp4 and .../b/normal.mp4
+        # would share one id, one file, one archive entry and one clip name: add the URL's hash.
+        info["id"] = f"{info['id']}-{hashlib.sha256(c.url.encode()).hexdigest()[:8]}"
     if c.capture_fps is not None:
         capture, where = c.capture_fps, SOURCES_CSV
     elif stated := stated_capture_fps(info, p.evidence):
@@ -252,7 +257,9 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
                 break
             if c.url in batch.rows or any(r for r in batch.pending.values() if r[0].id == c.url):
                 continue
-            key = fingerprint(cfg, p.evidence, p.max_height, p.max_duration_s, c.capture_fps)
+            # A decided candidate is never fetched again (not even its metadata), so the key hashes the
+            # candidate (URL, declared rate) and the settings, not the downloaded file.
+            key = fingerprint(cfg, p.evidence, p.max_height, p.max_duration_s, c.url, c.capture_fps)
             if (row := batch.reusable(c.url, key)) is not None:
                 batch.record({**row, "source": c.source})
                 continue
