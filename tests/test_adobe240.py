@@ -14,8 +14,8 @@ import sys
 import zipfile
 from fractions import Fraction
 from pathlib import Path
-import numpy as np
 
+import numpy as np
 import pytest
 import yaml
 
