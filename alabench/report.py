@@ -32,7 +32,8 @@ import yaml
 
 from alabench import paper
 from alabench.config import ReportParams
-from alabench.frames import atomic_write_text, read_png
+from alabench.frames import atomic_write_text, read_png, visible_dirs
+from alabench.sources.extract import flagged_notes
 from alabench.tracking import git_commit
 
 log = logging.getLogger(__name__)
@@ -100,7 +101,7 @@ def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ..
     for dataset in datasets:
         for protocol in protocols:
             folder = root / "results" / dataset / protocol
-            methods = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+            methods = visible_dirs(folder) if folder.is_dir() else []  # never .<method>.*.tmp leftovers
             if not methods:
                 found.missing.append(f"results/{dataset}/{protocol}/: no method evaluated yet")
             for method_dir in methods:
@@ -518,6 +519,7 @@ def build_report(root: Path, params: ReportParams) -> Report:
         "sharp_vs_blurry": sharp_vs_blurry(inputs, methods, params.datasets) if "mixed" in params.protocols else [],
         "svb_columns": SVB_COLUMNS, "kinds": KINDS, "metrics": METRICS,
         "runtime": runtime_rows(inputs, methods), "failed": failed, "missing": missing,
+        "flagged": flagged_notes(root, params.datasets),
         "training": [(d, uri) for d in params.datasets if (uri := training_figure(root, d))],
         "paper_table2": grid(pd.DataFrame(columns=["method"]), [], [(k, d, m) for k in KINDS for d in paper.DATASETS
                                                                       for m in ("psnr", "ssim")], paper.TABLE2),

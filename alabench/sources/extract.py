@@ -165,6 +165,19 @@ class Batch:
         return list(self.rows.values())
 
 
+def flagged_notes(root: Path, datasets: tuple[str, ...]) -> list[str]:
+    """One line per test video that a data set kept although the checks flagged it (irregular
+    timing, upscaled, stretched, cut), from ``data/raw/<dataset>/manifest.csv``: the report names
+    them beside the scores they are part of. Data sets without a manifest (synth) give none."""
+    notes = []
+    for dataset in datasets:
+        path = root / "data" / "raw" / dataset / "manifest.csv"
+        for row in read_manifest(path).values():
+            if row["status"] == "ok" and row["split"] == "test" and row["flags"]:
+                notes.append(f"{dataset}/{row['id']} ({row['flags']}): {row['reason']}")
+    return notes
+
+
 def failed_error(rows: list[Row], manifest: Path) -> SourceError | None:
     """One error naming every failed video, or None."""
     failed = [r for r in rows if r["status"] == "failed"]
