@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -12,9 +13,8 @@ from alabench.errors import UserError
 
 # OS errors that name a file the user can fix (permissions, a full or read-only disk): one line, not a
 # traceback. Any other OSError is a bug or an unexpected state, and keeps its traceback.
-_FIXABLE = {errno.EACCES: "permission denied: make it writable by you (e.g. `chmod -R u+w` on its folder) and "
-                          "run again",
-            errno.EPERM: "operation not permitted: check the file's owner and permissions, then run again",
+_FIXABLE = {errno.EACCES: "permission denied: make its folder writable by you (`chmod -R u+w {folder}`) and run again",
+            errno.EPERM: "operation not permitted: check the owner and permissions of {folder}, then run again",
             errno.EROFS: "read-only file system: run from a writable checkout",
             errno.ENOSPC: "no space left on device: free some space and run again",
             errno.EDQUOT: "disk quota exceeded: free some space and run again"}
@@ -25,7 +25,7 @@ def os_error_message(err: OSError) -> str | None:
     """``<file>: <what to do>`` for an OS error a user can fix, else None."""
     if err.errno not in _FIXABLE or err.filename is None:
         return None
-    return f"{err.filename}: {_FIXABLE[err.errno]}"
+    return f"{err.filename}: {_FIXABLE[err.errno].format(folder=os.path.dirname(err.filename) or '.')}"
 
 
 def run_stage(name: str, work: Callable[[], None]) -> None:

@@ -30,8 +30,8 @@ def _raise(err: BaseException):
 
 @pytest.mark.parametrize("err, expected", [
     (PermissionError(errno.EACCES, "Permission denied", "results/synth/mixed/.alanet.x1y2z3w4.tmp"),
-     "error: results/synth/mixed/.alanet.x1y2z3w4.tmp: permission denied: make it writable by you (e.g. `chmod -R "
-     "u+w` on its folder) and run again"),
+     "error: results/synth/mixed/.alanet.x1y2z3w4.tmp: permission denied: make its folder writable by you "
+     "(`chmod -R u+w results/synth/mixed`) and run again"),
     (OSError(errno.ENOSPC, "No space left on device", "data/sharp/local/test/x/00001.png"),
      "error: data/sharp/local/test/x/00001.png: no space left on device: free some space and run again"),
     (UserError("params.yaml: unknown key 'train.epocs'"), "error: params.yaml: unknown key 'train.epocs'"),
