@@ -75,7 +75,7 @@ def encode_timed(path: Path, frames: np.ndarray, pts: list[int], time_base: Frac
     e.g. alternating intervals for a variable-frame-rate file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=round(len(pts) / ((pts[-1] - pts[0]) * time_base) if len(pts) > 1 else 1))
+        stream = container.add_stream("libx264", rate=round((len(pts) - 1) / ((pts[-1] - pts[0]) * time_base)))
         stream.width, stream.height, stream.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
         stream.codec_context.time_base = time_base
         stream.time_base = time_base

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+from fractions import Fraction
 import shutil
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from alabench.sources import SourceError
 from alabench.sources.checks import frame_difference
 from alabench.sources.youtube240 import build, stated_capture_fps
 from conftest import tiny_params
-from footage import encode, pendulum, shot
+from footage import encode, encode_timed, pendulum, shot
 from httpserver import serve
 
 SMOOTH = (0.5, 1.5)  # output px per 240 fps frame
@@ -194,15 +195,19 @@ def test_evidence_pattern(info, expected):
 
 def test_files_of_one_name_on_two_paths_are_two_videos_with_their_own_keys(tmp_path, caplog):
     """Two candidates ending in normal.mp4 (different videos) and a 404 of the same name: each gets
-    its own id, download, clip and manifest key."""
+    its own id, download, clip and manifest key. A variable-frame-rate file is rejected."""
     with serve() as server:
+        pts = [0, *np.cumsum([1 if i % 2 == 0 else 3 for i in range(35)]).tolist()]  # 1/480 s, 1/160 s, ...
+        vfr = encode_timed(tmp_path / "vfr.mp4", pendulum(2, 36), pts, Fraction(1, 480))
+        server.add("/d/vfr.mp4", vfr.read_bytes(), "video/mp4")
         for i, folder in enumerate(("a", "b")):
             server.add(f"/{folder}/normal.mp4", encode(tmp_path / f"{folder}.mp4", pendulum(i, 36), 240).read_bytes(),
                        "video/mp4")
         urls = [server.url(f"/{folder}/normal.mp4") for folder in ("a", "b", "c")]
         lists = tmp_path / "lists"
         lists.mkdir()
-        (lists / "sources.csv").write_text("url,capture_fps,note\n" + "".join(f"{u},240,\n" for u in urls))
+        (lists / "sources.csv").write_text("url,capture_fps,note\n" + "".join(f"{u},240,\n" for u in urls)
+                                           + f"{server.url('/d/vfr.mp4')},240,\n")
         p = tiny_params()
         p["fetch"]["datasets"] = {"youtube240": str(lists)}
         p["youtube240"].update(search=[], min_height=36)
@@ -219,4 +224,5 @@ def test_files_of_one_name_on_two_paths_are_two_videos_with_their_own_keys(tmp_p
     assert a["clips"] != b["clips"] and len({a["key"], b["key"], c["key"]}) == 3
     first = [read_clip(sharp / "test" / row["clips"])[0] for row in (a, b)]
     assert frame_difference(*first) > 10  # two different videos, not one twice
-    assert "youtube240: 2 accepted, 0 rejected, 1 failed" in caplog.text
+    assert rows[server.url("/d/vfr.mp4")]["reason"].startswith("irregular frame timing: a frame interval deviates 5")
+    assert "youtube240: 2 accepted, 1 rejected, 1 failed" in caplog.text

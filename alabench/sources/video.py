@@ -242,8 +242,9 @@ def _check_size(frame: np.ndarray, result: Result, cfg: Extraction) -> bool:
         result.note("upscaled", f"upscaled: source {size} is smaller than the {out} frames (video.width, height)")
     change = aspect_change(result.width, result.height, cfg.width, cfg.height)
     if abs(change) > c.max_aspect_change:
-        result.note("aspect_changed", f"aspect changed: {result.width / result.height:.2f} -> {cfg.width / cfg.height:.2f} "
-                    f"({change:+.1%}, beyond checks.max_aspect_change {c.max_aspect_change:.0%}): the picture is stretched")
+        ratios = f"{result.width / result.height:.2f} -> {cfg.width / cfg.height:.2f}"
+        result.note("aspect_changed", f"aspect changed: {ratios} ({change:+.1%}, beyond checks.max_aspect_change "
+                                      f"{c.max_aspect_change:.0%}): the picture is stretched")
     return True
 
 
