@@ -232,6 +232,10 @@ def test_dvc_repro_refuses_a_bad_params_file_even_when_no_stage_reruns(repo, tmp
     checked = repro(work).stdout
     assert "Running stage 'check_params'" in checked and "Running stage 'synth'" not in checked
     assert "Data and pipelines are up to date" in repro(work).stdout
+    leftover = work / "results/synth/mixed/.alanet.l_h2y34p.tmp"  # what a SIGKILLed evaluation leaves
+    leftover.mkdir()
+    (leftover / "summary.json").write_text("{half")
+    assert stale_stages(work) == set()  # .dvcignore: not part of the report's dependency hash
 
 
 def test_a_failed_run_keeps_the_last_results_and_page(repo, tmp_path):
