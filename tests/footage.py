@@ -1,5 +1,7 @@
-"""Tiny real-looking footage for the source tests: shots rendered by the synth renderer (real photos
-moving smoothly), encoded by PyAV into video files of any container frame rate."""
+"""Tiny footage for the source tests, encoded by PyAV into video files of any container frame rate
+or any timestamps: shots rendered by the synth renderer (real photos moving smoothly), and
+``pendulum`` footage of another kind (accelerating, reversing and rotating motion drawn from
+formulas), so that the real-data checks are not tuned to the project's own synth motion."""
 
 from __future__ import annotations
 
