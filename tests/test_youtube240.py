@@ -18,6 +18,7 @@ from alabench.config import parse_params
 from alabench.frames import read_clip
 from alabench.sources import SourceError
 from alabench.sources.checks import frame_difference
+from alabench.sources import youtube240
 from alabench.sources.youtube240 import build, stated_capture_fps
 from conftest import tiny_params
 from footage import encode, encode_timed, pendulum, shot
@@ -226,3 +227,30 @@ def test_files_of_one_name_on_two_paths_are_two_videos_with_their_own_keys(tmp_p
     assert frame_difference(*first) > 10  # two different videos, not one twice
     assert rows[server.url("/d/vfr.mp4")]["reason"].startswith("irregular frame timing: a frame interval deviates 5")
     assert "youtube240: 2 accepted, 1 rejected, 1 failed" in caplog.text
+
+
+def test_two_urls_of_one_video_give_one_clip_set_and_a_duplicate_row(tmp_path, monkeypatch):
+    """As two links to one YouTube video (one site id): the second is rejected as the same video,
+    in the run that fetches both and in a later run that reuses the first."""
+    monkeypatch.setattr(youtube240, "video_id", lambda info, url: str(info["id"]))  # ids as a site's own
+    with serve() as server:
+        data = encode(tmp_path / "same.mp4", pendulum(4, 36), 240).read_bytes()
+        urls = [server.add(f"/{folder}/same.mp4", data, "video/mp4") for folder in ("a", "b")]
+        lists = tmp_path / "lists"
+        lists.mkdir()
+        p = tiny_params()
+        p["fetch"]["datasets"] = {"youtube240": str(lists)}
+        p["youtube240"].update(search=[], min_height=36)
+        p["video"].update(width=64, height=36, workers=1)
+        p["network"].update(retries=0, backoff_s=0.0, timeout_s=10.0)
+        raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+        for listed in (urls, urls[:1], urls):  # both; the first alone; both again (the first reused)
+            (lists / "sources.csv").write_text("url,capture_fps,note\n" + "".join(f"{u},240,\n" for u in listed))
+            build(parse_params(p), lists, raw, sharp)
+            with open(raw / "manifest.csv", newline="") as fh:
+                rows = {row["id"]: row for row in csv.DictReader(fh)}
+            assert rows[urls[0]]["status"] == "ok" and rows[urls[0]]["clips"] == "generic-same-000"
+            if len(listed) == 2:
+                assert rows[urls[1]]["status"] == "rejected" and rows[urls[1]]["clips"] == ""
+                assert rows[urls[1]]["reason"] == f"the same video as {urls[0]}, an earlier candidate"
+            assert sorted(c.name for c in (sharp / "test").iterdir()) == ["generic-same-000"]
