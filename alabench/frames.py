@@ -49,18 +49,47 @@ def atomic_path(path: Path) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def _old(path: Path) -> Path:
+    return path.with_name(f".{path.name}.old")
+
+
+def clean_leftovers(path: Path) -> None:
+    """Remove what a killed :func:`atomic_dir` left beside ``path``: its ``.<name>.XXXXXXXX.tmp``
+    folders and ``.<name>.old``; the latter is put back first if ``path`` itself is gone (killed
+    between the two renames), since it is then the last complete output."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return
+    old = _old(path)
+    if old.is_dir() and not path.exists():
+        os.replace(old, path)
+    shutil.rmtree(old, ignore_errors=True)
+    leftover = re.compile(rf"\.{re.escape(path.name)}\.[A-Za-z0-9_]{{8}}\.tmp")
+    for entry in path.parent.iterdir():
+        if entry.is_dir() and leftover.fullmatch(entry.name):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def visible_dirs(folder: Path) -> list[Path]:
+    """Sub-folders of ``folder`` by name, without dot-folders (temporary and hidden ones are no data)."""
+    return sorted(p for p in Path(folder).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 @contextmanager
 def atomic_dir(path: Path) -> Iterator[Path]:
     """Yield an empty temporary folder beside ``path``; on success it replaces ``path`` whole.
 
-    A stage that fails half-way leaves the previous complete output in place.
+    A stage that fails half-way leaves the previous complete output in place, and what an earlier
+    killed run left beside it is cleaned first (:func:`clean_leftovers`).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_UMASK)  # mkdtemp makes 0700; outputs get the usual permissions
     try:
         yield tmp
-        old = path.with_name(f".{path.name}.old")
+        old = _old(path)
         shutil.rmtree(old, ignore_errors=True)
         if path.exists():
             os.replace(path, old)
@@ -123,7 +152,7 @@ def list_clips(split_dir: Path) -> list[Path]:
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
         raise FrameError(f"{split_dir}: split folder not found; run the stage that produces it first")
-    clips = sorted(p for p in split_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    clips = visible_dirs(split_dir)
     if not clips:
         raise FrameError(f"{split_dir}: no clip folders inside")
     return clips

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from typing import Any
@@ -23,6 +25,11 @@ class InProcess(Executor):
         return map(fn, *iterables)  # lazy, so a progress bar moves with the work
 
 
+def _quiet_sigint() -> None:
+    signal.signal(signal.SIGINT, lambda *_: os._exit(130))  # no traceback per worker; the parent reports
+
+
 def executor(workers: int) -> Executor:
-    """``workers`` processes, or :class:`InProcess` for one."""
-    return ProcessPoolExecutor(workers) if workers > 1 else InProcess()
+    """``workers`` processes, or :class:`InProcess` for one. Ctrl-C reaches the whole process group;
+    the workers then exit at once without a word, and the main process says it once (alabench.cli)."""
+    return ProcessPoolExecutor(workers, initializer=_quiet_sigint) if workers > 1 else InProcess()

@@ -34,9 +34,10 @@ import pandas as pd
 import yaml
 
 from alabench import paper, stats
-from alabench.viewer import read_samples, viewer_set
 from alabench.config import Params, ReportParams
-from alabench.frames import atomic_dir, atomic_write_text, read_png
+from alabench.frames import atomic_dir, atomic_write_text, read_png, visible_dirs
+from alabench.sources.extract import flagged_notes
+from alabench.viewer import read_samples, viewer_set
 from alabench.tracking import git_commit
 
 log = logging.getLogger(__name__)
@@ -136,7 +137,7 @@ def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ..
         for protocol in protocols:
             for base in ("results", OUTSIDE):  # results/ first: a name in both shows its pipeline result
                 folder = root / base / dataset / protocol
-                methods = sorted(p for p in folder.iterdir() if p.is_dir()) if folder.is_dir() else []
+                methods = visible_dirs(folder) if folder.is_dir() else []  # never .<method>.*.tmp leftovers
                 if not methods and base == "results":
                     found.missing.append(f"results/{dataset}/{protocol}/: no method evaluated yet")
                 for method_dir in methods:
@@ -756,6 +757,7 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
         "sharp_vs_blurry": sharp_vs_blurry(inputs, found_methods, params.datasets) if "mixed" in params.protocols else [],
         "svb_columns": SVB_COLUMNS, "kinds": KINDS, "metrics": METRICS,
         "runtime": runtime_rows(inputs, found_methods), "failed": failed, "missing": missing,
+        "flagged": flagged_notes(root, params.datasets),
         "training": [(d, f"assets/figures/training-{d}.png") for d in params.datasets
                      if f"assets/figures/training-{d}.png" in assets],
         "paper_table2": grid(pd.DataFrame(columns=["method"]), [], [(k, d, m) for k in KINDS for d in paper.DATASETS

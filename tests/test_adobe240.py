@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import shutil
 import socket
 import stat
 import sys
 import zipfile
+from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -21,7 +24,7 @@ from alabench.config import parse_params
 from alabench.sources import SourceError
 from alabench.sources.adobe240 import build, read_list
 from conftest import REPO, git_repo, run, tiny_params
-from footage import encode, shot
+from footage import encode, encode_timed, pendulum, shot
 from httpserver import serve
 
 TEST_NAMES = read_list(REPO / "sources/adobe240/test.txt")
@@ -248,7 +251,7 @@ def test_a_corrupt_video_fails_by_name_and_a_rerun_redoes_only_it(videos, tmp_pa
         assert len(list((sharp / "test").iterdir())) == 8
         done = {p: p.stat().st_mtime_ns for p in (sharp / "test").glob("*/00000.png")}
         (raw / ZIP[1:]).unlink()
-        (folder / "lock.json").unlink()  # the fixed zip is a new file
+        assert not (folder / "lock.json").exists()  # a zip with a broken video is not pinned
         server.add(ZIP, make_zip(videos))
         build(params, folder, raw, sharp)
     assert manifest(raw)["IMG_0001.mov"]["status"] == "ok"
@@ -267,3 +270,51 @@ def test_stage_prints_one_line_error_without_traceback(tmp_path):
         result = run([sys.executable, "-m", "stages.fetch", "--dataset", "adobe240"], work, check=False)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert f"error: {url}: the server answered an HTML page (Content-Type: text/html), not the file" in result.stderr
+
+
+@pytest.fixture(scope="module")
+def swinging(tmp_path_factory) -> dict[str, bytes]:
+    """The 8 test videos and a train video, pendulum footage (not the synth renderer's) at 240 fps."""
+    work = tmp_path_factory.mktemp("swinging")
+    return {name: encode(work / f"{i}.mp4", pendulum(i, 30), 240).read_bytes()
+            for i, name in enumerate([*TEST_NAMES, "IMG_0001.mov"])}
+
+
+@pytest.mark.parametrize("bad, train", [
+    ("symlink", None), ("missing test video", None), ("extra video", "IMG_0001.mov\n"), ("30 fps test video", None),
+])
+def test_a_refused_zip_is_not_pinned_and_the_genuine_one_then_passes(swinging, tmp_path, bad, train):
+    """Neither lock.json nor train.txt records a zip that failed a check, so after "delete the zip
+    and download it again" the genuine zip is accepted, not moved aside as a mismatch."""
+    broken = {"symlink": lambda v: make_zip(v, [(_symlink(PREFIX + "IMG_0003.mov"), b"/etc/passwd")]),
+              "missing test video": lambda v: make_zip({n: d for n, d in v.items() if n != TEST_NAMES[0]}),
+              "extra video": lambda v: make_zip({**v, "IMG_0009.mov": v["IMG_0001.mov"]}),
+              "30 fps test video": lambda v: make_zip({**v, TEST_NAMES[1]: encode(tmp_path / "30.mp4", pendulum(1, 30),
+                                                                                   30).read_bytes()})}[bad]
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, broken(swinging)))
+        if train is not None:
+            (folder / "train.txt").write_text(train)
+        with pytest.raises(SourceError):
+            build(params, folder, raw, sharp)
+        assert not (folder / "lock.json").exists()
+        assert (folder / "train.txt").exists() == (train is not None)
+        (raw / ZIP[1:]).unlink()  # as the message says: delete the zip, download it again
+        server.add(ZIP, make_zip(swinging))
+        build(params, folder, raw, sharp)
+    assert json.loads((folder / "lock.json").read_text())["size"] == len(make_zip(swinging))
+    assert not list(raw.glob("*.mismatch-*"))
+    assert {n for n, r in manifest(raw).items() if r["status"] == "ok"} == set(swinging)
+
+
+def test_a_variable_frame_rate_test_video_is_kept_but_flagged(swinging, tmp_path):
+    """The standard split stays complete; the manifest says which video has irregular timing."""
+    pts = [0, *np.cumsum([1 if i % 2 == 0 else 3 for i in range(29)]).tolist()]  # 1/480 s, 1/160 s, ...
+    vfr = encode_timed(tmp_path / "vfr.mp4", pendulum(2, 30), pts, Fraction(1, 480)).read_bytes()
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip({**swinging, TEST_NAMES[2]: vfr})))
+        build(params, folder, raw, sharp)
+    rows = manifest(raw)
+    assert all(r["status"] == "ok" for r in rows.values())
+    assert [n for n, r in rows.items() if "irregular_timing" in r["flags"].split()] == [TEST_NAMES[2]]
+    assert "irregular frame timing: a frame interval deviates 51% from the mean" in rows[TEST_NAMES[2]]["reason"]

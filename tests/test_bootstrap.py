@@ -131,9 +131,37 @@ def test_venv_sees_the_cached_packages_through_its_pth_and_the_project_editable(
         calls.append(tuple(map(str, cmd)))
         if cmd[1:3] == ("-m", "venv"):
             boot._site_packages(Path(cmd[-1])).mkdir(parents=True)
+            (Path(cmd[-1]) / "bin").mkdir(exist_ok=True)
     monkeypatch.setattr(boot, "_run", record)
     capsys.readouterr()
     boot.ensure_venv(deps, "key1")
     assert calls == [] and ".venv: up to date" in capsys.readouterr().out
     boot.ensure_venv(deps, "key2")  # a new dependency cache: .venv is rebuilt
     assert [c[1:3] for c in calls][:1] == [("-m", "venv")] and any("-e" in c for c in calls)
+
+
+def test_cached_console_scripts_get_the_venvs_interpreter(tmp_path):
+    deps, venv = tmp_path / "deps", tmp_path / ".venv"
+    (deps / "bin").mkdir(parents=True)
+    (venv / "bin").mkdir(parents=True)
+    entry = "# -*- coding: utf-8 -*-\nimport sys\nfrom dvc.cli import main\nsys.exit(main())\n"
+    (deps / "bin" / "dvc").write_text(f"#!{deps}/bin/python\n{entry}")
+    (deps / "bin" / "pip").write_text(f"#!{deps}/bin/python\nimport pip\n")
+    (deps / "bin" / "activate").write_text("# sourced, not run\n")
+    (deps / "bin" / "f2py").write_bytes(b"\x7fELF binary")
+    assert boot.link_scripts(deps, venv) == ["dvc"]
+    script = venv / "bin" / "dvc"
+    assert script.read_text() == f"#!{venv}/bin/python\n{entry}" and os.access(script, os.X_OK)
+    assert sorted(p.name for p in (venv / "bin").iterdir()) == ["dvc"]
+    assert boot.link_scripts(deps, venv) == []  # nothing to do the second time
+
+
+@pytest.mark.parametrize("command", [["dvc", "--version"], ["mlflow", "--version"], ["torchrun", "--help"],
+                                     ["yt-dlp", "--version"]])
+def test_the_readmes_commands_run_from_the_venv(command):
+    """What `source .venv/bin/activate` puts first on PATH; `make venv` adds them to an older .venv."""
+    script = Path(sys.executable).parent / command[0]
+    assert script.is_file(), f"{script} is missing: run `make venv`"
+    result = subprocess.run([str(script), *command[1:]], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip()

@@ -56,7 +56,7 @@ def test_plan_clips(frames, cuts, expected):
 def test_max_clip_frames_below_one_training_window_is_refused():
     params = parse_params(dict(tiny_params(), video={**tiny_params()["video"], "max_clip_frames": 20}))
     with pytest.raises(ParamError, match="video.max_clip_frames = 20 is not allowed: must be >= 27"):
-        Extraction.from_params(params, 200.0, checks=True)
+        Extraction.from_params(params, 200.0, reject=True)
 
 
 @pytest.mark.parametrize("mutate, expected", [

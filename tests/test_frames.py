@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
 import numpy as np
 import pytest
 from conftest import random_clip, write_clip
@@ -10,6 +14,7 @@ from PIL import Image
 from alabench.frames import (
     FrameError,
     atomic_dir,
+    clean_leftovers,
     list_clips,
     list_frames,
     read_png,
@@ -81,3 +86,34 @@ def test_atomic_dir_keeps_the_old_output_when_the_work_fails(tmp_path):
     with atomic_dir(out) as tmp:
         (tmp / "v3").write_text("complete")
     assert [p.name for p in out.iterdir()] == ["v3"]
+
+
+def test_atomic_dir_output_has_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    try:
+        with atomic_dir(tmp_path / "out") as tmp:
+            (tmp / "f").write_text("x")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "out").stat().st_mode) == 0o755  # mkdtemp alone makes 0700
+
+
+def _killed_leftovers(parent: Path) -> None:
+    """What SIGKILL leaves: a half-written .tmp folder and a .old one (killed between the two renames)."""
+    (parent / ".alanet.l_h2y34p.tmp").mkdir(parents=True)
+    (parent / ".alanet.l_h2y34p.tmp" / "summary.json").write_text("{half")
+    (parent / ".alanet.old").mkdir()
+    (parent / ".alanet.old" / "summary.json").write_text("{}")
+    (parent / ".alanet_self.abcdefgh.tmp").mkdir(exist_ok=True)  # another output's: not ours to remove
+
+
+def test_leftovers_of_a_killed_run_are_cleaned_and_a_lone_old_output_is_put_back(tmp_path):
+    _killed_leftovers(tmp_path)
+    clean_leftovers(tmp_path / "alanet")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".alanet_self.abcdefgh.tmp", "alanet"]
+    assert (tmp_path / "alanet" / "summary.json").read_text() == "{}"  # the last complete output, restored
+    _killed_leftovers(tmp_path)
+    with atomic_dir(tmp_path / "alanet") as tmp:  # the next run cleans before it starts
+        (tmp / "summary.json").write_text("{new}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".alanet_self.abcdefgh.tmp", "alanet"]
+    assert (tmp_path / "alanet" / "summary.json").read_text() == "{new}"

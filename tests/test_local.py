@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from alabench.config import parse_params
 from alabench.sources import SourceError
 from alabench.sources.local import build
 from conftest import git_repo, run, tiny_params
-from footage import encode, shot
+from footage import encode, encode_timed, pendulum, shot
 
 SMOOTH = (0.5, 1.5)
 
@@ -146,3 +147,46 @@ def test_dvc_repro_of_a_folder_outside_the_repository(footage, tmp_path):
     again = run([sys.executable, "-m", "dvc", "repro", "blur@local"], repo).stdout
     assert "Running stage 'fetch@local'" in again and "Running stage 'blur@local'" in again
     assert (repo / "data/sharp/local/test/another-000/00000.png").is_file()
+
+
+def alternating_pts(frames: int) -> list[int]:
+    """Timestamps in 1/480 s whose intervals alternate 1/480 s and 1/160 s (mean 1/240 s)."""
+    return [0, *np.cumsum([1 if i % 2 == 0 else 3 for i in range(frames - 1)]).tolist()]
+
+
+def test_variable_frame_rate_is_measured_and_rejected_frames_decoded_as_stored(tmp_path):
+    folder = tmp_path / "vfr"
+    encode_timed(folder / "vfr.mp4", pendulum(0, 30), alternating_pts(30), Fraction(1, 480))
+    encode(folder / "steady.mp4", pendulum(1, 30), 240)
+    raw = tmp_path / "raw"
+    build(parse_params(params_dict(folder)), folder, raw, tmp_path / "sharp")
+    rows = manifest(raw)
+    assert rows["vfr.mp4"]["status"] == "rejected" and rows["vfr.mp4"]["frames"] == "30"  # as stored
+    assert float(rows["vfr.mp4"]["container_fps"]) > 200  # the average rate alone looks right
+    assert rows["vfr.mp4"]["reason"] == ("irregular frame timing: a frame interval deviates 51% from the mean, beyond "
+                                         "checks.max_timing_jitter 10% (variable frame rate?); eq. 7 needs equally "
+                                         "spaced frames")
+    assert rows["vfr.mp4"]["timing_jitter"] == "0.510" and rows["steady.mp4"]["timing_jitter"] == "0.000"
+    assert rows["steady.mp4"]["status"] == "ok" and rows["steady.mp4"]["frames"] == "30"
+
+
+def test_upscaled_and_stretched_sources_are_flagged_and_small_ones_rejected(tmp_path):
+    folder = tmp_path / "small"
+    encode(folder / "small.mp4", pendulum(2, 30, width=224, height=128), 240)
+    encode(folder / "same_shape.mp4", pendulum(3, 30, width=40, height=22), 240)
+    p = params_dict(folder)
+    p["video"].update(width=640, height=352)
+    raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+    build(parse_params(p), folder, raw, sharp)
+    row = manifest(raw)["small.mp4"]
+    assert (row["status"], row["width"], row["height"], row["flags"]) == ("ok", "224", "128", "upscaled aspect_changed")
+    assert row["reason"] == ("upscaled: source 224x128 is smaller than the 640x352 frames (video.width, height); "
+                             "aspect changed: 1.75 -> 1.82 (+3.9%, beyond checks.max_aspect_change 3%): the picture "
+                             "is stretched")
+    assert manifest(raw)["same_shape.mp4"]["flags"] == "upscaled"  # 40x22 -> 640x352: +0.0 %
+    p["checks"].update(min_width=320, min_height=180)
+    with pytest.raises(SourceError, match="none of the 2 videos"):
+        build(parse_params(p), folder, raw, sharp)
+    row = manifest(raw)["small.mp4"]
+    assert row["status"] == "rejected" and not list((sharp / "test").glob("small-*"))
+    assert row["reason"] == "source 224x128 is below checks.min_width x min_height 320x180"

@@ -159,17 +159,17 @@ def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
     params["methods"]["unet2"] = dict(params["methods"]["unet"])
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     mine = {"train@unet2-synth-0", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
-    assert stale_stages(work) == mine
+    assert stale_stages(work) == mine | {"check_params"}  # check_params: any edit of params.yaml
     out = run([sys.executable, "-m", "dvc", "repro"], work).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert ran == mine | {"report"}  # and the report is rendered again with the new method
+    assert ran == mine | {"report", "check_params"}  # and the report is rendered again with the new method
     assert stale_stages(work) == set()
     assert json.loads((work / "results/synth/mixed/unet2/summary.json").read_text())["status"] == "ok"
     # a method's size is its own slice of the params: changing it retrains that method alone
     params["methods"]["alanet_self"]["width"] = 0.125
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     assert stale_stages(work) == {"train@alanet_self-synth-0", "evaluate_trained@alanet_self-synth-all_blurry",
-                                  "evaluate_trained@alanet_self-synth-mixed"}
+                                  "evaluate_trained@alanet_self-synth-mixed", "check_params"}
 
 
 BROKEN = """
@@ -208,3 +208,56 @@ def test_a_failing_method_is_contained_unless_strict(repo, tmp_path):
     assert "error: broken failed on synth/mixed (evaluate.strict is true)" in result.stderr
     assert "Traceback" not in result.stderr
     assert [status for name, status in mlflow_runs(work / "mlflow.db")] == ["FINISHED", "FINISHED"]
+
+
+def repro(work: Path, *args: str) -> subprocess.CompletedProcess:
+    return run([sys.executable, "-m", "dvc", "repro", *args], work, check=False)
+
+
+def test_dvc_repro_refuses_a_bad_params_file_even_when_no_stage_reruns(repo, tmp_path):
+    """An unknown key or a deleted section that no stage names: the check_params stage stops
+    `dvc repro` with the stages' own one-line message; a good file is checked once, then up to date."""
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
+    assert repro(work).returncode == 0
+    good = (work / "params.yaml").read_text()
+    bad_key = yaml.safe_load(good)
+    bad_key["train"]["epocs"] = 3
+    no_checks = yaml.safe_load(good)
+    del no_checks["checks"]
+    for params, message in ((bad_key, "error: params.yaml: unknown key 'train.epocs'"),
+                            (no_checks, "error: params.yaml: missing key 'checks'")):
+        (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+        result = repro(work)
+        assert result.returncode != 0 and message in result.stderr, result.stdout + result.stderr
+        assert result.stderr.count("error: params.yaml") == 1 and "Traceback" not in result.stderr
+        ran = {line.split("'")[1] for line in result.stdout.splitlines() if line.startswith("Running stage")}
+        assert ran == {"check_params"}
+    (work / "params.yaml").write_text("# a comment: new bytes, same params\n" + good)
+    checked = repro(work).stdout
+    assert "Running stage 'check_params'" in checked and "Running stage 'synth'" not in checked
+    assert "Data and pipelines are up to date" in repro(work).stdout
+    leftover = work / "results/synth/mixed/.alanet.l_h2y34p.tmp"  # what a SIGKILLed evaluation leaves
+    leftover.mkdir()
+    (leftover / "summary.json").write_text("{half")
+    assert stale_stages(work) == set()  # .dvcignore: not part of the report's dependency hash
+
+
+def test_a_failed_run_keeps_the_last_results_and_page(repo, tmp_path):
+    """DVC deletes a stage's outputs before running it, unless they persist: evaluate and report
+    outputs persist and are replaced whole at the end, so a failed run leaves the last good ones."""
+    work = tmp_path / "w"
+    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
+    assert repro(work).returncode == 0
+    results = work / "results/synth/all_blurry/blurry_input"
+    before = {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    page = (work / "reports/index.html").read_bytes()
+    gone = sorted((work / "data/sharp/synth/test").iterdir())[0] / "00005.png"
+    gone.unlink()  # a ground-truth frame lost: evaluate reruns and fails
+    result = repro(work, "-s", "evaluate@blurry_input-synth-all_blurry")
+    assert result.returncode != 0 and f"error: {gone.relative_to(work)}: frame file is missing" in result.stderr
+    assert {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()} == before
+    template = work / "reports/templates/index.html.j2"
+    template.write_text(template.read_text() + "{% if %}")  # a broken template: report reruns and fails
+    assert repro(work, "-s", "report").returncode != 0
+    assert (work / "reports/index.html").read_bytes() == page

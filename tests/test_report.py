@@ -293,3 +293,30 @@ def test_page_opens_in_headless_chromium_with_tables_and_no_console_errors(rende
     dom = subprocess.run([chromium(), *flags[:-3], f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", url],
                          capture_output=True, text=True, timeout=120).stdout
     assert dom.count("<table") >= 6 and "alanet_cross" in dom
+
+
+def test_dot_folders_left_by_a_killed_evaluation_are_never_read(tmp_path):
+    write_fixture(tmp_path)
+    leftover = tmp_path / "results" / "synth" / "mixed" / ".alanet.l_h2y34p.tmp"
+    leftover.mkdir()
+    (leftover / "summary.json").write_text("{half")
+    page = build_report(tmp_path, PARAMS).html
+    assert ".alanet.l_h2y34p.tmp" not in page and "unreadable" not in page
+
+
+def test_test_videos_kept_with_flags_are_named(tmp_path):
+    write_fixture(tmp_path)
+    raw = tmp_path / "data" / "raw" / "synth"
+    raw.mkdir(parents=True)
+    columns = ("source", "id", "split", "status", "reason", "capture_fps", "capture_fps_from", "container_fps",
+               "width", "height", "frames", "timing_jitter", "flags", "clips", "key")
+    rows = [("z.zip", "IMG_0183.MOV", "test", "ok", "irregular frame timing: <51%>", "240", "container", "244",
+             "1280", "720", "30", "0.510", "irregular_timing", "IMG_0183-000", "k1"),
+            ("z.zip", "IMG_0001.mov", "train", "ok", "irregular", "240", "container", "240", "1280", "720", "30",
+             "0.510", "irregular_timing", "IMG_0001-000", "k2"),
+            ("z.zip", "IMG_0200.mov", "test", "ok", "", "240", "container", "240", "1280", "720", "30", "0.000", "",
+             "IMG_0200-000", "k3")]
+    (raw / "manifest.csv").write_text("\n".join(",".join(r) for r in [columns, *rows]) + "\n")
+    flagged = section(build_report(tmp_path, PARAMS).html, "flagged")
+    assert "synth/IMG_0183.MOV (irregular_timing): irregular frame timing: &lt;51%&gt;" in flagged  # escaped
+    assert "IMG_0001" not in flagged and "IMG_0200" not in flagged  # train videos and unflagged ones: not named

@@ -5,6 +5,8 @@ real crawl, frame checks, extraction and eq. 7 blur run on them."""
 from __future__ import annotations
 
 import csv
+import hashlib
+from fractions import Fraction
 import shutil
 from pathlib import Path
 
@@ -16,9 +18,10 @@ from alabench.config import parse_params
 from alabench.frames import read_clip
 from alabench.sources import SourceError
 from alabench.sources.checks import frame_difference
+from alabench.sources import youtube240
 from alabench.sources.youtube240 import build, stated_capture_fps
 from conftest import tiny_params
-from footage import encode, shot
+from footage import encode, encode_timed, pendulum, shot
 from httpserver import serve
 
 SMOOTH = (0.5, 1.5)  # output px per 240 fps frame
@@ -71,12 +74,17 @@ def manifest(raw: Path) -> dict[str, dict[str, str]]:
         return {Path(row["id"]).name: row for row in csv.DictReader(fh)}
 
 
+def tag(name: str, crawl) -> str:
+    """The hash of a candidate's URL that makes a generic-extractor id unique."""
+    return hashlib.sha256(crawl["server"].url(f"/{name}").encode()).hexdigest()[:8]
+
+
 def test_capture_rate_comes_from_the_list_or_the_title_never_the_container(crawl):
     rows = manifest(crawl["raw"])
     declared = rows["declared30.mp4"]
     assert (declared["status"], declared["capture_fps"], declared["capture_fps_from"], declared["container_fps"]) == \
         ("ok", "240", "sources.csv", "30")
-    assert declared["clips"] == "generic-declared30-000" and declared["frames"] == "40"
+    assert declared["clips"] == f"generic-declared30-{tag('declared30.mp4', crawl)}-000" and declared["frames"] == "40"
     titled = rows["slowmo_240fps.mp4"]
     assert (titled["status"], titled["capture_fps"], titled["capture_fps_from"]) == ("ok", "240", "title")
     for name, source in (("nofps.mp4", "sources.csv"), ("found_plain.mp4", crawl["server"].url("/results.rss"))):
@@ -85,8 +93,8 @@ def test_capture_rate_comes_from_the_list_or_the_title_never_the_container(crawl
                                         "states one (youtube240.evidence)")
     assert rows["found_240fps.mp4"]["status"] == "ok" and rows["found_240fps.mp4"]["capture_fps_from"] == "title"
     downloaded = sorted(p.name for p in (crawl["raw"] / "videos").iterdir())
-    assert "generic-nofps.mp4" not in downloaded and "generic-found_plain.mp4" not in downloaded
-    assert "generic declared30" in (crawl["raw"] / "archive.txt").read_text().splitlines()
+    assert not [n for n in downloaded if n.startswith(("generic-nofps", "generic-found_plain"))]
+    assert f"generic declared30-{tag('declared30.mp4', crawl)}" in (crawl["raw"] / "archive.txt").read_text().splitlines()
 
 
 def test_repeated_frames_are_rejected(crawl):
@@ -105,7 +113,8 @@ def test_a_404_is_failed(crawl):
 
 def test_a_hard_cut_makes_two_clips_and_no_blurred_input_crosses_it(crawl, tmp_path):
     row = manifest(crawl["raw"])["cut.mp4"]
-    assert row["status"] == "ok" and row["clips"] == "generic-cut-000 generic-cut-001"
+    cut = f"generic-cut-{tag('cut.mp4', crawl)}"
+    assert row["status"] == "ok" and row["clips"] == f"{cut}-000 {cut}-001"
     assert row["reason"] == "1 shot cut(s), before frame(s) 36"
     shots = crawl["shots"]
 
@@ -114,7 +123,7 @@ def test_a_hard_cut_makes_two_clips_and_no_blurred_input_crosses_it(crawl, tmp_p
 
     test_dir = crawl["sharp"] / "test"
     sides = {clip: {side(f) for f in read_clip(test_dir / clip)} for clip in row["clips"].split()}
-    assert sides == {"generic-cut-000": {"a"}, "generic-cut-001": {"b"}}
+    assert sides == {f"{cut}-000": {"a"}, f"{cut}-001": {"b"}}
     counts = prepare_split(test_dir, tmp_path / "prepared", crawl["params"].blur, root=crawl["tmp"])
     rows = read_manifest(tmp_path / "prepared/all_blurry/manifest.csv")
     assert counts["all_blurry"] == len(rows) > 0
@@ -142,13 +151,13 @@ def test_the_download_archive_skips_kept_files_and_fetches_deleted_ones_again(cr
     shutil.copytree(crawl["raw"], raw)
     shutil.copytree(crawl["sharp"], sharp)
     (raw / "manifest.csv").unlink()  # as if a run was killed after its downloads
-    (raw / "videos/generic-cut.mp4").unlink()  # and one download was deleted since
+    (raw / f"videos/generic-cut-{tag('cut.mp4', crawl)}.mp4").unlink()  # and one download was deleted since
     server, log_before = crawl["server"], len(crawl["server"].log)
     build(crawl["params"], crawl["folder"], raw, sharp)
     asked = [s.path for s in server.log[log_before:]]
     assert asked.count("/declared30.mp4") == 1  # metadata only: the archive and the file say it is there
     assert asked.count("/cut.mp4") == 2  # metadata, then the download again
-    assert manifest(raw)["cut.mp4"]["status"] == "ok" and (raw / "videos/generic-cut.mp4").is_file()
+    assert manifest(raw)["cut.mp4"]["status"] == "ok" and (raw / f"videos/generic-cut-{tag('cut.mp4', crawl)}.mp4").is_file()
 
 
 def test_the_crawl_stops_at_the_target(crawl, tmp_path):
@@ -183,3 +192,65 @@ def test_nothing_accepted_is_an_error(crawl, tmp_path):
 def test_evidence_pattern(info, expected):
     pattern = parse_params(tiny_params()).youtube240.evidence
     assert stated_capture_fps(info, pattern) == expected
+
+
+def test_files_of_one_name_on_two_paths_are_two_videos_with_their_own_keys(tmp_path, caplog):
+    """Two candidates ending in normal.mp4 (different videos) and a 404 of the same name: each gets
+    its own id, download, clip and manifest key. A variable-frame-rate file is rejected."""
+    with serve() as server:
+        pts = [0, *np.cumsum([1 if i % 2 == 0 else 3 for i in range(35)]).tolist()]  # 1/480 s, 1/160 s, ...
+        vfr = encode_timed(tmp_path / "vfr.mp4", pendulum(2, 36), pts, Fraction(1, 480))
+        server.add("/d/vfr.mp4", vfr.read_bytes(), "video/mp4")
+        for i, folder in enumerate(("a", "b")):
+            server.add(f"/{folder}/normal.mp4", encode(tmp_path / f"{folder}.mp4", pendulum(i, 36), 240).read_bytes(),
+                       "video/mp4")
+        urls = [server.url(f"/{folder}/normal.mp4") for folder in ("a", "b", "c")]
+        lists = tmp_path / "lists"
+        lists.mkdir()
+        (lists / "sources.csv").write_text("url,capture_fps,note\n" + "".join(f"{u},240,\n" for u in urls)
+                                           + f"{server.url('/d/vfr.mp4')},240,\n")
+        p = tiny_params()
+        p["fetch"]["datasets"] = {"youtube240": str(lists)}
+        p["youtube240"].update(search=[], min_height=36)
+        p["video"].update(width=64, height=36, workers=1)
+        p["network"].update(retries=0, backoff_s=0.0, timeout_s=10.0)
+        raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+        with caplog.at_level("INFO"):
+            build(parse_params(p), lists, raw, sharp)
+        assert [s.path for s in server.log if s.status == 200].count("/b/normal.mp4") >= 1  # downloaded, not skipped
+    with open(raw / "manifest.csv", newline="") as fh:
+        rows = {row["id"]: row for row in csv.DictReader(fh)}
+    a, b, c = (rows[u] for u in urls)
+    assert (a["status"], b["status"], c["status"]) == ("ok", "ok", "failed")
+    assert a["clips"] != b["clips"] and len({a["key"], b["key"], c["key"]}) == 3
+    first = [read_clip(sharp / "test" / row["clips"])[0] for row in (a, b)]
+    assert frame_difference(*first) > 10  # two different videos, not one twice
+    assert rows[server.url("/d/vfr.mp4")]["reason"].startswith("irregular frame timing: a frame interval deviates 5")
+    assert "youtube240: 2 accepted, 1 rejected, 1 failed" in caplog.text
+
+
+def test_two_urls_of_one_video_give_one_clip_set_and_a_duplicate_row(tmp_path, monkeypatch):
+    """As two links to one YouTube video (one site id): the second is rejected as the same video,
+    in the run that fetches both and in a later run that reuses the first."""
+    monkeypatch.setattr(youtube240, "video_id", lambda info, url: str(info["id"]))  # ids as a site's own
+    with serve() as server:
+        data = encode(tmp_path / "same.mp4", pendulum(4, 36), 240).read_bytes()
+        urls = [server.add(f"/{folder}/same.mp4", data, "video/mp4") for folder in ("a", "b")]
+        lists = tmp_path / "lists"
+        lists.mkdir()
+        p = tiny_params()
+        p["fetch"]["datasets"] = {"youtube240": str(lists)}
+        p["youtube240"].update(search=[], min_height=36)
+        p["video"].update(width=64, height=36, workers=1)
+        p["network"].update(retries=0, backoff_s=0.0, timeout_s=10.0)
+        raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+        for listed in (urls, urls[:1], urls):  # both; the first alone; both again (the first reused)
+            (lists / "sources.csv").write_text("url,capture_fps,note\n" + "".join(f"{u},240,\n" for u in listed))
+            build(parse_params(p), lists, raw, sharp)
+            with open(raw / "manifest.csv", newline="") as fh:
+                rows = {row["id"]: row for row in csv.DictReader(fh)}
+            assert rows[urls[0]]["status"] == "ok" and rows[urls[0]]["clips"] == "generic-same-000"
+            if len(listed) == 2:
+                assert rows[urls[1]]["status"] == "rejected" and rows[urls[1]]["clips"] == ""
+                assert rows[urls[1]]["reason"] == f"the same video as {urls[0]}, an earlier candidate"
+            assert sorted(c.name for c in (sharp / "test").iterdir()) == ["generic-same-000"]

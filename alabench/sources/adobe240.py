@@ -4,7 +4,9 @@ The zip holds the videos under ``.../original_high_fps_videos/``. The test split
 that Super SloMo, BIN and ALANET share (``test.txt`` in the folder ``fetch.datasets.adobe240``);
 every other video of the zip is train. The first complete download writes, beside that list,
 ``lock.json`` (the zip's size and sha256) and ``train.txt`` (the zip's other videos), both to be
-committed; later runs check the zip against both, so the split cannot drift.
+committed; later runs check the zip against both, so the split cannot drift. Both are written only
+after the zip passed every check (safe entries, the lists, the test videos extracted), so a refused
+zip is never pinned.
 
 These are real 240 fps files, so the container frame rate is the capture rate; one below
 ``adobe240.min_fps`` is rejected. A test video that is missing, rejected or unreadable stops the
@@ -58,12 +60,13 @@ def zip_videos(archive: zipfile.ZipFile) -> dict[str, zipfile.ZipInfo]:
     return videos
 
 
-def assign_splits(names: list[str], folder: Path) -> dict[str, str]:
-    """``{video: "train" | "test"}`` from ``test.txt`` and, once written, ``train.txt``.
+def assign_splits(names: list[str], folder: Path) -> tuple[dict[str, str], list[str] | None]:
+    """``{video: "train" | "test"}`` from ``test.txt`` and, once written, ``train.txt``; with the
+    train list to write (None when ``train.txt`` exists).
 
     A listed video that the zip lacks, or a video of the zip that no list names, is an error
-    naming it. Without ``train.txt``, train is every video not in the test list, and the list is
-    written for the user to commit.
+    naming it. Without ``train.txt``, train is every video not in the test list; the caller writes
+    that list for the user to commit once the zip has passed every check.
     """
     test = read_list(folder / TEST_LIST)
     lists = {"test": test, "train": read_list(folder / TRAIN_LIST) if (folder / TRAIN_LIST).exists() else None}
@@ -74,16 +77,12 @@ def assign_splits(names: list[str], folder: Path) -> dict[str, str]:
                               f"under {VIDEO_FOLDER}/ (names are case-sensitive): fix the list, or delete the zip "
                               "and download it again")
     if lists["train"] is None:
-        train = [n for n in names if n not in test]
-        atomic_write_text(folder / TRAIN_LIST, "# Adobe240 train split: every video of the zip (lock.json) that is "
-                          "not in test.txt.\n" + "".join(f"{n}\n" for n in train))
-        log.info("wrote %s (%d videos): commit it", folder / TRAIN_LIST, len(train))
-        return {n: "test" if n in test else "train" for n in names}
+        return {n: "test" if n in test else "train" for n in names}, [n for n in names if n not in test]
     unlisted = [n for n in names if n not in test and n not in lists["train"]]
     if unlisted:
         raise SourceError(f"the zip holds {', '.join(unlisted)}, named in neither {folder / TEST_LIST} nor "
                           f"{folder / TRAIN_LIST}: add each to one list")
-    return {n: "test" if n in test else "train" for n in names if n in test or n in lists["train"]}
+    return {n: "test" if n in test else "train" for n in names if n in test or n in lists["train"]}, None
 
 
 def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
@@ -91,8 +90,8 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     url = params.adobe240.url
     zip_path = raw / (PurePosixPath(urlparse(url).path).name or "adobe240.zip")
     read_list(folder / TEST_LIST)  # a missing list stops the stage before any download
-    fetch_locked(url, zip_path, folder / LOCK, params.network)
-    cfg = Extraction.from_params(params, params.adobe240.min_fps, checks=False)
+    new_lock = fetch_locked(url, zip_path, folder / LOCK, params.network)
+    cfg = Extraction.from_params(params, params.adobe240.min_fps, reject=False)
     manifest = raw / "manifest.csv"
     try:
         archive = zipfile.ZipFile(zip_path)
@@ -105,7 +104,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
         if not members:
             raise SourceError(f"{zip_path}: no videos under a folder named {VIDEO_FOLDER}/; is this the "
                               f"original high-fps videos zip? Check adobe240.url")
-        splits = assign_splits(sorted(members), folder)
+        splits, new_train = assign_splits(sorted(members), folder)
         for name, info in sorted(members.items()):
             video = Video(zip_path.name, name, raw / "videos" / name, safe_name(Path(name).stem), splits[name])
             key = fingerprint(cfg, video, info.CRC, info.file_size)
@@ -120,6 +119,15 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
         names = "; ".join(f"{r['id']}: {r['reason']}" for r in bad_test)
         raise SourceError(f"test video(s) not usable: {names}. The standard 8-video test split must be complete "
                           f"(see {manifest}); check adobe240.min_fps and the download")
+    # Only a zip that passed every check above is pinned (lock.json, train.txt).
+    if new_lock is not None:
+        new_lock.write(folder / LOCK)
+        log.info("recorded %s (%d bytes, sha256 %s) in %s: commit it", zip_path.name, new_lock.size,
+                 new_lock.sha256, folder / LOCK)
+    if new_train is not None:
+        atomic_write_text(folder / TRAIN_LIST, "# Adobe240 train split: every video of the zip (lock.json) that is "
+                          "not in test.txt.\n" + "".join(f"{n}\n" for n in new_train))
+        log.info("wrote %s (%d videos): commit it", folder / TRAIN_LIST, len(new_train))
     counts = {s: sum(r["split"] == s and r["status"] == "ok" for r in rows) for s in ("train", "test")}
     log.info("adobe240: %d train and %d test videos extracted, %d rejected (see %s)", counts["train"],
              counts["test"], sum(r["status"] == "rejected" for r in rows), manifest)

@@ -14,9 +14,20 @@ the mean absolute difference ``d_t`` between frame ``t`` and frame ``t + 1`` (0-
   on either side. Fast smooth motion raises the whole neighbourhood together and is not a cut.
 
 ``bench/frame_checks.py`` measures both on rendered footage.
+
+Two more things eq. 7 assumes are measured on every source:
+
+* *timing regularity*: frames equally spaced in time. A variable-frame-rate file (phones do this)
+  has irregular timestamps while its average rate looks right. ``timing_jitter`` is the largest
+  deviation of one frame interval from the mean interval, as a share of the mean, after allowing
+  one unit of timestamp rounding (a WebM's 1 ms timestamps cannot space 240 fps frames exactly);
+* *the source size*: a source smaller than the output frames is upscaled (it has less detail than
+  its size says), and one of another shape is stretched; ``aspect_change`` measures the stretch.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -29,6 +40,25 @@ THUMB_WIDTH = 32
 def frame_difference(a: np.ndarray, b: np.ndarray) -> float:
     """Mean absolute difference of two (H, W, 3) uint8 frames, 0-255."""
     return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def timing_jitter(times: Sequence[float | None], tick: float) -> float | None:
+    """Largest |interval - mean interval| / mean interval over consecutive frames, less one ``tick``
+    (the timestamps' unit, s) of rounding; 0 for evenly spaced frames, 0.5 for intervals alternating
+    1/480 s and 1/160 s. None without timestamps (frame folders) or with fewer than 3 frames."""
+    if len(times) < 3 or any(t is None for t in times):
+        return None
+    t = np.asarray(times, dtype=np.float64)
+    mean = (t[-1] - t[0]) / (len(t) - 1)
+    if mean <= 0:
+        return float("inf")
+    return float(max(0.0, (np.abs(np.diff(t) - mean) - tick).max()) / mean)
+
+
+def aspect_change(src_width: int, src_height: int, width: int, height: int) -> float:
+    """Relative stretch of the picture's shape when resized to ``width`` x ``height`` (+0.039 for
+    224x128 -> 640x352; +0.023 for Adobe240's 1280x720 -> 640x352, which the paper does)."""
+    return (width / height) / (src_width / src_height) - 1.0
 
 
 def thumbnail(frame: np.ndarray) -> np.ndarray:

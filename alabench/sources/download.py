@@ -71,29 +71,29 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def fetch_locked(url: str, dest: Path, lock_path: Path, net: NetworkParams) -> None:
-    """Make ``dest`` the complete, verified download of ``url``.
+def fetch_locked(url: str, dest: Path, lock_path: Path, net: NetworkParams) -> Lock | None:
+    """Make ``dest`` the complete download of ``url``, verified against ``lock_path`` if it exists.
 
-    Downloads (or resumes) unless ``dest`` is there; then records size and sha256 in ``lock_path``
-    if it does not exist yet, or checks them against it. A mismatch moves ``dest`` aside (never
-    deletes it) and raises.
+    Downloads (or resumes) unless ``dest`` is there. With a lock, a size or sha256 mismatch moves
+    ``dest`` aside (never deletes it) and raises; without one, returns the :class:`Lock` to record.
+    The caller writes it only once the file has passed every one of its own checks: a lock that
+    pinned a refused file would turn the genuine file away as a mismatch.
     """
     lock = Lock.read(lock_path)
     if not dest.exists():
         download(url, dest, net, expect_size=lock.size if lock else None)
     size, digest = dest.stat().st_size, sha256_of(dest)
     if lock is None:
-        Lock(dest.name, size, digest).write(lock_path)
-        log.info("recorded %s (%d bytes, sha256 %s) in %s: commit it", dest.name, size, digest, lock_path)
-    elif (size, digest) != (lock.size, lock.sha256):
+        return Lock(dest.name, size, digest)
+    if (size, digest) != (lock.size, lock.sha256):
         aside = dest.with_name(f"{dest.name}.mismatch-{digest[:12]}")
         os.replace(dest, aside)
         raise SourceError(
             f"{dest}: {size} bytes, sha256 {digest}, but {lock_path} records {lock.size} bytes, sha256 "
             f"{lock.sha256}. The file was moved to {aside} (not deleted). Run again to download a fresh "
             f"copy; if the server publishes a new version on purpose, delete {lock_path} first")
-    else:
-        log.info("%s matches %s", dest, lock_path)
+    log.info("%s matches %s", dest, lock_path)
+    return None
 
 
 def download(url: str, dest: Path, net: NetworkParams, expect_size: int | None = None) -> None:

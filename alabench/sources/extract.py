@@ -2,7 +2,9 @@
 
 ``data/raw/<dataset>/manifest.csv`` has one row per video: where it came from, whether it is ok,
 rejected (it breaks a rule; the reason says which) or failed (it could not be fetched or decoded),
-its capture rate and where that came from, its container rate and size, the frames decoded and the
+its capture rate and where that came from, its container rate, its source size (upright, before
+resizing), the frames decoded, the timing jitter of their timestamps, flags (``irregular_timing``,
+``upscaled``, ``aspect_changed``, ``cuts``: kept but worth a look, the reason says why) and the
 clips written. The manifest is rewritten (atomically) after every video, so a killed run keeps
 what it finished. A row also holds a *key*: a hash of the video file (size, mtime) and of every
 setting its clips depend on. A re-run reuses an ok or rejected row whose key still matches and
@@ -29,7 +31,7 @@ from alabench.sources.video import Extraction, Result, Video, extract_video
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("source", "id", "split", "status", "reason", "capture_fps", "capture_fps_from",
-                    "container_fps", "width", "height", "frames", "clips", "key")
+                    "container_fps", "width", "height", "frames", "timing_jitter", "flags", "clips", "key")
 Row = dict[str, str]
 
 
@@ -53,6 +55,8 @@ def make_row(source: str, video_id: str, split: str, key: str, result: Result) -
             "reason": result.reason, "capture_fps": num(result.capture_fps),
             "capture_fps_from": result.capture_fps_from, "container_fps": num(result.container_fps),
             "width": str(result.width or ""), "height": str(result.height or ""), "frames": str(result.frames),
+            "timing_jitter": "" if result.timing_jitter is None else f"{result.timing_jitter:.3f}",
+            "flags": " ".join(result.flags),
             "clips": " ".join(result.clips), "key": key}
 
 
@@ -159,6 +163,19 @@ class Batch:
                 split_dir.rmdir()
         self._save()
         return list(self.rows.values())
+
+
+def flagged_notes(root: Path, datasets: tuple[str, ...]) -> list[str]:
+    """One line per test video that a data set kept although the checks flagged it (irregular
+    timing, upscaled, stretched, cut), from ``data/raw/<dataset>/manifest.csv``: the report names
+    them beside the scores they are part of. Data sets without a manifest (synth) give none."""
+    notes = []
+    for dataset in datasets:
+        path = root / "data" / "raw" / dataset / "manifest.csv"
+        for row in read_manifest(path).values():
+            if row["status"] == "ok" and row["split"] == "test" and row["flags"]:
+                notes.append(f"{dataset}/{row['id']} ({row['flags']}): {row['reason']}")
+    return notes
 
 
 def failed_error(rows: list[Row], manifest: Path) -> SourceError | None:

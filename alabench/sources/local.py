@@ -63,7 +63,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
                           "or frame folder; fix the name or remove the line")
     if not items:
         raise SourceError(f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) or frame folders inside")
-    cfg = Extraction.from_params(params, params.local.min_fps, checks=True)
+    cfg = Extraction.from_params(params, params.local.min_fps, reject=True)
     manifest = raw / "manifest.csv"
     with Batch(sharp, manifest, cfg, params.video.workers) as batch:
         for path in items:

@@ -1,8 +1,10 @@
 """The one frame extraction that every real source goes through: a video (or a folder of frames)
 into clips of sharp 240 fps PNG frames.
 
-Decoding uses PyAV; each frame is turned upright as a player would show it, then resized to the
-configured size with an area filter (antialiased, as the paper's 1280x720 -> 640x352 needs).
+Decoding uses PyAV; frames come as stored (never resampled to a constant rate: no frame is
+repeated or dropped), each turned upright as a player would show it, then resized to the
+configured size with an area filter (antialiased, as the paper's 1280x720 -> 640x352 needs). Their
+timestamps give the timing regularity, the first frame the source size (see ``checks.py``).
 Frames are written as they are decoded into a hidden folder beside the output, so memory stays
 flat for long videos; only when the whole video is decoded and checked do its clips move into
 place. A video that fails half-way therefore leaves nothing behind, and one that was done is never
@@ -28,7 +30,8 @@ from PIL import Image
 from alabench.blur import Eq7
 from alabench.config import ChecksParams, ParamError, Params
 from alabench.frames import FrameError, frame_name, write_png
-from alabench.sources.checks import find_cuts, frame_difference, plan_clips, repeated_pairs, thumbnail
+from alabench.sources.checks import (aspect_change, find_cuts, frame_difference, plan_clips, repeated_pairs,
+                                     thumbnail, timing_jitter)
 
 log = logging.getLogger(__name__)
 
@@ -59,17 +62,19 @@ class Extraction:
     max_clip_frames: int
     min_fps: float
     min_height: int  # a smaller video is rejected
-    checks: ChecksParams | None  # None: no repeated-frame or cut checks (Adobe240)
+    checks: ChecksParams
+    reject: bool  # True: repeated frames, cuts, irregular timing and small sources reject or split a
+    # video (footage from the web, your own); False: a fixed standard set (Adobe240), only flagged
 
     @classmethod
-    def from_params(cls, params: Params, min_fps: float, checks: bool, min_height: int = 0) -> Extraction:
+    def from_params(cls, params: Params, min_fps: float, reject: bool, min_height: int = 0) -> Extraction:
         v = params.video
         shortest = Eq7.from_params(params.blur).span(params.train_data.window)
         if v.max_clip_frames < shortest:
             raise ParamError(f"video.max_clip_frames = {v.max_clip_frames} is not allowed: must be >= {shortest}, "
                              "the sharp frames of one training window (blur.window, blur.stride, train_data.window)")
         return cls(v.width, v.height, v.png_compression, shortest, v.max_clip_frames, min_fps, min_height,
-                   params.checks if checks else None)
+                   params.checks, reject)
 
 
 @dataclass
@@ -81,10 +86,17 @@ class Result:
     capture_fps: float | None = None
     capture_fps_from: str = ""
     container_fps: float | None = None
-    width: int = 0
+    width: int = 0  # the source's size, upright, before resizing
     height: int = 0
     frames: int = 0
+    timing_jitter: float | None = None  # see checks.timing_jitter; None: no timestamps (frame folders)
+    flags: tuple[str, ...] = ()  # kept but worth a look: irregular_timing, upscaled, aspect_changed, cuts
     clips: tuple[str, ...] = ()
+
+    def note(self, flag: str, text: str) -> None:
+        """Flag an accepted video and say why in its reason (and the log)."""
+        self.flags += (flag,)
+        self.reason = "; ".join(filter(None, [self.reason, text]))
 
 
 @dataclass(frozen=True)
@@ -93,18 +105,20 @@ class _Probe:
     width: int
     height: int
     expected_frames: int  # 0 when the container does not say
+    tick: float  # the timestamps' unit, seconds (their rounding); 0 for frame folders
 
 
 @contextmanager
-def open_frames(path: Path) -> Iterator[tuple[_Probe, Iterator[np.ndarray]]]:
-    """Probe a video file or frame folder and iterate its frames as upright (H, W, 3) uint8 RGB."""
+def open_frames(path: Path) -> Iterator[tuple[_Probe, Iterator[tuple[np.ndarray, float | None]]]]:
+    """Probe a video file or frame folder and iterate its frames as stored, each as upright
+    (H, W, 3) uint8 RGB with its presentation time in seconds (None in a frame folder)."""
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         if not files:
             raise FrameError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this frame folder")
         with Image.open(files[0]) as first:
             size = first.size
-        yield _Probe(None, size[0], size[1], len(files)), _read_images(files)
+        yield _Probe(None, size[0], size[1], len(files), 0.0), _read_images(files)
         return
     with av.open(str(path)) as container:
         if not container.streams.video:
@@ -112,19 +126,22 @@ def open_frames(path: Path) -> Iterator[tuple[_Probe, Iterator[np.ndarray]]]:
         stream = container.streams.video[0]
         stream.thread_type = "AUTO"
         fps = float(stream.average_rate) if stream.average_rate else None
-        probe = _Probe(fps, stream.codec_context.width, stream.codec_context.height, stream.frames or 0)
+        probe = _Probe(fps, stream.codec_context.width, stream.codec_context.height, stream.frames or 0,
+                       float(stream.time_base or 0))
         yield probe, _decode_stream(container, stream)
 
 
-def _decode_stream(container: av.container.InputContainer, stream: av.VideoStream) -> Iterator[np.ndarray]:
+def _decode_stream(container: av.container.InputContainer,
+                   stream: av.VideoStream) -> Iterator[tuple[np.ndarray, float | None]]:
     for frame in container.decode(stream):
-        yield np.rot90(frame.to_ndarray(format="rgb24"), k=round(frame.rotation / 90) % 4)
+        time = float(frame.pts * frame.time_base) if frame.pts is not None and frame.time_base else None
+        yield np.rot90(frame.to_ndarray(format="rgb24"), k=round(frame.rotation / 90) % 4), time
 
 
-def _read_images(files: list[Path]) -> Iterator[np.ndarray]:
+def _read_images(files: list[Path]) -> Iterator[tuple[np.ndarray, None]]:
     for path in files:
         with Image.open(path) as img:
-            yield np.asarray(img.convert("RGB"))
+            yield np.asarray(img.convert("RGB")), None
 
 
 def safe_name(text: str) -> str:
@@ -162,7 +179,7 @@ def extract_video(video: Video, split_dir: Path, cfg: Extraction) -> Result:
         result.status, result.reason = "failed", f"cannot decode {video.path}: {why} (corrupt or truncated?)"
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    log.info("%s: %s %s", video.id, result.status, result.reason)
+    log.log(logging.WARNING if result.flags else logging.INFO, "%s: %s %s", video.id, result.status, result.reason)
     return result
 
 
@@ -188,7 +205,11 @@ def _decode(video: Video, work: Path, cfg: Extraction) -> tuple[Result, np.ndarr
         if result.status != "ok":
             return result, np.zeros(0), np.zeros(0)
         previous = previous_thumb = None
-        for frame in frames:
+        times: list[float | None] = []
+        for frame, time in frames:
+            if not times and not _check_size(frame, result, cfg):
+                return result, np.zeros(0), np.zeros(0)
+            times.append(time)
             small = resize(frame, cfg.width, cfg.height)
             write_png(work / frame_name(result.frames), small, cfg.png_compression)
             thumb = thumbnail(small)
@@ -197,6 +218,7 @@ def _decode(video: Video, work: Path, cfg: Extraction) -> tuple[Result, np.ndarr
                 d_thumb.append(frame_difference(previous_thumb, thumb))
             previous, previous_thumb = small, thumb
             result.frames += 1
+    result.timing_jitter = timing_jitter(times, probe.tick)
     missing = probe.expected_frames - result.frames
     if result.frames == 0 or missing > max(2, probe.expected_frames // 100):
         result.status = "failed"
@@ -205,10 +227,39 @@ def _decode(video: Video, work: Path, cfg: Extraction) -> tuple[Result, np.ndarr
     return result, np.asarray(d), np.asarray(d_thumb)
 
 
+def _check_size(frame: np.ndarray, result: Result, cfg: Extraction) -> bool:
+    """Record the source size of the first (upright) frame; flag upscaling and an aspect change
+    beyond ``checks.max_aspect_change``; reject a source below ``checks.min_width`` x ``min_height``
+    (where ``cfg.reject``). False when rejected."""
+    c = cfg.checks
+    result.height, result.width = frame.shape[:2]
+    size, out = f"{result.width}x{result.height}", f"{cfg.width}x{cfg.height}"
+    if cfg.reject and (result.width < c.min_width or result.height < c.min_height):
+        result.status = "rejected"
+        result.reason = f"source {size} is below checks.min_width x min_height {c.min_width}x{c.min_height}"
+        return False
+    if result.width < cfg.width or result.height < cfg.height:
+        result.note("upscaled", f"upscaled: source {size} is smaller than the {out} frames (video.width, height)")
+    change = aspect_change(result.width, result.height, cfg.width, cfg.height)
+    if abs(change) > c.max_aspect_change:
+        ratios = f"{result.width / result.height:.2f} -> {cfg.width / cfg.height:.2f}"
+        result.note("aspect_changed", f"aspect changed: {ratios} ({change:+.1%}, beyond checks.max_aspect_change "
+                                      f"{c.max_aspect_change:.0%}): the picture is stretched")
+    return True
+
+
 def _check(d: np.ndarray, d_thumb: np.ndarray, result: Result, cfg: Extraction) -> list[tuple[int, int]]:
     """Apply the frame checks (rejecting ``result`` if they fail); return the clips' frame ranges."""
     cuts: list[int] = []
-    if cfg.checks is not None and len(d):
+    jitter, limit = result.timing_jitter, cfg.checks.max_timing_jitter
+    if jitter is not None and jitter > limit:
+        text = (f"irregular frame timing: a frame interval deviates {jitter:.0%} from the mean, beyond "
+                f"checks.max_timing_jitter {limit:.0%} (variable frame rate?); eq. 7 needs equally spaced frames")
+        if cfg.reject:
+            result.status, result.reason = "rejected", text
+            return []
+        result.note("irregular_timing", text)
+    if cfg.reject and len(d):
         share = float(repeated_pairs(d, cfg.checks).mean())
         if share > cfg.checks.max_repeated:
             result.status = "rejected"
@@ -217,7 +268,7 @@ def _check(d: np.ndarray, d_thumb: np.ndarray, result: Result, cfg: Extraction) 
             return []
         cuts = find_cuts(d_thumb, cfg.checks)
         if cuts:
-            result.reason = f"{len(cuts)} shot cut(s), before frame(s) {' '.join(map(str, cuts))}"
+            result.note("cuts", f"{len(cuts)} shot cut(s), before frame(s) {' '.join(map(str, cuts))}")
     return plan_clips(result.frames, cuts, cfg.min_clip_frames, cfg.max_clip_frames)
 
 

@@ -16,6 +16,7 @@ not fetched again, not even its metadata.
 from __future__ import annotations
 
 import csv
+import hashlib
 import logging
 import re
 import time
@@ -207,6 +208,16 @@ def _candidates(params: Params, folder: Path, old: dict[str, Row], crawler: Craw
         yield from (Candidate(url, query) for url in urls)
 
 
+def video_id(info: dict[str, Any], url: str) -> str:
+    """yt-dlp's id, made unique per candidate where it is not: the generic extractor names a video
+    after its file, so .../a/normal.mp4 and .../b/normal.mp4 would share one id, one file, one
+    archive entry and one clip name; their id gets the URL's hash. A site's own ids (YouTube's)
+    are kept: two URLs with one such id are one video."""
+    if info.get("extractor_key", "").lower() == "generic":
+        return f"{info['id']}-{hashlib.sha256(url.encode()).hexdigest()[:8]}"
+    return str(info["id"])
+
+
 def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
     """Metadata, capture-rate evidence, download: a Video to extract, or why not (a Result)."""
     p = params.youtube240
@@ -214,6 +225,7 @@ def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
         info = crawler.info(c.url)
     except yt_dlp.utils.DownloadError as err:
         return Result("failed", _message(err))
+    info["id"] = video_id(info, c.url)
     if c.capture_fps is not None:
         capture, where = c.capture_fps, SOURCES_CSV
     elif stated := stated_capture_fps(info, p.evidence):
@@ -242,8 +254,9 @@ def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
 def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     """Crawl until ``youtube240.target`` candidates are accepted (or the candidates run out)."""
     p = params.youtube240
-    cfg = Extraction.from_params(params, p.min_fps, checks=True, min_height=p.min_height)
+    cfg = Extraction.from_params(params, p.min_fps, reject=True, min_height=p.min_height)
     manifest = raw / "manifest.csv"
+    videos: dict[str, str] = {}  # clip name prefix -> the candidate that has it (one video, one row)
     with closing(Crawler(params, raw)) as crawler, Batch(sharp, manifest, cfg, params.video.workers) as batch:
         for c in _candidates(params, folder, batch.old, crawler):
             while batch.pending and batch.ok + len(batch.pending) >= p.target:
@@ -252,11 +265,17 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
                 break
             if c.url in batch.rows or any(r for r in batch.pending.values() if r[0].id == c.url):
                 continue
-            key = fingerprint(cfg, p.evidence, p.max_height, p.max_duration_s, c.capture_fps)
+            # A decided candidate is never fetched again (not even its metadata), so the key hashes the
+            # candidate (URL, declared rate) and the settings, not the downloaded file.
+            key = fingerprint(cfg, p.evidence, p.max_height, p.max_duration_s, c.url, c.capture_fps)
             if (row := batch.reusable(c.url, key)) is not None:
                 batch.record({**row, "source": c.source})
+                videos.update((clip.rsplit("-", 1)[0], c.url) for clip in row["clips"].split())
                 continue
             fetched = _fetch(c, params, crawler)
+            if isinstance(fetched, Video) and videos.setdefault(fetched.name, c.url) != c.url:
+                fetched = Result("rejected", f"the same video as {videos[fetched.name]}, an earlier candidate",
+                                 capture_fps=fetched.capture_fps, capture_fps_from=fetched.capture_fps_from)
             if isinstance(fetched, Video):
                 batch.submit(fetched, key)
             else:

@@ -1,0 +1,75 @@
+"""What a user sees when a stage stops: one `error:` line, never a traceback, never twice."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from alabench.cli import INTERRUPTED, run_stage
+from alabench.errors import UserError
+from conftest import REPO
+
+
+def _stage(work):
+    with pytest.raises(SystemExit) as info:
+        run_stage("test", work)
+    return info.value.code
+
+
+def _raise(err: BaseException):
+    def work() -> None:
+        raise err
+    return work
+
+
+@pytest.mark.parametrize("err, expected", [
+    (PermissionError(errno.EACCES, "Permission denied", "results/synth/mixed/.alanet.x1y2z3w4.tmp"),
+     "error: results/synth/mixed/.alanet.x1y2z3w4.tmp: permission denied: make its folder writable by you "
+     "(`chmod -R u+w results/synth/mixed`) and run again"),
+    (OSError(errno.ENOSPC, "No space left on device", "data/sharp/local/test/x/00001.png"),
+     "error: data/sharp/local/test/x/00001.png: no space left on device: free some space and run again"),
+    (UserError("params.yaml: unknown key 'train.epocs'"), "error: params.yaml: unknown key 'train.epocs'"),
+])
+def test_fixable_errors_print_one_line_once(err, expected, capsys):
+    assert _stage(_raise(err)) == 1
+    captured = capsys.readouterr()
+    assert captured.err.strip() == expected and expected not in captured.out  # not also as a log line
+
+
+def test_other_os_errors_keep_their_traceback():
+    with pytest.raises(FileNotFoundError):
+        run_stage("test", _raise(FileNotFoundError(errno.ENOENT, "No such file", "bug.txt")))
+
+
+WORKER = """
+import sys, time
+from alabench.cli import run_stage
+from alabench.parallel import executor
+
+def nap(i):
+    time.sleep(30)
+
+def work():
+    with executor(2) as pool:
+        print("ready", flush=True)
+        list(pool.map(nap, range(2)))
+
+run_stage("test", work)
+"""
+
+
+def test_ctrl_c_prints_one_line_even_with_worker_processes():
+    """Ctrl-C in a terminal signals the whole process group: the stage and its workers."""
+    proc = subprocess.Popen([sys.executable, "-c", WORKER], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)  # the workers have started
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and err.strip() == f"error: {INTERRUPTED}", err
