@@ -38,7 +38,7 @@ from alabench.viewer import read_samples, viewer_set
 from alabench.config import Params, ReportParams
 from alabench.dvc_metrics import joint_plot, write_metrics
 from alabench.frames import atomic_dir, atomic_write_text, read_png
-from alabench.tracking import git_commit
+from alabench.tracking import dvc_experiment, git_commit
 
 log = logging.getLogger(__name__)
 
@@ -573,6 +573,7 @@ def provenance(root: Path, params: ReportParams) -> dict[str, Any]:
     used = {key: raw.get(key) for key in ("report", "evaluate", "blur") if key in raw}
     return {
         "commit": git_commit(), "hashes": hashes, "params": yaml.safe_dump(used, sort_keys=False),
+        "experiment": dvc_experiment(root / "params.yaml"),   # None outside `dvc exp run`
         "machine": f"{platform.node()} · {platform.platform()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
