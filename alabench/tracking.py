@@ -25,7 +25,13 @@ DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+    """``MLFLOW_TRACKING_URI``, else the repository's mlflow.db. Under ``dvc queue`` / ``dvc exp run
+    --temp`` a stage runs in a copy under .dvc/tmp/exps/, thrown away afterwards: DVC then points
+    ``DVC_ROOT`` at the real repository, and the runs go to its mlflow.db, not to the copy's."""
+    if "MLFLOW_TRACKING_URI" in os.environ:
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = os.environ.get("DVC_ROOT")
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root else DEFAULT_URI
 
 
 def git_commit() -> str:
