@@ -99,7 +99,9 @@ def mlflow_run(dataset: str, run_name: str, params: dict[str, Any], tags: dict[s
     import mlflow  # slow to import: only the stages that log pay for it
 
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(f"alabench-{dataset}")
+    if "mlflow.experimentKind" not in mlflow.set_experiment(f"alabench-{dataset}").tags:
+        # MLflow 3's UI opens an experiment of no kind on its GenAI traces page; these are training runs.
+        mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
     experiment = dvc_experiment()
     context = {"git_commit": git_commit(), "dataset": dataset, "dvc_exp": experiment["name"] if experiment else "workspace"}
     if experiment and experiment["changed"]:  # the "Description" MLflow shows on the run's page

@@ -16,7 +16,7 @@ import pytest
 
 from conftest import GIT_ENV, run
 
-from alabench.tracking import dvc_experiment, mlflow_run
+from alabench.tracking import dvc_experiment, mlflow_run, tracking_uri
 
 
 def free_port() -> int:
@@ -58,6 +58,14 @@ def logged(tmp_path, monkeypatch) -> Path:
     return tmp_path
 
 
+def test_queued_experiments_log_to_the_repository_not_to_their_copy(monkeypatch, tmp_path):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.setenv("DVC_ROOT", str(tmp_path))  # what DVC sets in a queued experiment's temporary copy
+    assert tracking_uri() == f"sqlite:///{tmp_path.resolve() / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5000")
+    assert tracking_uri() == "http://127.0.0.1:5000"  # an explicit server wins
+
+
 def test_mlflow_server_serves_named_tagged_runs_that_compare_by_protocol(logged):
     port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
@@ -76,8 +84,10 @@ def test_mlflow_server_serves_named_tagged_runs_that_compare_by_protocol(logged)
                 if server.poll() is not None or time.monotonic() > deadline:
                     raise AssertionError(f"mlflow server did not start: {server.stderr.read().decode()[-2000:]}")
                 time.sleep(0.5)
-        ids = [e["experiment_id"] for e in experiment["experiments"] if e["name"] == "alabench-synth"]
-        assert len(ids) == 1
+        ours = [e for e in experiment["experiments"] if e["name"] == "alabench-synth"]
+        ids = [e["experiment_id"] for e in ours]
+        assert len(ids) == 1  # the UI opens it on its runs table, not on the GenAI traces page:
+        assert {t["key"]: t["value"] for t in ours[0]["tags"]}["mlflow.experimentKind"] == "custom_model_development"
         # The search the docs give for the Compare view: one protocol, every method side by side.
         found = post(f"{base}/runs/search", {"experiment_ids": ids, "filter": "tags.protocol = 'all_blurry'",
                                               "order_by": ["metrics.`per_clip.joint.psnr` DESC"]})["runs"]
