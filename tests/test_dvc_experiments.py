@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import sqlite3
 import sys
 import time
@@ -65,16 +66,25 @@ def test_exp_run_reruns_only_the_changed_method_and_names_itself(repo):
     assert "methods.alanet.width" in diff and "reports/metrics/synth/all_blurry/alanet.json" in diff
 
 
-def test_a_queued_pair_completes_with_two_workers(repo):
+def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
+    # `dvc queue start` spawns its workers as `dvc exp queue-worker` found on PATH (dvc_task's
+    # ManagedProcess), not as `python -m dvc`: without a `dvc` command they never start, silently.
+    shim = tmp_path / "bin" / "dvc"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m dvc "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
     for name, lr in (("lr-a", "0.001"), ("lr-b", "0.002")):
         run([*DVC, "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}"], repo)
     run([*DVC, "queue", "start", "-j", "2"], repo)
     try:
-        deadline = time.monotonic() + 400
+        started = time.monotonic()
+        deadline = started + 400
         while True:
             status = run([*DVC, "queue", "status"], repo).stdout
             if "Queued" not in status and "Running" not in status:
                 break
+            assert "0 active, 0 idle" not in status or time.monotonic() < started + 60, status
             assert time.monotonic() < deadline, status
             time.sleep(3)
     finally:
