@@ -93,7 +93,7 @@ def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
     rows = list(csv.DictReader(io.StringIO(run([*DVC, "exp", "show", "--csv"], repo).stdout)))
     done = {r["Experiment"]: r for r in rows if r["Experiment"] in ("lr-a", "lr-b")}
     assert {n: r["train.lr"] for n, r in done.items()} == {"lr-a": "0.001", "lr-b": "0.002"}
-    assert all(r["joint_psnr"] for r in done.values())
+    assert all(r["reports/metrics/synth/all_blurry/alanet.json:joint_psnr"] for r in done.values())
     with sqlite3.connect(repo / "mlflow.db") as con:  # the copies' runs reach the repository's mlflow.db
         names = {v for (v,) in con.execute("select value from tags where key = 'dvc_exp'")}
     assert {"lr-a", "lr-b"} <= names

@@ -11,7 +11,8 @@ import pytest
 from cdp import Browser
 from conftest import run
 
-from alabench.vega import write_template
+from alabench.sdist import sha256_file
+from alabench.vega import SCRIPTS, WHEEL, fetch_wheel, scripts, write_template
 
 DVC = [sys.executable, "-m", "dvc"]
 # The plots the pipeline declares (dvc.yaml): a training curve and the report's joint PSNR bars.
@@ -69,3 +70,13 @@ def test_plots_render_offline_with_the_inline_template_and_not_without(tmp_path,
     shots = Path("/work/shots")
     if shots.is_dir():  # a picture for the note when run on the project's machine
         browser.screenshot(shots / "dvc-plots-offline.png")
+
+
+def test_a_damaged_cached_script_is_extracted_again_from_the_pinned_wheel(tmp_path):
+    (tmp_path / "downloads").mkdir()
+    (tmp_path / "downloads" / WHEEL).symlink_to(fetch_wheel())  # the machine's cached wheel: no network
+    paths = scripts(cache=tmp_path)
+    assert sorted(p.name for p in paths.values()) == sorted(SCRIPTS)
+    paths["vega@6.1.2.js"].write_text("half a download")
+    again = scripts(cache=tmp_path)
+    assert sha256_file(again["vega@6.1.2.js"]) == SCRIPTS["vega@6.1.2.js"][1]
