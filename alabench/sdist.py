@@ -59,9 +59,10 @@ def is_valid(path: Path) -> bool:
     return path.is_file() and sha256_file(path) == TARBALL_SHA256
 
 
-def pip_download(python: Path | str, requirement_file: Path, dest: Path) -> None:
-    """One pip call; hash checking runs before pip builds the sdist's metadata."""
-    cmd = [str(python), "-m", "pip", "download", "--quiet", "--no-input", "--no-deps", "--no-binary", ":all:",
+def pip_download(python: Path | str, requirement_file: Path, dest: Path, form: str = "--no-binary") -> None:
+    """One pip call; hash checking runs before pip builds the sdist's metadata. ``form``
+    ``--only-binary`` fetches a wheel instead (alabench.vega)."""
+    cmd = [str(python), "-m", "pip", "download", "--quiet", "--no-input", "--no-deps", form, ":all:",
            "--no-build-isolation", "--require-hashes", "-r", str(requirement_file), "-d", str(dest)]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)

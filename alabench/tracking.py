@@ -1,7 +1,10 @@
 """MLflow logging for the train and evaluate stages (methods never see MLflow).
 
 Tracking URI: ``MLFLOW_TRACKING_URI`` if set (e.g. a team's PostgreSQL-backed server), else
-``sqlite:///mlflow.db`` at the repository root, MLflow's own default. One experiment per data set.
+``sqlite:///mlflow.db`` at the repository root, MLflow's own default. One experiment per data set;
+every run is tagged with its data set, git commit and DVC experiment (``dvc_exp``: the name under
+``dvc exp run``, else ``workspace``) on top of the stage's own tags (stage, method, protocol, seed),
+so the UI's search box (``tags.protocol = 'all_blurry'``) puts methods side by side for Compare.
 SQLite takes one writer at a time; DVC runs stages one after another, and under DDP only rank 0
 logs.
 """
@@ -16,11 +19,19 @@ from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 DEFAULT_URI = "sqlite:///mlflow.db"
 
 
 def tracking_uri() -> str:
-    return os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_URI)
+    """``MLFLOW_TRACKING_URI``, else the repository's mlflow.db. Under ``dvc queue`` / ``dvc exp run
+    --temp`` a stage runs in a copy under .dvc/tmp/exps/, thrown away afterwards: DVC then points
+    ``DVC_ROOT`` at the real repository, and the runs go to its mlflow.db, not to the copy's."""
+    if "MLFLOW_TRACKING_URI" in os.environ:
+        return os.environ["MLFLOW_TRACKING_URI"]
+    root = os.environ.get("DVC_ROOT")
+    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}" if root else DEFAULT_URI
 
 
 def git_commit() -> str:
@@ -32,6 +43,26 @@ def git_commit() -> str:
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return head + ("-dirty" if dirty else "")
+
+
+def dvc_experiment(params_file: Path = Path("params.yaml")) -> dict[str, Any] | None:
+    """The DVC experiment this stage runs in, or None outside ``dvc exp run``: its name, the baseline
+    commit and the params changed from it (``{"train.lr": ("0.0003", "0.002")}``), read from the
+    variables DVC sets for every stage of an experiment and from ``git show <baseline>:params.yaml``."""
+    name = os.environ.get("DVC_EXP_NAME")
+    if not name:
+        return None
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV", "")
+    changed: dict[str, tuple[str, str]] = {}
+    try:
+        before = subprocess.run(["git", "show", f"{baseline}:./{params_file.name}"], cwd=params_file.parent or ".",
+                                capture_output=True, text=True, check=True).stdout
+        old, new = flatten(yaml.safe_load(before) or {}), flatten(yaml.safe_load(params_file.read_text()) or {})
+        changed = {key: (old.get(key, "–"), new.get(key, "–")) for key in sorted(old.keys() | new.keys())
+                   if old.get(key) != new.get(key)}
+    except (OSError, subprocess.CalledProcessError):
+        pass  # no git or no baseline: the name alone still says which experiment it is
+    return {"name": name, "baseline": baseline[:7], "changed": changed}
 
 
 def flatten(params: Any, prefix: str = "") -> dict[str, str]:
@@ -68,8 +99,15 @@ def mlflow_run(dataset: str, run_name: str, params: dict[str, Any], tags: dict[s
     import mlflow  # slow to import: only the stages that log pay for it
 
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(f"alabench-{dataset}")
-    with mlflow.start_run(run_name=run_name, tags={"git_commit": git_commit(), "dataset": dataset, **tags}):
+    if "mlflow.experimentKind" not in mlflow.set_experiment(f"alabench-{dataset}").tags:
+        # MLflow 3's UI opens an experiment of no kind on its GenAI traces page; these are training runs.
+        mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
+    experiment = dvc_experiment()
+    context = {"git_commit": git_commit(), "dataset": dataset, "dvc_exp": experiment["name"] if experiment else "workspace"}
+    if experiment and experiment["changed"]:  # the "Description" MLflow shows on the run's page
+        context["mlflow.note.content"] = "DVC experiment {}: {}".format(experiment["name"], ", ".join(
+            f"{key}={value}" for key, (_, value) in experiment["changed"].items()))
+    with mlflow.start_run(run_name=run_name, tags={**context, **tags}):
         flat = flatten(params)
         for start in range(0, len(flat), 100):  # MLflow takes at most 100 params per call
             mlflow.log_params(dict(list(flat.items())[start:start + 100]))

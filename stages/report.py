@@ -38,7 +38,10 @@ def main() -> None:
         with mlflow_run(dataset, "report", params, {"stage": "report"}) as run:
             run.log_metrics(metrics, step=0)
             for path in paths:
-                run.log_artifact(path)
+                if path.is_dir():
+                    run.log_artifacts(path, path.name)
+                else:
+                    run.log_artifact(path)
             run.log_artifacts(OUT / "assets", "assets")
 
 

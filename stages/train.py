@@ -76,7 +76,7 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
              sum(p.numel() for p in model.parameters()) / 1e6, dist.world)
 
     tracking = (mlflow_run(dataset, f"train {method_name}", config,
-                           {"stage": "train", "method": method_name, "trains": "true"})
+                           {"stage": "train", "method": method_name, "seed": str(seed), "trains": "true"})
                 if dist.is_main else nullcontext())
     with tracking as run:
         history = train(model, build_loss(params), train_set, val_set, params.train, dist,

@@ -1,0 +1,99 @@
+"""DVC experiments on a tiny config: `dvc exp run -S` reruns only what the changed knob feeds, the
+report and MLflow name the experiment, and a queued pair completes under `dvc queue start -j 2`."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import git_repo, run, tiny_params
+
+DVC = [sys.executable, "-m", "dvc"]
+
+
+def small_params() -> dict:
+    """tiny_params with one trained method and one protocol: the fewest stages that still show which
+    ones a change reruns."""
+    p = tiny_params()
+    p["train"]["methods"] = ["alanet"]
+    p["evaluate"]["protocols"] = ["all_blurry"]
+    p["report"]["protocols"] = ["all_blurry"]
+    p["report"]["headline"] = {"all_blurry": p["report"]["headline"]["all_blurry"]}
+    return p
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """The tiny pipeline reproduced and committed: the baseline experiments start from."""
+    repo = git_repo(tmp_path_factory.mktemp("exp"), small_params())
+    run([*DVC, "repro", "--quiet"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "baseline results"], repo)
+    return repo
+
+
+def ran(stdout: str) -> set[str]:
+    return {line.split("'")[1] for line in stdout.splitlines() if line.startswith("Running stage '")}
+
+
+def test_exp_run_reruns_only_the_changed_method_and_names_itself(repo):
+    out = run([*DVC, "exp", "run", "-n", "narrow", "-S", "methods.alanet.width=0.125"], repo).stdout
+    assert ran(out) == {"train@alanet-synth-0", "evaluate_trained@alanet-synth-all_blurry", "report"}, out
+    page = (repo / "reports" / "index.html").read_text()
+    experiment = page.split('id="experiment"', 1)[1].split("</p>", 1)[0]
+    assert "<code>narrow</code>" in experiment and "<code>methods.alanet.width</code> 0.0625 → 0.125" in experiment
+    with sqlite3.connect(repo / "mlflow.db") as con:
+        tagged = con.execute("select r.name from runs r join tags t on r.run_uuid = t.run_uuid "
+                             "where t.key = 'dvc_exp' and t.value = 'narrow'").fetchall()
+    assert sorted(name for (name,) in tagged) == ["evaluate alanet all_blurry", "report", "train alanet"]
+    shown = run([*DVC, "exp", "show", "--only-changed", "--csv"], repo).stdout
+    rows = list(csv.DictReader(io.StringIO(shown)))
+    column = "reports/metrics/synth/all_blurry/alanet.json:joint_psnr"  # DVC prefixes keys found in two files
+    assert "methods.alanet.width" in rows[0] and column in rows[0], rows[0].keys()
+    baseline = next(r for r in rows if r["typ"] == "baseline" and r["rev"] != "workspace")  # the commit
+    narrow = next(r for r in rows if r["Experiment"] == "narrow")
+    assert narrow["methods.alanet.width"] == "0.125" and baseline["methods.alanet.width"] == "0.0625"
+    assert narrow[column] and baseline[column] and narrow[column] != baseline[column]  # both read, and moved
+    assert not any("blurry_input" in key for key in rows[0]), rows[0].keys()  # unchanged columns are left out
+    diff = run([*DVC, "exp", "diff", "HEAD", "narrow"], repo).stdout
+    assert "methods.alanet.width" in diff and "reports/metrics/synth/all_blurry/alanet.json" in diff
+
+
+def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
+    # `dvc queue start` spawns its workers as `dvc exp queue-worker` found on PATH (dvc_task's
+    # ManagedProcess), not as `python -m dvc`: without a `dvc` command they never start, silently.
+    shim = tmp_path / "bin" / "dvc"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m dvc "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
+    for name, lr in (("lr-a", "0.001"), ("lr-b", "0.002")):
+        run([*DVC, "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}"], repo)
+    run([*DVC, "queue", "start", "-j", "2"], repo)
+    try:
+        started = time.monotonic()
+        deadline = started + 400
+        while True:
+            status = run([*DVC, "queue", "status"], repo).stdout
+            if "Queued" not in status and "Running" not in status:
+                break
+            assert "0 active, 0 idle" not in status or time.monotonic() < started + 60, status
+            assert time.monotonic() < deadline, status
+            time.sleep(3)
+    finally:
+        run([*DVC, "queue", "stop", "--kill"], repo, check=False)
+    assert status.count("Success") == 2 and "Failed" not in status, status
+    rows = list(csv.DictReader(io.StringIO(run([*DVC, "exp", "show", "--csv"], repo).stdout)))
+    done = {r["Experiment"]: r for r in rows if r["Experiment"] in ("lr-a", "lr-b")}
+    assert {n: r["train.lr"] for n, r in done.items()} == {"lr-a": "0.001", "lr-b": "0.002"}
+    assert all(r["reports/metrics/synth/all_blurry/alanet.json:joint_psnr"] for r in done.values())
+    with sqlite3.connect(repo / "mlflow.db") as con:  # the copies' runs reach the repository's mlflow.db
+        names = {v for (v,) in con.execute("select value from tags where key = 'dvc_exp'")}
+    assert {"lr-a", "lr-b"} <= names
