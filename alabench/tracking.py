@@ -9,6 +9,7 @@ logs.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,13 +60,36 @@ class Run:
         self._mlflow.log_artifact(str(path))
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def fail_orphans(mlflow: Any, experiment_id: str) -> None:
+    """Mark FAILED the runs left RUNNING by a killed process of this host (a kill -9 skips MLflow's
+    own cleanup); runs of live processes or of other hosts are left alone."""
+    host = socket.gethostname()
+    client = mlflow.MlflowClient()
+    for run in client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.host = '{host}'"):
+        pid = run.data.tags.get("pid", "")
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            client.set_terminated(run.info.run_id, "FAILED")
+
+
 @contextmanager
 def mlflow_run(dataset: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[Run]:
     import mlflow  # slow to import: only the stages that log pay for it
 
     mlflow.set_tracking_uri(tracking_uri())
-    mlflow.set_experiment(f"alabench-{dataset}")
-    with mlflow.start_run(run_name=run_name, tags={"git_commit": git_commit(), "dataset": dataset, **tags}):
+    experiment = mlflow.set_experiment(f"alabench-{dataset}")
+    fail_orphans(mlflow, experiment.experiment_id)
+    provenance = {"git_commit": git_commit(), "dataset": dataset, "host": socket.gethostname(), "pid": str(os.getpid())}
+    with mlflow.start_run(run_name=run_name, tags={**provenance, **tags}):
         flat = flatten(params)
         for start in range(0, len(flat), 100):  # MLflow takes at most 100 params per call
             mlflow.log_params(dict(list(flat.items())[start:start + 100]))

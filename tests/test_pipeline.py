@@ -41,11 +41,11 @@ def test_dvc_repro_then_status_is_clean(repo):
     assert len(list((repo / "data/sharp/synth/train").iterdir())) == 4
     assert all((repo / f"data/weights/{name}_features.pth").is_file() for name in ("alexnet", "vgg16"))
     for method in ("alanet", "alanet_self", "alanet_cross"):
-        state = torch.load(repo / f"checkpoints/synth/{method}/model.pt", weights_only=True)
+        state = torch.load(repo / f"checkpoints/synth/{method}/seed0/model.pt", weights_only=True)
         assert state["method"] == method and state["history"][-1]["epoch"] == 1
-        metrics = json.loads((repo / f"training/synth/{method}/metrics.json").read_text())
+        metrics = json.loads((repo / f"training/synth/{method}/seed0/metrics.json").read_text())
         assert metrics["joint_psnr"] > 10 and metrics["input_joint_psnr"] > 10
-        assert (repo / f"training/synth/{method}/history.csv").read_text().startswith("epoch,step,lr,train_loss")
+        assert (repo / f"training/synth/{method}/seed0/history.csv").read_text().startswith("epoch,step,lr,train_loss")
     for protocol in ("all_blurry", "mixed"):
         for method in ("alanet", "alanet_self", "alanet_cross", "blurry_input"):
             out = repo / f"results/synth/{protocol}/{method}"
@@ -66,7 +66,7 @@ def test_dvc_repro_then_status_is_clean(repo):
     summary = json.loads((repo / "results/synth/mixed/alanet/summary.json").read_text())
     assert metrics["reports/metrics.json"]["data"]["synth"]["mixed"]["alanet"]["joint"]["psnr"] == pytest.approx(
         summary["averages"]["per_clip"]["joint"]["psnr"]["mean"], abs=1e-5)
-    assert "training/synth/alanet/metrics.json" in metrics
+    assert "training/synth/alanet/seed0/metrics.json" in metrics
     assert all(status == "FINISHED" for _, status in runs)
     status = run([sys.executable, "-m", "dvc", "status"], repo).stdout
     assert "Data and pipelines are up to date" in status, status
@@ -124,11 +124,11 @@ def test_ddp_on_two_cpu_processes_matches_one_process(repo, tmp_path):
         shutil.copytree(repo, work, ignore=shutil.ignore_patterns("checkpoints", "training", "mlflow.db"))
         shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
-        result = run([*launcher, "-m", "stages.train", "--method", "alanet", "--dataset", "synth"], work)
+        result = run([*launcher, "-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"], work)
         assert "2 process(es)" in result.stderr if procs == 2 else "1 process(es)" in result.stderr
-        finals[procs] = torch.load(work / "checkpoints/synth/alanet/model.pt", weights_only=True)
+        finals[procs] = torch.load(work / "checkpoints/synth/alanet/seed0/model.pt", weights_only=True)
         assert [name for name, _ in mlflow_runs(work / "mlflow.db")] == ["train alanet"]  # rank 0 alone logs
-        assert sorted(p.name for p in (work / "data/cache/train").iterdir()) == ["synth-alanet.pt"]
+        assert sorted(p.name for p in (work / "data/cache/train").iterdir()) == ["synth-alanet-seed0.pt"]
     one, two = finals[1]["model"], finals[2]["model"]
     assert finals[1]["history"][-1]["step"] == finals[2]["history"][-1]["step"] > 2
     for name in one:
@@ -154,7 +154,7 @@ def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
     params["train"]["methods"].append("unet2")
     params["methods"]["unet2"] = dict(params["methods"]["unet"])
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    mine = {"train@unet2-synth", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
+    mine = {"train@unet2-synth-0", "evaluate_trained@unet2-synth-all_blurry", "evaluate_trained@unet2-synth-mixed"}
     assert stale_stages(work) == mine
     out = run([sys.executable, "-m", "dvc", "repro"], work).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
@@ -164,7 +164,7 @@ def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
     # a method's size is its own slice of the params: changing it retrains that method alone
     params["methods"]["alanet_self"]["width"] = 0.125
     (work / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    assert stale_stages(work) == {"train@alanet_self-synth", "evaluate_trained@alanet_self-synth-all_blurry",
+    assert stale_stages(work) == {"train@alanet_self-synth-0", "evaluate_trained@alanet_self-synth-all_blurry",
                                   "evaluate_trained@alanet_self-synth-mixed"}
 
 
