@@ -21,7 +21,7 @@ import torch
 
 from alabench.blur import Eq7
 from alabench.cli import run_stage
-from alabench.config import ParamError, Params, load_params
+from alabench.config import ParamError, load_params
 from alabench.datasets import (
     ClipCache,
     TrainWindows,
@@ -31,18 +31,9 @@ from alabench.datasets import (
 from alabench.frames import atomic_write_text, list_clips
 from alabench.methods import MethodError, get_method
 from alabench.tracking import mlflow_run
-from alabench.training import data_fingerprint, save_checkpoint, setup_distributed, train
-from models.losses import PerceptualLoss, ReconstructionLoss
+from alabench.training import build_loss, data_fingerprint, save_checkpoint, setup_distributed, train
 
 log = logging.getLogger("stages.train")
-
-
-def build_loss(params: Params) -> ReconstructionLoss:
-    cfg = params.train
-    if cfg.perceptual_weight == 0:
-        return ReconstructionLoss(None, 0.0)
-    from alabench.weights import vgg16_features
-    return ReconstructionLoss(PerceptualLoss(vgg16_features(), cfg.perceptual_layers), cfg.perceptual_weight)
 
 
 def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None = None) -> None:
@@ -83,7 +74,7 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
                            {"stage": "train", "method": method_name, "trains": "true", "seed": str(seed)})
                 if dist.is_main else nullcontext())
     with tracking as run:
-        history = train(model, build_loss(params), train_set, val_set, params.train, dist,
+        history = train(model, build_loss(params, method), train_set, val_set, params.train, dist,
                         Path("data/cache/train") / f"{dataset}-{method_name}-seed{seed}.pt", config, seed=seed,
                         on_epoch=(lambda row: run.log_metrics(row, int(row["epoch"]))) if run else (lambda row: None),
                         stop_after_step=stop_after_step)
