@@ -154,6 +154,7 @@ class TrainParams:
     batch_size: PositiveInt  # global batch, split evenly across DDP processes
     lr: Annotated[float, Range(1e-8, 1.0)]
     weight_decay: Annotated[float, Range(0.0, 1.0)]
+    lr_schedule: Literal["step", "cosine"]  # step: lr_milestones / lr_gamma; cosine: per step to 0, after a short warm-up
     lr_milestones: tuple[Probability, ...]  # shares of the epochs where lr is multiplied by lr_gamma
     lr_gamma: Probability
     perceptual_weight: Annotated[float, Range(0.0, 100.0)]  # lambda of eq. 8; 0 = L1 only

@@ -1,4 +1,4 @@
-"""Each method trained with its own published loss; the shared eq. 8 loss otherwise."""
+"""Per-method published losses, the cosine schedule and the precision choice of the train stage."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from conftest import tiny_params
 
 from alabench.config import parse_params
 from alabench.methods import get_method
-from alabench.training import autocast_dtype, build_loss
+from alabench.training import autocast_dtype, build_loss, lr_at_step
 from models.losses import InterpolationL1, ReconstructionLoss, SuperSloMoLoss
 
 
@@ -76,3 +76,13 @@ def test_precision_auto_falls_back_to_float32_without_bf16(monkeypatch):
     monkeypatch.setattr(training, "cpu_has_bf16", lambda: True)
     assert autocast_dtype("auto", cpu) is torch.bfloat16
     assert autocast_dtype("float32", cpu) is None
+
+
+def test_cosine_schedule_warms_up_then_decays_to_zero():
+    cfg = dataclasses.replace(params().train, lr=2e-3, epochs=10, lr_schedule="cosine")
+    lrs = [lr_at_step(cfg, s, 100) for s in range(1000)]
+    assert lrs[0] == pytest.approx(2e-3 / 30) and lrs[29] == pytest.approx(2e-3)  # 3 % warm-up
+    assert all(a >= b for a, b in zip(lrs[29:], lrs[30:])) and lrs[-1] < 1e-7
+    assert lrs[29 + 485] == pytest.approx(1e-3, rel=1e-2)  # halfway down at the middle
+    step = dataclasses.replace(cfg, lr_schedule="step")
+    assert [lr_at_step(step, s, 100) for s in (0, 499, 500, 799, 800)] == pytest.approx([2e-3, 2e-3, 2e-4, 2e-4, 2e-5])
