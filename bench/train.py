@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -51,6 +52,7 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=None, help="default: train.methods")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    os.environ.setdefault("TQDM_DISABLE", "1")  # one table, no progress bars
     torch.set_num_threads(args.threads)
     params = load_params()
     eq7 = Eq7.from_params(params.blur)
