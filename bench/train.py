@@ -20,6 +20,8 @@ import tempfile
 import time
 from pathlib import Path
 
+os.environ.setdefault("TQDM_DISABLE", "1")  # one table, no progress bars (tqdm reads it on import)
+
 import torch
 
 from alabench.blur import Eq7
@@ -52,7 +54,6 @@ def main() -> None:
     parser.add_argument("--methods", nargs="*", default=None, help="default: train.methods")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    os.environ.setdefault("TQDM_DISABLE", "1")  # one table, no progress bars
     torch.set_num_threads(args.threads)
     params = load_params()
     eq7 = Eq7.from_params(params.blur)
