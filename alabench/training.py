@@ -1,7 +1,7 @@
 """The training loop every trainable method shares (stage `train`).
 
 Reads top to bottom: set up (one process, or DDP under ``torchrun``), resume if a checkpoint of the
-*same* configuration exists, then epochs of steps with a step-decay learning rate, a checkpoint
+*same* configuration exists, then epochs of steps with the learning-rate schedule, a checkpoint
 every N steps, and a validation pass per epoch. Only rank 0 validates, logs and writes.
 
 Reproducible by construction: the sample order of an epoch comes from ``(seed, epoch)``, a

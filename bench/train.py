@@ -2,7 +2,7 @@
 
 For every method in `train.methods` (params.yaml sizes, `train_data` windows of the synth train
 split), runs the train stage's own loop (`alabench.training.train`, same loss, schedule, data order
-and seed) for the same number of steps twice: `train.precision` float32, then bfloat16 autocast.
+and seed) for the same number of steps twice (after 3 untimed warm-up steps): `train.precision` float32, then bfloat16 autocast.
 Prints steps per second of each, and the validation PSNR gain over the blurry input after those
 steps (joint for joint methods, interpolation for interpolation-only ones). Needs
 `dvc repro synth weights` first. The machine may be shared: compare the two columns of one run.
@@ -15,12 +15,9 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
-import os
 import tempfile
 import time
 from pathlib import Path
-
-os.environ.setdefault("TQDM_DISABLE", "1")  # one table, no progress bars (tqdm reads it on import)
 
 import torch
 
@@ -32,17 +29,24 @@ from alabench.methods import get_method
 from alabench.training import Distributed, build_loss, cpu_has_bf16, train, validate
 
 
+WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape and type
+
+
 def run(name: str, params, precision: str, steps: int, data, seed: int = 0) -> tuple[float, dict[str, float]]:
-    """Steps per second of ``steps`` training steps in ``precision`` and the validation after them."""
-    cfg = dataclasses.replace(params.train, precision=precision, checkpoint_every=10**9)
+    """Steps per second of ``steps`` training steps in ``precision`` (after WARMUP untimed ones,
+    which the timed part resumes from) and the validation after all of them."""
+    cfg = dataclasses.replace(params.train, precision=precision, checkpoint_every=WARMUP)
     torch.manual_seed(seed)
     method = get_method(name)
     model = method.build(params)
+    loss = build_loss(params, method)
     dist = Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     with tempfile.TemporaryDirectory() as tmp:
+        train(model, loss, data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {}, seed=seed, stop_after_step=WARMUP)
+        cfg = dataclasses.replace(cfg, checkpoint_every=10**9)  # same fingerprint: {} is the config
         start = time.perf_counter()
-        train(model, build_loss(params, method), data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {},
-              seed=seed, stop_after_step=steps)
+        train(model, loss, data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {}, seed=seed,
+              stop_after_step=WARMUP + steps)
         rate = steps / (time.perf_counter() - start)
     return rate, validate(model, data[1], dist.device)
 
@@ -62,7 +66,7 @@ def main() -> None:
     data = (TrainWindows(train_clips, eq7, params.train_data, cache),
             ValidationWindows(val_clips, eq7, params.train_data, cache))
     device = "cuda" if torch.cuda.is_available() else f"cpu, native bf16: {cpu_has_bf16()}"
-    print(f"{args.steps} steps of batch {params.train.batch_size}, crop {params.train_data.crop}, "
+    print(f"{args.steps} timed steps (after {WARMUP}) of batch {params.train.batch_size}, crop {params.train_data.crop}, "
           f"{args.threads} threads ({device})")
     print(f"{'method':<14}{'fp32 steps/s':>13}{'bf16 steps/s':>13}{'speedup':>9}"
           f"{'fp32 gain dB':>14}{'bf16 gain dB':>14}  task")

@@ -56,13 +56,13 @@ def fit(data, checkpoint: Path, stop: int | None = None, loss=None, dist: Distri
     return net, history
 
 
-@pytest.mark.parametrize("epochs", [1, 2])
-def test_a_kill_before_validation_resumes_to_the_same_history(data, tmp_path, epochs):
-    full, history = fit(data, tmp_path / "a.pt", epochs=epochs)
+@pytest.mark.parametrize("epochs, precision", [(1, "float32"), (2, "float32"), (2, "bfloat16")])
+def test_a_kill_before_validation_resumes_to_the_same_history(data, tmp_path, epochs, precision):
+    full, history = fit(data, tmp_path / "a.pt", epochs=epochs, precision=precision)
     per_epoch = history[0]["step"]
-    fit(data, tmp_path / "b.pt", stop=per_epoch, epochs=epochs)  # killed after epoch 1's last step, before validation
+    fit(data, tmp_path / "b.pt", stop=per_epoch, epochs=epochs, precision=precision)  # killed before validation
     assert load_checkpoint(tmp_path / "b.pt")["step"] == per_epoch and load_checkpoint(tmp_path / "b.pt")["history"] == []
-    resumed, resumed_history = fit(data, tmp_path / "b.pt", epochs=epochs)
+    resumed, resumed_history = fit(data, tmp_path / "b.pt", epochs=epochs, precision=precision)
     assert resumed_history == history  # epoch 1's row is there, and epoch 2's loss is its own
     assert len(history) == epochs
     for (name, a), b in zip(full.state_dict().items(), resumed.state_dict().values()):
