@@ -86,3 +86,12 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert lrs[29 + 485] == pytest.approx(1e-3, rel=1e-2)  # halfway down at the middle
     step = dataclasses.replace(cfg, lr_schedule="step")
     assert [lr_at_step(step, s, 100) for s in (0, 499, 500, 799, 800)] == pytest.approx([2e-3, 2e-3, 2e-4, 2e-4, 2e-5])
+
+
+@pytest.mark.parametrize("seeds", [[], [0, 0]])
+def test_seeds_must_be_a_list_of_distinct_seeds(seeds):
+    from alabench.config import ParamError
+    data = tiny_params()
+    data["train"]["seeds"] = seeds
+    with pytest.raises(ParamError, match=r"train.seeds = .* list one or more distinct seeds"):
+        parse_params(data)
