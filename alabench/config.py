@@ -154,6 +154,7 @@ class TrainParams:
     batch_size: PositiveInt  # global batch, split evenly across DDP processes
     lr: Annotated[float, Range(1e-8, 1.0)]
     weight_decay: Annotated[float, Range(0.0, 1.0)]
+    lr_schedule: Literal["step", "cosine"]  # step: lr_milestones / lr_gamma; cosine: per step to 0, after a short warm-up
     lr_milestones: tuple[Probability, ...]  # shares of the epochs where lr is multiplied by lr_gamma
     lr_gamma: Probability
     perceptual_weight: Annotated[float, Range(0.0, 100.0)]  # lambda of eq. 8; 0 = L1 only
@@ -161,16 +162,16 @@ class TrainParams:
     checkpoint_every: PositiveInt  # steps
     threads: Annotated[int, Range(0, 256)]  # torch intra-op threads per process; 0 = torch's choice
     loader_workers: Annotated[int, Range(0, 64)]
-    bf16_on_gpu: bool  # autocast to bfloat16 when training on a GPU
-    seeds: tuple[Seed, ...]  # one train@<method>-<dataset>-<seed> stage each; tables show their mean and spread
+    precision: Literal["auto", "float32", "bfloat16"]  # auto: bfloat16 autocast where the GPU / CPU (AMX, AVX512-BF16) has it
+    seeds: tuple[Seed, ...]  # one train@<method>-<dataset>-<seed> stage each (init and sample order)
 
     def __post_init__(self) -> None:
         if list(self.lr_milestones) != sorted(self.lr_milestones):
             raise ParamError(f"train.lr_milestones = {list(self.lr_milestones)} is not allowed: must be increasing")
-        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
-            raise ParamError(f"train.seeds = {list(self.seeds)} is not allowed: must be a non-empty list without repeats")
         if self.perceptual_weight > 0 and not self.perceptual_layers:
             raise ParamError("train.perceptual_layers is empty but train.perceptual_weight > 0: name a VGG16 layer")
+        if not self.seeds or len(set(self.seeds)) != len(self.seeds):
+            raise ParamError(f"train.seeds = {list(self.seeds)} is not allowed: list one or more distinct seeds")
 
 
 @dataclass(frozen=True)

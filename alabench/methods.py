@@ -70,6 +70,7 @@ class Method:
     build: Callable[[Params], nn.Module]
     description: str = ""
     options: type | None = None  # frozen dataclass of its knobs, every field with a default
+    loss: Callable[[Params], nn.Module] | None = None  # its training loss as published; None: the shared eq. 8 loss
     source: str = field(default="", compare=False)  # its folder, baselines/<name> (set by register)
 
     def __post_init__(self) -> None:

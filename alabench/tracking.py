@@ -12,6 +12,7 @@ logs.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -94,16 +95,40 @@ class Run:
             self._mlflow.log_artifacts(str(folder), artifact_path)
 
 
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
+
+
+def fail_orphans(mlflow: Any, experiment_id: str) -> None:
+    """Mark FAILED the runs left RUNNING by a killed process of this host (a kill -9 skips MLflow's
+    own cleanup); runs of live processes or of other hosts are left alone."""
+    host = socket.gethostname()
+    client = mlflow.MlflowClient()
+    for run in client.search_runs([experiment_id], f"attributes.status = 'RUNNING' and tags.host = '{host}'"):
+        pid = run.data.tags.get("pid", "")
+        if pid.isdigit() and int(pid) != os.getpid() and not pid_alive(int(pid)):
+            client.set_terminated(run.info.run_id, "FAILED")
+
+
 @contextmanager
 def mlflow_run(dataset: str, run_name: str, params: dict[str, Any], tags: dict[str, str]) -> Iterator[Run]:
     import mlflow  # slow to import: only the stages that log pay for it
 
     mlflow.set_tracking_uri(tracking_uri())
-    if "mlflow.experimentKind" not in mlflow.set_experiment(f"alabench-{dataset}").tags:
+    found = mlflow.set_experiment(f"alabench-{dataset}")
+    if "mlflow.experimentKind" not in found.tags:
         # MLflow 3's UI opens an experiment of no kind on its GenAI traces page; these are training runs.
         mlflow.set_experiment_tag("mlflow.experimentKind", "custom_model_development")
+    fail_orphans(mlflow, found.experiment_id)
     experiment = dvc_experiment()
-    context = {"git_commit": git_commit(), "dataset": dataset, "dvc_exp": experiment["name"] if experiment else "workspace"}
+    context = {"git_commit": git_commit(), "dataset": dataset, "host": socket.gethostname(), "pid": str(os.getpid()),
+               "dvc_exp": experiment["name"] if experiment else "workspace"}
     if experiment and experiment["changed"]:  # the "Description" MLflow shows on the run's page
         context["mlflow.note.content"] = "DVC experiment {}: {}".format(experiment["name"], ", ".join(
             f"{key}={value}" for key, (_, value) in experiment["changed"].items()))

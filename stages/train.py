@@ -1,8 +1,9 @@
-"""Stage `train@<method>-<dataset>`: train one trainable method on a data set's train split.
+"""Stage `train@<method>-<dataset>-<seed>`: train one trainable method on a data set's train split.
 
-Writes checkpoints/<dataset>/<method>/model.pt (weights, config and history) plus DVC metrics and
-plots under training/<dataset>/<method>/; logs to MLflow. Resumable: a killed run restarts from
-data/cache/train/<dataset>-<method>.pt when the params are unchanged. Runs under torchrun for DDP.
+Writes checkpoints/<dataset>/<method>/seed<k>/model.pt (weights, config and history) plus DVC
+metrics and plots under training/<dataset>/<method>/seed<k>/; logs to MLflow. Resumable: a killed
+run restarts from data/cache/train/<dataset>-<method>-seed<k>.pt when the params and the training
+frames are unchanged. Runs under torchrun for DDP.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import torch
 
 from alabench.blur import Eq7
 from alabench.cli import run_stage
-from alabench.config import ParamError, Params, load_params
+from alabench.config import ParamError, load_params
 from alabench.datasets import (
     ClipCache,
     TrainWindows,
@@ -30,33 +31,24 @@ from alabench.datasets import (
 from alabench.frames import atomic_write_text, list_clips
 from alabench.methods import MethodError, get_method
 from alabench.tracking import mlflow_run
-from alabench.training import save_checkpoint, setup_distributed, train
-from models.losses import PerceptualLoss, ReconstructionLoss
+from alabench.training import build_loss, data_fingerprint, save_checkpoint, setup_distributed, train
 
 log = logging.getLogger("stages.train")
 
 
-def build_loss(params: Params) -> ReconstructionLoss:
-    cfg = params.train
-    if cfg.perceptual_weight == 0:
-        return ReconstructionLoss(None, 0.0)
-    from alabench.weights import vgg16_features
-    return ReconstructionLoss(PerceptualLoss(vgg16_features(), cfg.perceptual_layers), cfg.perceptual_weight)
-
-
 def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None = None) -> None:
     params = load_params()
-    if method_name not in params.train.methods or dataset not in params.train.datasets:
-        raise ParamError(f"train {method_name} on {dataset}: both must be listed in train.methods "
-                         f"{list(params.train.methods)} and train.datasets {list(params.train.datasets)}")
+    if (method_name not in params.train.methods or dataset not in params.train.datasets
+            or seed not in params.train.seeds):
+        raise ParamError(f"train {method_name} on {dataset} with seed {seed}: each must be listed in train.methods "
+                         f"{list(params.train.methods)}, train.datasets {list(params.train.datasets)} and "
+                         f"train.seeds {list(params.train.seeds)}")
     method = get_method(method_name)
     if not method.trains:
         raise MethodError(f"method '{method_name}' does not train; remove it from train.methods")
     dist = setup_distributed()
     if params.train.threads:
         torch.set_num_threads(params.train.threads)
-    if seed not in params.train.seeds:
-        raise ParamError(f"train seed {seed}: not in train.seeds {list(params.train.seeds)}")
     torch.manual_seed(seed)
     model = method.build(params)
 
@@ -66,9 +58,12 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
     cache = ClipCache(Path("data/cache/clips") / dataset)
     train_set = TrainWindows(train_clips, eq7, params.train_data, cache)
     val_set = ValidationWindows(val_clips, eq7, params.train_data, cache)
-    config = {"method": method_name, "dataset": dataset, "train": asdict(params.train),
+    # The lists of methods, data sets and seeds stay out: adding a seed must not void a resume.
+    shared = {k: v for k, v in asdict(params.train).items() if k not in ("methods", "datasets", "seeds")}
+    config = {"method": method_name, "dataset": dataset, "seed": seed, "train": shared,
               "train_data": asdict(params.train_data), "blur": asdict(params.blur),
-              "model": asdict(getattr(model, "config", params.train)), "seed": seed, "train_clips": [c.name for c in train_clips]}
+              "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips],
+              "data": data_fingerprint(train_clips + val_clips)}
     out = Path("checkpoints") / dataset / method_name / f"seed{seed}"
     report = Path("training") / dataset / method_name / f"seed{seed}"
     log.info("%s on %s: %d training windows, %d validation windows, %.2fM parameters, %d process(es)",
@@ -76,13 +71,13 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
              sum(p.numel() for p in model.parameters()) / 1e6, dist.world)
 
     tracking = (mlflow_run(dataset, f"train {method_name}", config,
-                           {"stage": "train", "method": method_name, "seed": str(seed), "trains": "true"})
+                           {"stage": "train", "method": method_name, "trains": "true", "seed": str(seed)})
                 if dist.is_main else nullcontext())
     with tracking as run:
-        history = train(model, build_loss(params), train_set, val_set, params.train, dist,
-                        Path("data/cache/train") / f"{dataset}-{method_name}-seed{seed}.pt", config,
+        history = train(model, build_loss(params, method), train_set, val_set, params.train, dist,
+                        Path("data/cache/train") / f"{dataset}-{method_name}-seed{seed}.pt", config, seed=seed,
                         on_epoch=(lambda row: run.log_metrics(row, int(row["epoch"]))) if run else (lambda row: None),
-                        stop_after_step=stop_after_step, seed=seed)
+                        stop_after_step=stop_after_step)
         if not dist.is_main or stop_after_step is not None:
             return
         save_checkpoint(out / "model.pt", {"method": method_name, "model": model.state_dict(),
@@ -102,7 +97,7 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--method", required=True)
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--seed", type=int, required=True)
+    parser.add_argument("--seed", type=int, required=True, help="one of train.seeds")
     parser.add_argument("--stop-after-step", type=int, default=None, help="end early, as a kill would (tests)")
     args = parser.parse_args()
     run_stage("train", lambda: main(args.method, args.dataset, args.seed, args.stop_after_step))

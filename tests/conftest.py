@@ -28,7 +28,7 @@ def tiny_params() -> dict:
     p["synth"].update(width=48, height=32, train={"clips": 4, "frames": 30}, test={"clips": 2, "frames": 27},
                       workers=1)
     p["train_data"].update(crop=16, val_clips=1, val_windows_per_clip=2)
-    p["train"].update(epochs=1, batch_size=2, checkpoint_every=2, threads=1)
+    p["train"].update(epochs=1, batch_size=2, checkpoint_every=2, threads=1, precision="float32")  # same on every CPU
     for name in ("alanet", "alanet_self", "alanet_cross", "unet"):
         p["methods"][name].update(width=0.0625, reduction=4)
     # The tiny `dvc repro` trains the ALANet family and evaluates one fixed method; every method

@@ -7,15 +7,15 @@ No flow: each input is mean-subtracted (per channel) and folded into channels by
 attention blocks (RCAB, as in RCAN), and unfolded back by pixel shuffle. The channel attention F
 is the RCAN one ALANet also uses (``models.alanet.ChannelAttention``).
 
-Differences from the paper, so that every method here trains alike: the shared `train` stage's
-loss (L1 + perceptual) replaces CAIN's L1; the output is a correction added to the mean of the
+Trained with its published loss, L1 of the middle frame (``loss: shared`` takes the train stage's
+eq. 8 loss instead). Differences from the paper: the output is a correction added to the mean of the
 two inputs (the paper adds the inputs' mean colour) and the last layer starts at zero, so an
 untrained model is the blurry-input baseline (set ``residual: false`` for the paper's form); the
 published size is ``features: 192, groups: 5, blocks: 12``. The deblurred frames are the inputs.
 """
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,8 @@ from torch import nn
 
 from alabench.config import Params, Range
 from alabench.methods import Method, method_options, register
+from alabench.training import shared_loss
+from models.losses import InterpolationL1
 from models.alanet import ChannelAttention
 from models.pairwise import PairwiseInterpolator
 
@@ -35,6 +37,7 @@ class Options:
     reduction: Annotated[int, Range(1, 256)] = 16  # of the channel attention
     depth: Annotated[int, Range(1, 5)] = 3  # pixel unshuffle by 2^depth
     residual: bool = True
+    loss: Literal["published", "shared"] = "published"  # L1 of the middle frame, or the train stage's eq. 8
 
 
 class RCAB(nn.Module):
@@ -87,11 +90,16 @@ def build(params: Params) -> CAIN:
     return CAIN(method_options(params, "cain", Options))
 
 
+def loss(params: Params) -> nn.Module:
+    return shared_loss(params) if method_options(params, "cain", Options).loss == "shared" else InterpolationL1()
+
+
 register(Method(
     name="cain",
     tasks=frozenset({"interpolate"}),
     trains=True,
     build=build,
     options=Options,
+    loss=loss,
     description="CAIN (Choi et al. 2020): pixel shuffle and residual channel attention, no flow",
 ))

@@ -10,16 +10,17 @@ Two U-Nets of the layout ALANet also builds on (``models.unet``), for each pair 
 4. I_t = ((1-t) V_t0 g(I0, F_t0 + dF_t0) + t V_t1 g(I1, F_t1 + dF_t1)) / ((1-t) V_t0 + t V_t1),
    g a bilinear backward warp.
 
-Differences from the paper, so that every method here trains alike: the shared `train` stage's
-loss (eq. 8 of ALANET: L1 + perceptual) replaces Super SloMo's reconstruction + perceptual +
-warping + smoothness loss; ``width`` scales the channels (1.0 = the published 32-...-512 plan);
+Trained with its published loss (``models.losses.SuperSloMoLoss``: reconstruction, perceptual,
+warping, smoothness; ``loss: shared`` takes the train stage's eq. 8 loss instead, ``perceptual:
+false`` drops the VGG term, which triples a CPU step). Differences from the paper: ``width``
+scales the channels (1.0 = the published 32-...-512 plan);
 both U-Nets' last layers start at zero, so an untrained model returns the mean of the two inputs
 (flows 0, visibility 1/2) and training starts from the blurry-input baseline. Inputs are the
 (possibly blurry) frames, as in the paper's Table 2. The deblurred frames are the inputs.
 """
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
@@ -27,6 +28,8 @@ from torch import nn
 
 from alabench.config import Params, Range
 from alabench.methods import Method, method_options, register
+from alabench.training import shared_loss
+from models.losses import PerceptualLoss, SuperSloMoLoss
 from models.pairwise import PairwiseInterpolator
 from models.unet import Encoder, Generator, channel_plan, init_weights
 
@@ -34,6 +37,8 @@ from models.unet import Encoder, Generator, channel_plan, init_weights
 @dataclass(frozen=True)
 class Options:
     width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier of both U-Nets
+    loss: Literal["published", "shared"] = "published"  # Super SloMo's own loss, or the train stage's eq. 8
+    perceptual: bool = True  # the published loss's VGG16 conv4_3 term
 
 
 class UNet(nn.Module):
@@ -72,6 +77,7 @@ class SuperSloMo(PairwiseInterpolator):
         channels = channel_plan(options.width)
         self.flow_net = UNet(channels, 6, 4)
         self.refine_net = UNet(channels, 20, 5)
+        self.extras: dict[str, torch.Tensor] = {}  # a training forward's intermediates, for SuperSloMoLoss
 
     def middle(self, i0: torch.Tensor, i1: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) frames padded to the U-Net's stride -> the frame at t = 1/2."""
@@ -84,11 +90,25 @@ class SuperSloMo(PairwiseInterpolator):
         v0 = torch.sigmoid(out[:, 4:5])
         g0, g1 = backward_warp(i0, ft0 + out[:, :2]), backward_warp(i1, ft1 + out[:, 2:4])
         w0, w1 = (1 - t) * v0, t * (1 - v0)
+        # What the published loss's warping and smoothness terms look at (nothing kept outside training).
+        self.extras = {"i0": i0, "i1": i1, "f01": f01, "f10": f10, "i0_to_t": backward_warp(i0, ft0),
+                       "i1_to_t": backward_warp(i1, ft1), "i1_to_0": backward_warp(i1, f01),
+                       "i0_to_1": backward_warp(i0, f10)} if self.training else {}
         return (w0 * g0 + w1 * g1) / (w0 + w1)
 
 
 def build(params: Params) -> SuperSloMo:
     return SuperSloMo(method_options(params, "superslomo", Options))
+
+
+def loss(params: Params) -> nn.Module:
+    options = method_options(params, "superslomo", Options)
+    if options.loss == "shared":
+        return shared_loss(params)
+    if not options.perceptual:
+        return SuperSloMoLoss(None)
+    from alabench.weights import vgg16_features
+    return SuperSloMoLoss(PerceptualLoss(vgg16_features(), ("relu4_3",)))
 
 
 register(Method(
@@ -97,5 +117,6 @@ register(Method(
     trains=True,
     build=build,
     options=Options,
+    loss=loss,
     description="Super SloMo (Jiang et al. 2018): flow U-Net, warping, visibility-weighted blending",
 ))

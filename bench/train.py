@@ -1,0 +1,82 @@
+"""Does bfloat16 training cost accuracy, and what does it buy? float32 and bfloat16 side by side.
+
+For every method in `train.methods` (params.yaml sizes, `train_data` windows of the synth train
+split), runs the train stage's own loop (`alabench.training.train`, same loss, schedule, data order
+and seed) for the same number of steps twice (after 3 untimed warm-up steps): `train.precision` float32, then bfloat16 autocast.
+Prints steps per second of each, and the validation PSNR gain over the blurry input after those
+steps (joint for joint methods, interpolation for interpolation-only ones). Needs
+`dvc repro synth weights` first. The machine may be shared: compare the two columns of one run.
+
+    .venv/bin/python bench/train.py [--steps 100] [--threads 2] [--methods alanet cain]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from alabench.blur import Eq7
+from alabench.config import load_params
+from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
+from alabench.frames import list_clips
+from alabench.methods import get_method
+from alabench.training import Distributed, build_loss, cpu_has_bf16, train, validate
+
+
+WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape and type
+
+
+def run(name: str, params, precision: str, steps: int, data, seed: int = 0) -> tuple[float, dict[str, float]]:
+    """Steps per second of ``steps`` training steps in ``precision`` (after WARMUP untimed ones,
+    which the timed part resumes from) and the validation after all of them."""
+    cfg = dataclasses.replace(params.train, precision=precision, checkpoint_every=WARMUP)
+    torch.manual_seed(seed)
+    method = get_method(name)
+    model = method.build(params)
+    loss = build_loss(params, method)
+    dist = Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
+    with tempfile.TemporaryDirectory() as tmp:
+        train(model, loss, data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {}, seed=seed, stop_after_step=WARMUP)
+        cfg = dataclasses.replace(cfg, checkpoint_every=10**9)  # same fingerprint: {} is the config
+        start = time.perf_counter()
+        train(model, loss, data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {}, seed=seed,
+              stop_after_step=WARMUP + steps)
+        rate = steps / (time.perf_counter() - start)
+    return rate, validate(model, data[1], dist.device)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--methods", nargs="*", default=None, help="default: train.methods")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    torch.set_num_threads(args.threads)
+    params = load_params()
+    eq7 = Eq7.from_params(params.blur)
+    train_clips, val_clips = split_train_val(list_clips(Path("data/sharp/synth/train")), params.train_data.val_clips)
+    cache = ClipCache(Path("data/cache/clips/synth"))
+    data = (TrainWindows(train_clips, eq7, params.train_data, cache),
+            ValidationWindows(val_clips, eq7, params.train_data, cache))
+    device = "cuda" if torch.cuda.is_available() else f"cpu, native bf16: {cpu_has_bf16()}"
+    print(f"{args.steps} timed steps (after {WARMUP}) of batch {params.train.batch_size}, crop {params.train_data.crop}, "
+          f"{args.threads} threads ({device})")
+    print(f"{'method':<14}{'fp32 steps/s':>13}{'bf16 steps/s':>13}{'speedup':>9}"
+          f"{'fp32 gain dB':>14}{'bf16 gain dB':>14}  task")
+    for name in args.methods or params.train.methods:
+        task = "joint" if "deblur" in get_method(name).tasks else "interp"
+        (r32, v32), (r16, v16) = (run(name, params, p, args.steps, data) for p in ("float32", "bfloat16"))
+        gain = [v[f"{task}_psnr"] - v[f"input_{task}_psnr"] for v in (v32, v16)]
+        print(f"{name:<14}{r32:>13.2f}{r16:>13.2f}{r16 / r32:>8.2f}x{gain[0]:>+14.3f}{gain[1]:>+14.3f}  {task}",
+              flush=True)
+
+
+if __name__ == "__main__":
+    main()
