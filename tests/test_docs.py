@@ -6,7 +6,9 @@
 * yaml blocks whose keys are params.yaml sections, merged into the params, are accepted by the
   schema;
 * shell blocks: every `python -m <module>` names an importable module and flags it defines, every
-  `make <target>` a target of the Makefile, every `dvc repro` target a stage of dvc.yaml;
+  `make <target>` a target of the Makefile, every `dvc` (or `python -m dvc`) command and `mlflow`
+  command parses with that tool's own parser (subcommand and flags exist), and every `dvc repro`
+  target is a stage of dvc.yaml;
 * every relative link reaches a file, and its #anchor a heading there;
 * the scaffold's printed steps quoted in docs/methods.md are what it prints.
 The stand-in of docs/outside-results.md is run in tests/test_submission.py.
@@ -20,8 +22,12 @@ import re
 import shlex
 from pathlib import Path
 
+import click
 import pytest
 import yaml
+from dvc.cli import DvcParserError
+from dvc.cli import parse_args as dvc_parse_args
+from mlflow.cli import cli as mlflow_cli
 from conftest import REPO, tiny_params
 from test_methods import assert_contract, write_method
 
@@ -137,9 +143,19 @@ def test_shell_examples_name_what_exists(where, argv):
     if argv[0] == "make":
         for target in (a for a in argv[1:] if "=" not in a):
             assert re.search(rf"^{re.escape(target)}:", makefile, re.M), f"{where}: no make target {target}"
-    elif argv[:3] == ["python", "-m", "dvc"]:
-        for target in (a for a in argv[4:] if not a.startswith("-")):
+    elif argv[:1] == ["dvc"] or argv[:3] == ["python", "-m", "dvc"]:
+        args = argv[1:] if argv[0] == "dvc" else argv[3:]
+        try:
+            parsed = dvc_parse_args(args)
+        except (DvcParserError, SystemExit):
+            pytest.fail(f"{where}: DVC's own parser refuses `dvc {shlex.join(args)}`")
+        for target in (parsed.targets or []) if args[:1] == ["repro"] else []:
             assert target.split("@")[0] in STAGES, f"{where}: no stage {target} in dvc.yaml"
+    elif argv[:1] == ["mlflow"] or argv[:3] == ["python", "-m", "mlflow"]:
+        args = argv[1:] if argv[0] == "mlflow" else argv[3:]
+        context = click.Context(mlflow_cli, info_name="mlflow")
+        name, command, rest = mlflow_cli.resolve_command(context, list(args))
+        command.make_context(name, rest, parent=context)  # click.UsageError on an unknown command or option
     elif argv[:2] == ["python", "-m"]:
         spec = importlib.util.find_spec(argv[2])
         assert spec is not None and spec.origin, f"{where}: no module {argv[2]}"
