@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: venv repro test mutants chromium lock clean-venv
+.PHONY: venv repro test test-paper mutants chromium lock clean-venv
 
 venv:
 	@$(PYTHON) -m alabench.bootstrap
@@ -16,6 +16,10 @@ repro: venv
 
 test: venv chromium
 	python -m pytest $(PYTEST_ARGS)
+
+# The paper profile run for real on footage served from 127.0.0.1 (minutes: CI runs it after `make test`).
+test-paper: venv
+	python -m pytest tests/paper_path_run.py $(PYTEST_ARGS)
 
 # Break the code on purpose in a temporary copy, one change at a time, and show which test catches it.
 mutants: venv

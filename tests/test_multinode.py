@@ -1,0 +1,63 @@
+"""Two "nodes" on this one machine: two `torchrun` launchers with --nnodes=2 meet through a c10d
+rendezvous on 127.0.0.1 and train alanet with gloo, one process each, each in its own copy of the
+project (nodes share no disk). The result must equal one process on the same global batch, to the
+tolerance of the DDP test in tests/test_pipeline.py."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+from conftest import git_repo, run, run_env, tiny_params
+from models.alanet import ALANet, ALANetConfig
+
+TRAIN = ["-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"]
+CHECKPOINT = Path("checkpoints/synth/alanet/seed0/model.pt")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def node_launcher(rank: int, port: int) -> list[str]:
+    """What a user types on node ``rank`` (docs/training.md, "Several machines"), with 127.0.0.1 as
+    the first node's address; is_host says which launcher serves the rendezvous store."""
+    return [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", f"--node-rank={rank}",
+            "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=alabench-test",
+            f"--rdzv-conf=is_host={'true' if rank == 0 else 'false'}", *TRAIN]
+
+
+def test_two_nodes_match_one_process(tmp_path):
+    base = git_repo(tmp_path / "base", tiny_params())
+    run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], base)
+    nodes = [tmp_path / f"node{rank}" for rank in (0, 1)]
+    for work in [tmp_path / "one", *nodes]:
+        shutil.copytree(base, work, ignore=shutil.ignore_patterns(".git"))
+    one = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", *TRAIN],
+              tmp_path / "one")
+    assert "1 process(es)" in one.stderr
+
+    port = free_port()
+    launchers = [subprocess.Popen(node_launcher(rank, port), cwd=work, env=run_env(work), stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for rank, work in enumerate(nodes)]
+    outputs = [launcher.communicate(timeout=600) for launcher in launchers]
+    for launcher, (out, err) in zip(launchers, outputs):
+        assert launcher.returncode == 0, f"{launcher.args} failed:\n{out}\n{err}"
+    assert any("2 process(es)" in err for _, err in outputs)
+    written = [work for work in nodes if (work / CHECKPOINT).is_file()]
+    assert len(written) == 1  # global rank 0 alone writes the checkpoint (and logs to MLflow)
+
+    single = torch.load(tmp_path / "one" / CHECKPOINT, weights_only=True)
+    double = torch.load(written[0] / CHECKPOINT, weights_only=True)
+    assert single["history"][-1]["step"] == double["history"][-1]["step"] > 2
+    for name, value in single["model"].items():
+        torch.testing.assert_close(double["model"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+    start = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).state_dict()  # training moved the weights
+    assert any(not torch.allclose(single["model"][n], start[n]) for n in start if n.endswith("out.weight"))
