@@ -102,9 +102,10 @@ def test_paper_overlay_merges_and_validates(tmp_path):
     apply_overlay(REPO / "params.paper.yaml", params)
     merged = load_params(params)
     overlay = yaml.safe_load((REPO / "params.paper.yaml").read_text())
-    assert (merged.synth.width, merged.synth.height) == (overlay["synth"]["width"], overlay["synth"]["height"])
-    assert (merged.synth.width, merged.synth.height) == (640, 352)  # the paper's frame size
-    assert merged.blur.window == 11  # untouched keys keep their values
+    assert merged.train.epochs == overlay["train"]["epochs"] == 200 and merged.methods["alanet"]["width"] == 1.0
+    assert (merged.video.width, merged.video.height) == (640, 352)  # the paper's frame size (real footage)
+    assert merged.report.datasets == tuple(overlay["report"]["datasets"]) == ("adobe240", "youtube240")
+    assert merged.blur.window == 11 and merged.synth.width == load_params(REPO / "params.yaml").synth.width  # untouched
 
 
 def test_overlay_with_a_bad_value_leaves_params_untouched(tmp_path):

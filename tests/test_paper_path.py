@@ -23,10 +23,7 @@ ABLATION = ["alanet_self", "alanet_cross", "alanet"]  # Table 3's rows
 # The params.paper.yaml changes issue 24 asks for (point 1), applied here as a temporary overlay until the
 # lead merges them into params.paper.yaml (another engineer edits that file at the same time). Remove this
 # overlay once params.paper.yaml carries these lines: the tests then check the file itself.
-COHERENCE = {
-    "blur": {"datasets": ["adobe240", "youtube240"]},  # synth is not part of the paper: not blurred, not tested
-    "report": {"datasets": ["adobe240", "youtube240"]},  # every data set the profile fetches and trains on
-}
+COHERENCE: dict = {}  # params.paper.yaml itself is coherent now: nothing to overlay
 
 
 def paper_params() -> dict:
