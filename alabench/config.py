@@ -195,6 +195,15 @@ STAGE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")  # becomes part of a DVC stage na
 
 
 @dataclass(frozen=True)
+class TransferParams:
+    """Trained methods scored on a data set they were not trained on (the paper: trained on Adobe240,
+    tested on YouTube240 too): one `evaluate_transfer@<method>-pair<i>-<protocol>` stage each."""
+
+    test: DatasetName  # the prepared test set scored (in blur.datasets, not in train.datasets)
+    train: DatasetName  # the checkpoints used: checkpoints/<train>/<method>/seed<k>/ (in train.datasets)
+
+
+@dataclass(frozen=True)
 class FolderParams:
     """Outputs of a method run elsewhere, scored like any method (README, "Comparing a method you ran
     elsewhere"); the folder is the `evaluate_folder@<key>` stage's DVC dependency."""
@@ -222,6 +231,7 @@ class EvaluateParams:
     strict: bool  # a failed method fails the stage (true) or only its own summary (false)
     seed: Seed
     folders: dict[str, FolderParams]  # outputs made elsewhere, one evaluate_folder@<key> stage each
+    transfer: tuple[TransferParams, ...]  # [{test, train}]: trained methods also scored on another data set
 
     def __post_init__(self) -> None:
         for key in self.folders:
@@ -405,6 +415,16 @@ class Params:
             if dataset not in self.blur.datasets:
                 raise ParamError(f"train.datasets names '{dataset}' but blur.datasets does not: add it there, so "
                                  "that its test split is prepared and the trained methods can be evaluated")
+        for i, pair in enumerate(self.evaluate.transfer):
+            where = f"evaluate.transfer[{i}]"
+            if pair.train not in self.train.datasets:
+                raise ParamError(f"{where}.train = {pair.train!r} is not in train.datasets {list(self.train.datasets)}: "
+                                 "its checkpoints would not exist")
+            if pair.test not in self.blur.datasets or pair.test in self.train.datasets:
+                raise ParamError(f"{where}.test = {pair.test!r} must be in blur.datasets {list(self.blur.datasets)} "
+                                 f"and not in train.datasets {list(self.train.datasets)} (those are scored already)")
+            if pair.test in [p.test for p in self.evaluate.transfer[:i]]:
+                raise ParamError(f"{where}.test = {pair.test!r} is listed twice: one checkpoint set per test data set")
 
 
 # --------------------------------------------------------------------------------------------

@@ -138,17 +138,20 @@ def checkpoint_path(dataset: str, method: str, seed: int) -> Path:
 
 
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
-                    summary: dict[str, Any]) -> Scored:
-    """Build ``method`` (once per training seed, with that seed's weights, if it trains), score it on
-    ``clips`` and fill ``summary`` (model facts, speed, averages). Whatever the method's own code
-    does wrong comes out as MethodFailed; ``summary`` then holds what was known before."""
+                    summary: dict[str, Any], trained_on: str | None = None) -> Scored:
+    """Build ``method`` (once per training seed, with that seed's weights from ``trained_on`` or
+    ``dataset``, if it trains), score it on ``clips`` and fill ``summary`` (model facts, speed,
+    averages). Whatever the method's own code does wrong comes out as MethodFailed; ``summary``
+    then holds what was known before."""
     cfg = params.evaluate
     summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
                    options=asdict(method_options(params, method.name, method.options)) if method.options else {})
     device = torch.device(summary["device"])
     seeds: list[int | None] = list(params.train.seeds) if method.trains else [None]
+    weights_from = trained_on or dataset
     if method.trains:
-        summary["checkpoints"] = [str(checkpoint_path(dataset, method.name, s)) for s in seeds]
+        summary.update(trained_on=weights_from,
+                       checkpoints=[str(checkpoint_path(weights_from, method.name, s)) for s in seeds])
     names, lengths = [c.name for c in clips], [len(c.inputs) for c in clips]
     positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
     summary["precision"] = cfg.precision
@@ -159,7 +162,7 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
         torch.manual_seed(cfg.seed)
         model = build_model(method, params)
         if seed is not None:
-            load_weights(model, method.name, checkpoint_path(dataset, method.name, seed))
+            load_weights(model, method.name, checkpoint_path(weights_from, method.name, seed))
         # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
         model = model.to(device, memory_format=torch.channels_last).eval()
         summary.update(parameters=parameter_count(model), window=model.window)

@@ -613,6 +613,9 @@ def expected_results(params: Params) -> list[Expected]:
         for method in params.train.methods:
             found += [Expected(d, protocol, method, f"evaluate_trained@{method}-{d}-{protocol}", params.train.seeds)
                       for d in params.train.datasets]
+        for i, pair in enumerate(params.evaluate.transfer):
+            found += [Expected(pair.test, protocol, method, f"evaluate_transfer@{method}-pair{i}-{protocol}",
+                               params.train.seeds) for method in params.train.methods]
     found += [Expected(f.dataset, f.protocol, f.method, f"evaluate_folder@{key}")
               for key, f in params.evaluate.folders.items()]
     return [e for e in found if e.dataset in shown[0] and e.protocol in shown[1]]

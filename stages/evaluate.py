@@ -27,8 +27,9 @@ from alabench.methods import Method, MethodFailed, discover, get_method
 log = logging.getLogger("stages.evaluate")
 
 
-def checked_method(params: Params, name: str, dataset: str, protocol: str) -> Method:
-    """The method, after checking that params.yaml asks for this evaluation; a method file that
+def checked_method(params: Params, name: str, dataset: str, protocol: str, trained_on: str | None = None) -> Method:
+    """The method, after checking that params.yaml asks for this evaluation (``trained_on``: the data
+    set of its checkpoints, when an evaluate.transfer pair scores it on another); a method file that
     does not load raises MethodFailed (contained like any other failure of the method)."""
     if protocol not in params.evaluate.protocols:
         raise ParamError(f"evaluate on {protocol}: not in evaluate.protocols {list(params.evaluate.protocols)}")
@@ -40,13 +41,19 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str) -> Me
     if name not in listed:
         raise ParamError(f"evaluate {name}: it {'trains' if method.trains else 'does not train'}, so it must "
                          f"be listed in {key} {list(listed)}")
+    if trained_on is not None:
+        pairs = [(p.test, p.train) for p in params.evaluate.transfer]
+        if not method.trains or (dataset, trained_on) not in pairs:
+            raise ParamError(f"evaluate {name} on {dataset} trained on {trained_on}: not a pair of evaluate.transfer "
+                             f"{[dict(test=t, train=r) for t, r in pairs]} (or {name} does not train)")
+        return method
     key, datasets = ("train.datasets", params.train.datasets) if method.trains else ("blur.datasets", params.blur.datasets)
     if dataset not in datasets:
         raise ParamError(f"evaluate {name} on {dataset}: not in {key} {list(datasets)}")
     return method
 
 
-def main(name: str, dataset: str, protocol: str) -> None:
+def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) -> None:
     params = load_params()
     cfg = params.evaluate
     if cfg.threads:
@@ -61,8 +68,8 @@ def main(name: str, dataset: str, protocol: str) -> None:
         "checkpoints": [],
     }
     try:
-        method = checked_method(params, name, dataset, protocol)
-        scored = evaluate_method(method, params, dataset, clips, summary)
+        method = checked_method(params, name, dataset, protocol, trained_on)
+        scored = evaluate_method(method, params, dataset, clips, summary, trained_on)
     except MethodFailed as err:
         log.error("%s failed on %s/%s: %s", name, dataset, protocol, err)
         summary.update(status="failed", error=str(err))
@@ -86,5 +93,6 @@ if __name__ == "__main__":
     parser.add_argument("--method", required=True)
     parser.add_argument("--dataset", required=True)
     parser.add_argument("--protocol", required=True)
+    parser.add_argument("--trained-on", default=None, help="the data set of the checkpoints (evaluate.transfer)")
     args = parser.parse_args()
-    run_stage("evaluate", lambda: main(args.method, args.dataset, args.protocol))
+    run_stage("evaluate", lambda: main(args.method, args.dataset, args.protocol, args.trained_on))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 import sys
 import zipfile
@@ -95,12 +96,14 @@ def test_paper_path_runs_end_to_end(paper_repo):
     for dataset, clips in (("adobe240", len(TEST_NAMES)), ("youtube240", len(YOUTUBE))):
         assert len(list((paper_repo / f"data/sharp/{dataset}/test").iterdir())) == clips, dataset
     assert len(list((paper_repo / "data/sharp/adobe240/train").iterdir())) == len(TRAIN_NAMES)
-    evaluated = [("adobe240", m) for m in methods] + [(d, m) for d in ("adobe240", "youtube240")
-                                                      for m in paper_params()["evaluate"]["methods"]]
+    evaluated = [(d, m) for d in ("adobe240", "youtube240") for m in [*methods, *paper_params()["evaluate"]["methods"]]]
     for protocol in PROTOCOLS:
         for dataset, method in evaluated:
             summary = paper_repo / f"results/{dataset}/{protocol}/{method}/summary.json"
             assert '"status": "ok"' in summary.read_text(), summary
+    transferred = json.loads((paper_repo / "results/youtube240/mixed/alanet/summary.json").read_text())
+    assert transferred["trained_on"] == "adobe240" and transferred["checkpoints"] == [
+        "checkpoints/adobe240/alanet/seed0/model.pt"]  # YouTube240 is scored with the Adobe240 models
 
 
 def test_report_shows_both_datasets_beside_the_dagger_rows(paper_repo):
@@ -108,7 +111,8 @@ def test_report_shows_both_datasets_beside_the_dagger_rows(paper_repo):
     assert {r["dataset"] for r in rows if r["source"] == "paper"} == {"adobe240", "youtube240"}  # the † rows
     for protocol in PROTOCOLS:
         measured = {(r["dataset"], r["method"]) for r in rows if r["source"] == "measured" and r["protocol"] == protocol}
-        assert {("adobe240", "blurry_input"), ("youtube240", "blurry_input")} | {("adobe240", m) for m in ABLATION} \
+        assert {("adobe240", "blurry_input"), ("youtube240", "blurry_input")} | {(d, m) for m in ABLATION
+                                                                                for d in ("adobe240", "youtube240")} \
             <= measured, protocol
     assert "synth" not in {r["dataset"] for r in rows}
     page = (paper_repo / "reports/index.html").read_text()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 import shutil
 import typing
 
@@ -15,6 +16,7 @@ from alabench.config import (
     PhotoName,
     apply_overlay,
     load_params,
+    merge,
     parse_params,
 )
 from alabench.sources.photos import SOURCES
@@ -117,3 +119,14 @@ def test_overlay_with_a_bad_value_leaves_params_untouched(tmp_path):
     with pytest.raises(ParamError, match="blur.window = 12"):
         apply_overlay(overlay, params)
     assert params.read_bytes() == before
+
+
+@pytest.mark.parametrize("pair, message", [
+    ({"test": "youtube240", "train": "youtube240"}, "evaluate.transfer[0].train = 'youtube240' is not in train.datasets"),
+    ({"test": "adobe240", "train": "adobe240"}, "evaluate.transfer[0].test = 'adobe240' must be in blur.datasets"),
+])
+def test_a_transfer_pair_must_name_a_trained_and_an_untrained_data_set(pair, message):
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = merge(merge(raw, yaml.safe_load((REPO / "params.paper.yaml").read_text())), {"evaluate": {"transfer": [pair]}})
+    with pytest.raises(ParamError, match=re.escape(message)):
+        parse_params(raw)

@@ -73,6 +73,9 @@ def test_dvc_plans_the_paper_path(tmp_path):
     evaluations = [*(f"evaluate@{m}-{d}-{protocol}" for m in p.evaluate.methods for d in ("adobe240", "youtube240")
                      for protocol in ("all_blurry", "mixed")),
                    *(f"evaluate_trained@{m}-adobe240-{protocol}" for m in p.train.methods
+                     for protocol in ("all_blurry", "mixed")),
+                   # the Adobe240 models scored on YouTube240, as the paper's Table 2 does
+                   *(f"evaluate_transfer@{m}-pair0-{protocol}" for m in p.train.methods
                      for protocol in ("all_blurry", "mixed"))]
     expected = [*(f"{kind}@{d}" for kind in ("fetch", "blur") for d in ("adobe240", "youtube240")), "report",
                 *(f"train@{m}-adobe240-{s}" for m in p.train.methods for s in p.train.seeds), *evaluations]
@@ -80,4 +83,6 @@ def test_dvc_plans_the_paper_path(tmp_path):
     assert not {s for s in stages if "synth" in s}, sorted(s for s in stages if "synth" in s)
     assert {(e, "report") for e in evaluations} <= edges
     assert {("fetch@adobe240", f"train@{m}-adobe240-0") for m in p.train.methods} <= edges
+    assert {(f"train@{m}-adobe240-0", f"evaluate_transfer@{m}-pair0-mixed") for m in p.train.methods} <= edges
+    assert ("blur@youtube240", "evaluate_transfer@alanet-pair0-all_blurry") in edges
     assert p.video.width == 640 and p.video.height == 352 and p.methods["alanet"]["width"] == 1.0
