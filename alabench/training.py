@@ -221,13 +221,15 @@ def mean_over_ranks(value: torch.Tensor, dist: Distributed) -> float:
     return float(value.item())
 
 
-def check_validation(row: dict[str, float], cfg: TrainParams) -> None:
-    """Stop a run whose outputs fell far below the blurry input: it has diverged."""
-    if row["joint_psnr"] < row["input_joint_psnr"] - DIVERGED_VALIDATION_DB:
+def check_validation(row: dict[str, float], cfg: TrainParams, start: float) -> None:
+    """Stop a run whose outputs fell far below the blurry input *and* below where the untrained model
+    started (``start``, its validation joint PSNR): it has diverged. A model that starts far below the
+    input (one that predicts frames directly, ``residual: false``) is not stopped for starting there."""
+    if row["joint_psnr"] < row["input_joint_psnr"] - DIVERGED_VALIDATION_DB and row["joint_psnr"] < start - 1.0:
         raise TrainingError(f"validation joint PSNR {row['joint_psnr']:.2f} dB after epoch {int(row['epoch'])} is "
                             f"more than {DIVERGED_VALIDATION_DB:g} dB below the blurry input's "
-                            f"{row['input_joint_psnr']:.2f} dB: training diverged. Lower train.lr "
-                            f"(now {cfg.lr:g}) and rerun")
+                            f"{row['input_joint_psnr']:.2f} dB and below the untrained model's {start:.2f} dB: "
+                            f"training diverged. Lower train.lr (now {cfg.lr:g}) and rerun")
 
 
 def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dataset, cfg: TrainParams,
@@ -252,14 +254,14 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
     model.to(dist.device, memory_format=torch.channels_last).train()  # measured faster for these convolutions
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     key = fingerprint(config)
-    step, history, epoch_loss, first_loss = 0, [], [0.0, 0], None
+    step, history, epoch_loss, first_loss, start_psnr = 0, [], [0.0, 0], None, None
     if checkpoint.exists():
         state = load_checkpoint(checkpoint)
         if state.get("fingerprint") == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             step, history, epoch_loss = state["step"], state["history"], state["epoch_loss"]
-            first_loss = state.get("first_loss")
+            first_loss, start_psnr = state.get("first_loss"), state.get("start_psnr")
             log.info("resuming from %s at step %d", checkpoint, step)
         else:
             log.warning("ignoring %s: it was made with other params", checkpoint)
@@ -275,8 +277,11 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             save_checkpoint(checkpoint, {"fingerprint": key, "model": unwrap(net).state_dict(),
                                          "optimizer": optimizer.state_dict(), "step": step,
                                          "history": history, "epoch_loss": epoch_loss, "first_loss": first_loss,
-                                         "config": config})
+                                         "start_psnr": start_psnr, "config": config})
 
+    if start_psnr is None and dist.is_main:  # where the untrained model stands: the divergence guard's floor
+        start_psnr = validate(unwrap(net), val_set, dist.device)["joint_psnr"]
+        unwrap(net).train()
     bar = progress(total=total, initial=step, desc="train", unit="step", disable=not dist.is_main)
     for epoch in range(len(history), cfg.epochs):  # an epoch without its history row is not done
         if hasattr(train_set, "set_epoch"):
@@ -319,7 +324,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             row.update(validate(unwrap(net), val_set, dist.device))
             log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
                      ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step")))
-            check_validation(row, cfg)
+            check_validation(row, cfg, start_psnr)
             on_epoch(row)
         history.append(row)
         epoch_loss = [0.0, 0]

@@ -148,15 +148,20 @@ class ALANet(nn.Module):
         """(N, 3, H, W) padded frames -> per-level features; the last entry is the latent."""
         return self.encoder(frames)
 
+    def _frames(self, out: torch.Tensor) -> torch.Tensor:
+        """Outputs as frames: unbounded while training (the loss sees them whole), in [0, 1] otherwise
+        (a model that predicts frames directly, ``residual: false``, starts far outside)."""
+        return out if self.training else out.clamp(0, 1)
+
     def generate_deblur(self, z: torch.Tensor, skips: list[torch.Tensor], frame: torch.Tensor) -> torch.Tensor:
         out = self.deblur_generator(z, skips)
-        return out + frame if self.config.residual else out
+        return self._frames(out + frame if self.config.residual else out)
 
     def generate_interp(self, z: torch.Tensor, skips_a: list[torch.Tensor], skips_b: list[torch.Tensor],
                         frame_a: torch.Tensor, frame_b: torch.Tensor) -> torch.Tensor:
         skips = [(a + b) / 2 for a, b in zip(skips_a, skips_b)]
         out = self.interp_generator(z, skips)
-        return out + (frame_a + frame_b) / 2 if self.config.residual else out
+        return self._frames(out + (frame_a + frame_b) / 2 if self.config.residual else out)
 
     # -- one frame's encoding, one output: clip inference encodes each input once --------------------
     # (alabench.methods.Incremental; equal to ``forward``'s outputs for the same window)

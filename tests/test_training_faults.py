@@ -97,8 +97,9 @@ def test_a_validation_far_below_the_blurry_input_stops_the_run():
     row = {"epoch": 2, "joint_psnr": 5.1, "input_joint_psnr": 24.8}
     with pytest.raises(TrainingError, match=r"5.10 dB after epoch 2 .* below the blurry input's 24.80 dB.*"
                                             r"Lower train.lr \(now 0.5\)"):
-        check_validation(row, cfg)
-    check_validation({**row, "joint_psnr": 20.0}, cfg)  # worse, but not diverged
+        check_validation(row, cfg, start=24.8)  # a residual model starts at the blurry input
+    check_validation({**row, "joint_psnr": 20.0}, cfg, start=24.8)  # worse, but not diverged
+    check_validation({**row, "joint_psnr": 8.2}, cfg, start=7.9)  # a direct model starts far below: learning
 
 
 def test_the_data_fingerprint_sees_a_rewritten_frame_of_the_same_size(tmp_path):

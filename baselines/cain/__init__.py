@@ -83,7 +83,8 @@ class CAIN(PairwiseInterpolator):
         x = torch.cat([F.pixel_unshuffle(i0 - m0, self.scale), F.pixel_unshuffle(i1 - m1, self.scale)], 1)
         x = self.head(x)
         out = F.pixel_shuffle(self.tail(x + self.body(x)), self.scale)
-        return out + ((i0 + i1) / 2 if self.config.residual else (m0 + m1) / 2)
+        out = out + ((i0 + i1) / 2 if self.config.residual else (m0 + m1) / 2)
+        return out if self.training else out.clamp(0, 1)  # a frame once trained; unbounded for the loss
 
 
 def build(params: Params) -> CAIN:
