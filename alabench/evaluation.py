@@ -146,9 +146,9 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
                    options=asdict(method_options(params, method.name, method.options)) if method.options else {})
     device = torch.device(summary["device"])
-    seeds: list[int | None] = list(params.train.seeds) if method.trains else [None]
-    if method.trains:
-        summary["checkpoints"] = [str(checkpoint_path(dataset, method.name, s)) for s in seeds]
+    seeds: list[int | None] = list(params.train.seeds) if method.trains or method.uses else [None]
+    trained = ([method.name] if method.trains else []) + list(method.uses)  # whose checkpoints are loaded
+    summary["checkpoints"] = [str(checkpoint_path(dataset, name, s)) for name in trained for s in seeds]
     names, lengths = [c.name for c in clips], [len(c.inputs) for c in clips]
     positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
     summary["precision"] = cfg.precision
@@ -158,8 +158,10 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     for i, seed in enumerate(seeds):
         torch.manual_seed(cfg.seed)
         model = build_model(method, params)
-        if seed is not None:
+        if seed is not None and method.trains:
             load_weights(model, method.name, checkpoint_path(dataset, method.name, seed))
+        for part in method.uses if seed is not None else ():  # a cascade's trained components, same seed
+            load_weights(model.parts[part], part, checkpoint_path(dataset, part, seed))
         # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
         model = model.to(device, memory_format=torch.channels_last).eval()
         summary.update(parameters=parameter_count(model), window=model.window)

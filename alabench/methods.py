@@ -71,6 +71,9 @@ class Method:
     description: str = ""
     options: type | None = None  # frozen dataclass of its knobs, every field with a default
     source: str = field(default="", compare=False)  # its folder, baselines/<name> (set by register)
+    # trained methods whose checkpoints it loads into ``model.parts[<name>]``, one per seed (a
+    # cascade's components, alabench.cascade); it trains nothing itself
+    uses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
