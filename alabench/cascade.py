@@ -19,7 +19,8 @@ from alabench.methods import TASKS, Discovery, Method, MethodError, build_model,
 
 
 class Cascade(nn.Module):
-    """(B, W, 3, H, W) -> (the inputs deblurred by ``deblur``, the middles of those by ``interpolate``).
+    """(B, W, 3, H, W) -> (the inputs deblurred by ``deblur`` and clipped to [0, 1], the middles of
+    those by ``interpolate``).
 
     Each component sees the windows it was made for: deblurred frame j comes from the ``deblur``
     window centred on input j, middle j from the ``interpolate`` window centred on deblurred frame
@@ -49,7 +50,8 @@ class Cascade(nn.Module):
         b, w = frames.shape[:2]
         cd, ci = (d.window - 1) // 2, (i.window - 1) // 2
         windows = torch.stack([frames[:, window_indices(j, w, d.window)] for j in range(w)], 1)
-        deblurred = d(windows.flatten(0, 1))[0][:, cd].unflatten(0, (b, w))
+        # clipped as the deblurred frames a real cascade hands on (saved images) would be
+        deblurred = d(windows.flatten(0, 1))[0][:, cd].unflatten(0, (b, w)).clamp(0, 1)
         windows = torch.stack([deblurred[:, window_indices(j, w, i.window)] for j in range(w - 1)], 1)
         interp = i(windows.flatten(0, 1))[1][:, ci].unflatten(0, (b, w - 1))
         return deblurred, interp

@@ -9,7 +9,8 @@ the method, overridden by ``params.yaml: methods.<name>``), and ``build(params) 
 The module has a ``window`` attribute (frames per window) and maps (B, W, 3, H, W) frames in
 [0, 1] to ``(deblur (B, W, 3, H, W), interp (B, W-1, 3, H, W))``, interp k lying midway between
 inputs k and k+1, for any frame size. A method that only interpolates returns its inputs as
-deblurred frames, so every method fills the joint table; ``tasks`` says what it really addresses.
+deblurred frames, and one that only deblurs returns the mean of each pair of inputs as interpolated
+frames, so every method fills the joint table; ``tasks`` says what it really addresses.
 Trainable methods are trained by the shared `train` stage and evaluated from their checkpoint.
 
 Optionally the module also implements :class:`Incremental`; clip inference then encodes each
