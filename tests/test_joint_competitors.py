@@ -143,3 +143,14 @@ def test_a_cascade_is_evaluated_from_each_components_checkpoint_of_each_seed(tmp
     (tmp_path / checkpoint_path("synth", "superslomo", 1)).unlink()
     with pytest.raises(MethodError, match="no checkpoint for superslomo"):
         evaluate_method(method, params, "synth", clips, {"device": "cpu"})
+
+
+def test_each_measured_row_names_its_dagger_row():
+    from alabench import paper
+    from alabench.report import counterpart_note
+
+    assert set(paper.MEASURED_AS) <= {row.method for row in paper.TABLE2}
+    assert set(paper.MEASURED_AS.values()) <= set(FOUND.methods)
+    assert counterpart_note("bin", paper.TABLE2)["text"] == "paper row: BIN₄ [25]"
+    assert counterpart_note("nafnet", paper.TABLE2) is None
+    assert counterpart_note("bin", paper.TABLE3) is None  # no BIN row in the ablation table
