@@ -154,3 +154,29 @@ def test_each_measured_row_names_its_dagger_row():
     assert counterpart_note("bin", paper.TABLE2)["text"] == "paper row: BIN₄ [25]"
     assert counterpart_note("nafnet", paper.TABLE2) is None
     assert counterpart_note("bin", paper.TABLE3) is None  # no BIN row in the ablation table
+
+
+def test_the_cascade_stage_depends_on_both_components_checkpoints(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO
+
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = tiny_params()
+    params["evaluate"]["cascades"] = [{"deblur": "nafnet", "interpolate": "superslomo"}]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    out = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--all"], cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout
+    stages = [line.split()[0] for line in out.splitlines() if line.startswith("evaluate_cascade@")]
+    assert stages == ["evaluate_cascade@cascade0-synth-all_blurry", "evaluate_cascade@cascade0-synth-mixed"]
+    stage = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["evaluate_cascade"]
+    assert "--method cascade_${item.cascade.deblur}_${item.cascade.interpolate}" in stage["cmd"]
+    assert {"checkpoints/${item.dataset}/${item.cascade.deblur}",
+            "checkpoints/${item.dataset}/${item.cascade.interpolate}"} <= set(stage["deps"])
+    shown = subprocess.run([sys.executable, "-m", "dvc", "status", "evaluate_cascade@cascade0-synth-mixed"],
+                           cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "checkpoints/synth/nafnet" in shown and "checkpoints/synth/superslomo" in shown
