@@ -39,6 +39,11 @@ class Cascade(nn.Module):
             w += 1
         self.window = w
 
+    @property
+    def chain(self) -> tuple[nn.Module, nn.Module]:
+        """alabench.methods.Chained: clip inference runs the two parts over the clip in turn."""
+        return self.parts[self.deblur_name], self.parts[self.interp_name]
+
     @staticmethod
     def _fits(w: int, wd: int, wi: int) -> bool:
         """Whether the inputs that slot c's outputs depend on all lie inside a window of ``w``."""

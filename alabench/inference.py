@@ -104,6 +104,9 @@ class ClipRunner:
         self.window = int(model.window)
         self.reuse = reuse and isinstance(model, Incremental)
         self.seconds = 0.0
+        # a chained module (alabench.methods.Chained, e.g. a cascade): each part over the clip in turn
+        chain = getattr(model, "chain", None) if reuse else None
+        self.parts = [ClipRunner(part, batch, device, reuse, autocast) for part in chain] if chain else []
         self._frame = torch.Size()  # (3, H, W) of the clip being run: what deblur_at / interp_at must return
 
     def run(self, frames: Iterable[torch.Tensor]) -> Iterator[Output]:
@@ -111,6 +114,9 @@ class ClipRunner:
         deblurred frame, then (unless k is the last input) the frame between k and k+1. Frames are
         read only as far as the next output needs; every call into the model is checked against
         the contract, and whatever the method raises or breaks comes out as MethodFailed."""
+        if self.parts:
+            yield from self._chained(frames)
+            return
         if self.reuse:
             items: Iterable[Any] = self._encoded(frames)
             decode: Callable[[list[Window]], tuple[torch.Tensor, torch.Tensor]] = self._decode
@@ -122,6 +128,24 @@ class ClipRunner:
                 yield "deblur", k, _own(deblur[j])
                 if has_pair:
                     yield "interp", k, _own(interp[j])
+
+    def _chained(self, frames: Iterable[torch.Tensor]) -> Iterator[Output]:
+        """The first part deblurs the clip; the second interpolates between its deblurred frames
+        (clipped to [0, 1]), read as the second needs them: one output per input and per pair."""
+        first, second = self.parts
+        deblurred: deque[torch.Tensor] = deque()
+
+        def feed() -> Iterator[torch.Tensor]:
+            for kind, _, frame in first.run(frames):
+                if kind == "deblur":
+                    deblurred.append(frame.clamp(0, 1))
+                    yield deblurred[-1]
+
+        try:
+            for kind, k, frame in second.run(feed()):
+                yield (kind, k, deblurred.popleft()) if kind == "deblur" else (kind, k, frame)
+        finally:
+            self.seconds = first.seconds + second.seconds
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         begin = time.perf_counter()

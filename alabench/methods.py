@@ -14,7 +14,8 @@ frames, so every method fills the joint table; ``tasks`` says what it really add
 Trainable methods are trained by the shared `train` stage and evaluated from their checkpoint.
 
 Optionally the module also implements :class:`Incremental`; clip inference then encodes each
-input once and decodes only the outputs it keeps (``alabench.inference``).
+input once and decodes only the outputs it keeps (``alabench.inference``); or :class:`Chained`,
+two modules that clip inference runs over the clip one after the other.
 
 A method made of plain per-frame functions, numpy or torch (``deblur(frame)``,
 ``interpolate(a, b)``), needs no module of its own: :func:`frame_method` wraps them in one that
@@ -116,6 +117,18 @@ class Incremental(Protocol):
 
     def interp_at(self, window: list[Features], i: int) -> torch.Tensor:
         """(N, 3, H, W): the frame midway between slots ``i`` and ``i + 1``."""
+
+
+@runtime_checkable
+class Chained(Protocol):
+    """A module made of two methods' modules run one after the other (a cascade, alabench.cascade).
+
+    ``chain = (first, second)``: clip inference runs ``first`` over the clip and ``second`` over
+    first's deblurred frames clipped to [0, 1], and returns first's deblurred frames with second's
+    interpolated ones, so each part makes one output per input and pair with its own window.
+    ``forward`` must give the same on a window (``tests/test_joint_competitors.py`` checks it)."""
+
+    chain: tuple[nn.Module, nn.Module]
 
 
 _REGISTRY: dict[str, Method] = {}  # its folder -> the method

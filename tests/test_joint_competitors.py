@@ -81,10 +81,11 @@ def components(deblur: str, interpolate: str, params=PARAMS) -> tuple[Cascade, t
 
 
 @pytest.mark.parametrize("deblur, interpolate", [("nafnet", "superslomo"), ("alanet", "cain"), ("bin", "superslomo")])
-def test_a_cascade_is_its_components_run_one_after_the_other(deblur, interpolate):
+@pytest.mark.parametrize("chained", [True, False])  # the parts run in turn over the clip / the windowed forward
+def test_a_cascade_is_its_components_run_one_after_the_other(deblur, interpolate, chained):
     cascade, d, i = components(deblur, interpolate)
     clip = torch.rand(6, 3, 20, 28, generator=torch.Generator().manual_seed(3))
-    together = infer_clip(cascade, clip, batch=2)
+    together = infer_clip(cascade, clip, batch=2, reuse=chained)
     deblurred = infer_clip(d, clip, batch=2).deblur.clamp(0, 1)
     torch.testing.assert_close(together.deblur, deblurred, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(together.interp, infer_clip(i, deblurred, batch=2).interp, rtol=1e-4, atol=1e-5)
@@ -180,3 +181,16 @@ def test_the_cascade_stage_depends_on_both_components_checkpoints(tmp_path):
     shown = subprocess.run([sys.executable, "-m", "dvc", "status", "evaluate_cascade@cascade0-synth-mixed"],
                            cwd=tmp_path, capture_output=True, text=True).stdout
     assert "checkpoints/synth/nafnet" in shown and "checkpoints/synth/superslomo" in shown
+
+
+def test_clip_inference_deblurs_each_input_once_through_the_chain():
+    cascade, d, _ = components("nafnet", "superslomo")
+    seen = []
+    deblur = d.deblur
+    d.deblur = lambda frames: seen.append(len(frames)) or deblur(frames)  # count the frames deblurred
+    clip = torch.rand(7, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    infer_clip(cascade, clip, batch=3)
+    assert sum(seen) == 7
+    seen.clear()
+    infer_clip(cascade, clip, batch=3, reuse=False)  # the windowed forward: 4 slots of 2 frames, 7 windows
+    assert sum(seen) == 7 * cascade.window * d.window == 56
