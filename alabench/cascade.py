@@ -26,7 +26,9 @@ class Cascade(nn.Module):
     window centred on input j, middle j from the ``interpolate`` window centred on deblurred frame
     j, both replicate-padded at the window's ends as clip inference pads a clip's. ``window`` is
     the smallest whose kept slot (its centre) needs no padding inside the window, so over a clip
-    the cascade gives what the two components give run one after the other.
+    ``forward`` gives what the two components give run one after the other window by window. Clip
+    inference does better (``chain``): each part over the whole clip, each input deblurred once,
+    with any part's own clip-level reuse or recurrence.
     """
 
     def __init__(self, deblur: tuple[str, nn.Module], interpolate: tuple[str, nn.Module]) -> None:

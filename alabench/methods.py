@@ -15,7 +15,8 @@ Trainable methods are trained by the shared `train` stage and evaluated from the
 
 Optionally the module also implements :class:`Incremental`; clip inference then encodes each
 input once and decodes only the outputs it keeps (``alabench.inference``); or :class:`Chained`,
-two modules that clip inference runs over the clip one after the other.
+two modules that clip inference runs over the clip one after the other; or :class:`Recurrent`, a
+state handed from each window to the next.
 
 A method made of plain per-frame functions, numpy or torch (``deblur(frame)``,
 ``interpolate(a, b)``), needs no module of its own: :func:`frame_method` wraps them in one that
@@ -120,13 +121,26 @@ class Incremental(Protocol):
 
 
 @runtime_checkable
+class Recurrent(Protocol):
+    """A module whose windows hand a state on to the next window of the same clip (BIN's
+    inter-pyramid ConvLSTM): clip inference calls ``step`` on the clip's windows in order, one at a
+    time, with ``state`` None at the clip's start; ``forward`` (training, and the plain reference)
+    sees each window alone."""
+
+    def step(self, window: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(1, W, 3, H, W) -> (slot c deblurred (1, 3, H, W), the middle of slots c and c+1
+        (1, 3, H, W), the state for the next window), c = (W - 1) // 2."""
+
+
+@runtime_checkable
 class Chained(Protocol):
     """A module made of two methods' modules run one after the other (a cascade, alabench.cascade).
 
     ``chain = (first, second)``: clip inference runs ``first`` over the clip and ``second`` over
     first's deblurred frames clipped to [0, 1], and returns first's deblurred frames with second's
     interpolated ones, so each part makes one output per input and pair with its own window.
-    ``forward`` must give the same on a window (``tests/test_joint_competitors.py`` checks it)."""
+    ``forward`` must give what the parts give run window by window (``reuse=False``) one after the
+    other (``tests/test_joint_competitors.py`` checks both)."""
 
     chain: tuple[nn.Module, nn.Module]
 

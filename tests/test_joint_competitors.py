@@ -18,7 +18,7 @@ from alabench.cascade import Cascade, cascade_method, find_cascade
 from alabench.config import CascadeParams, ParamError, parse_params
 from alabench.evaluation import checkpoint_path, evaluate_method
 from alabench.inference import infer_clip
-from alabench.methods import MethodError, build_model, discover, parameter_count, with_method_options
+from alabench.methods import MethodError, Recurrent, build_model, discover, parameter_count, with_method_options
 
 FOUND = discover()
 PARAMS = parse_params(tiny_params())
@@ -86,9 +86,11 @@ def test_a_cascade_is_its_components_run_one_after_the_other(deblur, interpolate
     cascade, d, i = components(deblur, interpolate)
     clip = torch.rand(6, 3, 20, 28, generator=torch.Generator().manual_seed(3))
     together = infer_clip(cascade, clip, batch=2, reuse=chained)
-    deblurred = infer_clip(d, clip, batch=2).deblur.clamp(0, 1)
+    # each part as clip inference runs it alone (reuse=False: window by window, no handed-on state)
+    deblurred = infer_clip(d, clip, batch=2, reuse=chained).deblur.clamp(0, 1)
     torch.testing.assert_close(together.deblur, deblurred, rtol=1e-4, atol=1e-5)
-    torch.testing.assert_close(together.interp, infer_clip(i, deblurred, batch=2).interp, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(together.interp, infer_clip(i, deblurred, batch=2, reuse=chained).interp,
+                               rtol=1e-4, atol=1e-5)
 
 
 def test_a_cascade_keeps_the_method_contract():
@@ -194,3 +196,20 @@ def test_clip_inference_deblurs_each_input_once_through_the_chain():
     seen.clear()
     infer_clip(cascade, clip, batch=3, reuse=False)  # the windowed forward: 4 slots of 2 frames, 7 windows
     assert sum(seen) == 7 * cascade.window * d.window == 56
+
+
+def test_bin_hands_its_state_along_the_whole_clip_in_clip_inference():
+    model = bin_model()
+    clip = torch.rand(9, 3, 16, 20, generator=torch.Generator().manual_seed(6))
+    changed = clip.clone()
+    changed[0] = 1 - changed[0]
+    with torch.no_grad():
+        first, _, _ = model.step(clip[[0, 0, 0, 1, 2, 3]][None], None)  # the clip's first window, no state yet
+        torch.testing.assert_close(first, model(clip[[0, 0, 0, 1, 2, 3]][None])[0][:, 2])
+    recurrent, again = infer_clip(model, clip), infer_clip(model, changed)
+    windowed, windowed_again = infer_clip(model, clip, reuse=False), infer_clip(model, changed, reuse=False)
+    # input 0 is outside the windows of inputs 5 and later: only the handed-on state carries it there
+    assert (recurrent.interp[6] - again.interp[6]).abs().max() > 1e-6
+    assert (recurrent.deblur[7] - again.deblur[7]).abs().max() > 1e-6
+    torch.testing.assert_close(windowed.interp[6], windowed_again.interp[6])
+    assert isinstance(model, Recurrent) and not isinstance(build_model(FOUND.methods["alanet"], PARAMS), Recurrent)

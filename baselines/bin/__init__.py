@@ -14,23 +14,24 @@ The inter-pyramid recurrent module: p4, p6, p8, p5, p7, p6 are the previous pass
 same instants (its I4, I6, I8, I5, I7, I6'), each through a ConvLSTM cell whose state follows the
 video; without a previous pass they are this pass's own neighbours (I2, I4, I6, I3, I5, I4), as in
 the authors' code. BIN trains on windows of **6 inputs**: a pass on B1..B9, then one on B3..B11 fed
-by the first's recurrent state. So is this module: ``window = 6``; clip inference keeps slot 2
-(deblurred by the first pass's final level) and the middle of slots 2-3 (the second pass's I4',
-made with the recurrent state). Every other output of the window is the finest-level estimate of
-that instant, so the shared loss reaches every level, as BIN's sums over all pyramid outputs.
-A shorter window (``train_data.window`` 3 on the CPU budget) is replicate-padded to 6 around its
-centre, as clip inference pads a clip's ends.
+by the first's recurrent state. So does ``forward`` (``window = 6``): slot 2 deblurred by the first
+pass's final level, the middle of slots 2-3 by the second pass's I4' (made with the state); every
+other output of the window is the finest-level estimate of that instant, so the shared loss reaches
+every level, as BIN's sums over all pyramid outputs. A shorter window (``train_data.window`` 3 on
+the CPU budget) is replicate-padded to 6 around its centre, as clip inference pads a clip's ends.
+At test time BIN carries the state along the whole video: so does clip inference here, through
+``step`` (``alabench.methods.Recurrent``): one pass per window, centred on the input kept, fed by
+the previous window's pass, from the clip's first window on.
 
 Differences from the published model, said plainly: the shared `train` stage's loss (L1 +
 perceptual) replaces BIN's Charbonnier + SSIM loss on every output; every level's last layer starts
-at zero, so an untrained model returns means of its inputs (the blurry-input baseline); the
-recurrent state does not travel from one clip window to the next (each window of 6 starts afresh,
-as in BIN's training); ``width`` scales the 96 features and 32-channel growth; ``blocks`` = RDBs per
+at zero, so an untrained model returns means of its inputs (not the inputs themselves: no level
+sees the input it deblurs, so an untrained BIN scores below the blurry inputs); ``width`` scales the 96 features and 32-channel growth; ``blocks`` = RDBs per
 level (12 published). At width 1.0, blocks 12 it has 11,441,668 parameters, the authors' count.
 """
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 import torch
 from torch import nn
@@ -42,6 +43,7 @@ from models.rdn import ConvLSTMCell, FrameRDN
 
 WINDOW = 6  # inputs per window: two pyramid passes of 5, the second fed by the first's recurrent state
 CENTRE = (WINDOW - 1) // 2  # the slot clip inference keeps
+HAND_ON = ("i4", "i6", "i8", "i5", "i7", "i6b")  # a pass's estimates that the next pass uses (as p4 ... p6')
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,23 @@ class BIN(nn.Module):
         return {"i2": i2, "i4": i4, "i6": i6, "i8": i8, "i3": i3, "i5": i5, "i7": i7, "i4b": i4b, "i6b": i6b,
                 "i5c": i5c}
 
+    def hand_on(self, out: dict[str, torch.Tensor], cells: Any) -> tuple[list[torch.Tensor], Any]:
+        """What a pass hands to the next (one input later): its estimates of the next pass's
+        instants, through the ConvLSTM cells (whose own states ``cells`` follow the video)."""
+        prev = [out[k] for k in HAND_ON]
+        if self.cells is None:
+            return prev, None
+        stepped = [cell(x, c) for cell, x, c in zip(self.cells, prev, cells or [None] * len(prev))]
+        return [h for h, _ in stepped], [c for _, c in stepped]
+
+    def step(self, window: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Clip inference (alabench.methods.Recurrent), BIN's test-time mode: one pass on slots 0-4
+        (centred on slot 2) fed by the previous window's hand-on, so the state follows the whole clip."""
+        padded, (h, w) = ALANet.pad(window)
+        prev, cells = state if state is not None else (None, None)
+        out = self.pyramid([padded[:, t] for t in range(5)], prev)
+        return out["i5c"][..., :h, :w], out["i6b"][..., :h, :w], self.hand_on(out, cells)
+
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, W, 3, H, W) inputs in [0, 1], 2 <= W <= 6 -> (deblur (B, W, ...), interp (B, W-1, ...))."""
         n, w, _, h, wd = frames.shape
@@ -84,10 +103,7 @@ class BIN(nn.Module):
         padded, _ = ALANet.pad(frames)
         slots = [padded[:, min(max(t - shift, 0), w - 1)] for t in range(WINDOW)]
         first = self.pyramid(slots[:5], None)
-        prev = [first[k] for k in ("i4", "i6", "i8", "i5", "i7", "i6b")]
-        if self.cells is not None:
-            prev = [cell(x, None)[0] for cell, x in zip(self.cells, prev)]
-        second = self.pyramid(slots[1:], prev)
+        second = self.pyramid(slots[1:], self.hand_on(first, None)[0])
         deblur = [slots[0], first["i3"], first["i5c"], second["i5c"], second["i7"], slots[5]]
         interp = [first["i2"], first["i4b"], second["i4b"], second["i6b"], second["i8"]]
         deblur_out = torch.stack(deblur[shift:shift + w], 1)[..., :h, :wd]
