@@ -26,8 +26,9 @@ the previous window's pass, from the clip's first window on.
 Differences from the published model, said plainly: the shared `train` stage's loss (L1 +
 perceptual) replaces BIN's Charbonnier + SSIM loss on every output; every level's last layer starts
 at zero, so an untrained model returns means of its inputs (not the inputs themselves: no level
-sees the input it deblurs, so an untrained BIN scores below the blurry inputs); ``width`` scales the 96 features and 32-channel growth; ``blocks`` = RDBs per
-level (12 published). At width 1.0, blocks 12 it has 11,441,668 parameters, the authors' count.
+sees the input it deblurs, so an untrained BIN scores below the blurry inputs); ``width`` scales the
+96 features and 32-channel growth; ``blocks`` = RDBs per level (12 published). At width 1.0,
+blocks 12, layers 4 it has 11,441,668 parameters, the count of the authors' model.
 """
 
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ class Options:
     width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # x the published 96 features, 32 growth
     blocks: Annotated[int, Range(1, 64)] = 12  # residual dense blocks per pyramid level
     layers: Annotated[int, Range(1, 16)] = 4  # convolutions per dense block
-    recurrent: bool = True  # the ConvLSTM inter-pyramid module (false: BIN without it)
+    recurrent: bool = True  # the ConvLSTM cells (false: estimates handed on directly, the authors' non-LSTM variant)
 
 
 class BIN(nn.Module):
