@@ -215,6 +215,19 @@ class FolderParams:
 
 
 @dataclass(frozen=True)
+class CascadeParams:
+    """A deblur-then-interpolate method composed of two others (alabench.cascade): named
+    ``cascade_<deblur>_<interpolate>``, evaluated by its ``evaluate_cascade`` stage."""
+
+    deblur: str  # a method addressing deblur; its deblurred frames feed ...
+    interpolate: str  # ... a method addressing interpolate
+
+    @property
+    def name(self) -> str:
+        return f"cascade_{self.deblur}_{self.interpolate}"
+
+
+@dataclass(frozen=True)
 class EvaluateParams:
     """The `evaluate` stage: every method scored the same way (README, "Evaluation")."""
 
@@ -232,6 +245,7 @@ class EvaluateParams:
     seed: Seed
     folders: dict[str, FolderParams]  # outputs made elsewhere, one evaluate_folder@<key> stage each
     transfer: tuple[TransferParams, ...]  # [{test, train}]: trained methods also scored on another data set
+    cascades: tuple[CascadeParams, ...] = ()  # deblur-then-interpolate methods, one evaluate_cascade stage each
 
     def __post_init__(self) -> None:
         for key in self.folders:

@@ -147,11 +147,12 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
                    options=asdict(method_options(params, method.name, method.options)) if method.options else {})
     device = torch.device(summary["device"])
-    seeds: list[int | None] = list(params.train.seeds) if method.trains else [None]
-    weights_from = trained_on or dataset
-    if method.trains:
+    seeds: list[int | None] = list(params.train.seeds) if method.trains or method.uses else [None]
+    weights_from = trained_on or dataset  # the data set whose checkpoints are loaded (evaluate.transfer)
+    trained = ([method.name] if method.trains else []) + list(method.uses)  # whose checkpoints are loaded
+    if trained:
         summary.update(trained_on=weights_from,
-                       checkpoints=[str(checkpoint_path(weights_from, method.name, s)) for s in seeds])
+                       checkpoints=[str(checkpoint_path(weights_from, name, s)) for name in trained for s in seeds])
     names, lengths = [c.name for c in clips], [len(c.inputs) for c in clips]
     positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
     summary["precision"] = cfg.precision
@@ -161,8 +162,10 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     for i, seed in enumerate(seeds):
         torch.manual_seed(cfg.seed)
         model = build_model(method, params)
-        if seed is not None:
+        if seed is not None and method.trains:
             load_weights(model, method.name, checkpoint_path(weights_from, method.name, seed))
+        for part in method.uses if seed is not None else ():  # a cascade's trained components, same seed
+            load_weights(model.parts[part], part, checkpoint_path(weights_from, part, seed))
         # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
         model = model.to(device, memory_format=torch.channels_last).eval()
         summary.update(parameters=parameter_count(model), window=model.window)

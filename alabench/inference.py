@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 import torch
 from torch import nn
 
-from alabench.methods import Features, Incremental, MethodFailed, check_frames, check_outputs
+from alabench.methods import Features, Incremental, MethodFailed, Recurrent, check_frames, check_outputs
 
 T = TypeVar("T")
 Output = tuple[str, int, torch.Tensor]  # ("deblur", k, input k deblurred) or ("interp", k, between k and k+1)
@@ -103,17 +103,28 @@ class ClipRunner:
         self.autocast = autocast  # e.g. torch.bfloat16: the model's arithmetic in that type (outputs come back float32)
         self.window = int(model.window)
         self.reuse = reuse and isinstance(model, Incremental)
+        self.recurrent = reuse and isinstance(model, Recurrent)  # windows in order, a state handed on
         self.seconds = 0.0
+        # a chained module (alabench.methods.Chained, e.g. a cascade): each part over the clip in turn
+        chain = getattr(model, "chain", None) if reuse else None
+        self.parts = [ClipRunner(part, batch, device, reuse, autocast) for part in chain] if chain else []
         self._frame = torch.Size()  # (3, H, W) of the clip being run: what deblur_at / interp_at must return
+        self._state: Any = None  # a Recurrent module's state, handed from window to window of a clip
 
     def run(self, frames: Iterable[torch.Tensor]) -> Iterator[Output]:
         """The outputs of a clip given as (3, H, W) float frames in [0, 1], one at a time: input k's
         deblurred frame, then (unless k is the last input) the frame between k and k+1. Frames are
         read only as far as the next output needs; every call into the model is checked against
         the contract, and whatever the method raises or breaks comes out as MethodFailed."""
+        if self.parts:
+            yield from self._chained(frames)
+            return
         if self.reuse:
             items: Iterable[Any] = self._encoded(frames)
             decode: Callable[[list[Window]], tuple[torch.Tensor, torch.Tensor]] = self._decode
+        elif self.recurrent:
+            self._state = None  # a clip starts afresh
+            items, decode = (f.to(self.device) for f in frames), self._recurrent
         else:
             items, decode = (f.to(self.device) for f in frames), self._forward
         for group in batched(sliding_windows(items, self.window), self.batch):
@@ -122,6 +133,24 @@ class ClipRunner:
                 yield "deblur", k, _own(deblur[j])
                 if has_pair:
                     yield "interp", k, _own(interp[j])
+
+    def _chained(self, frames: Iterable[torch.Tensor]) -> Iterator[Output]:
+        """The first part deblurs the clip; the second interpolates between its deblurred frames
+        (clipped to [0, 1]), read as the second needs them: one output per input and per pair."""
+        first, second = self.parts
+        deblurred: deque[torch.Tensor] = deque()
+
+        def feed() -> Iterator[torch.Tensor]:
+            for kind, _, frame in first.run(frames):
+                if kind == "deblur":
+                    deblurred.append(frame.clamp(0, 1))
+                    yield deblurred[-1]
+
+        try:
+            for kind, k, frame in second.run(feed()):
+                yield (kind, k, deblurred.popleft()) if kind == "deblur" else (kind, k, frame)
+        finally:
+            self.seconds = first.seconds + second.seconds
 
     def _call(self, what: str, fn: Callable[..., Any], *args: Any) -> Any:
         begin = time.perf_counter()
@@ -142,6 +171,20 @@ class ClipRunner:
         windows = torch.stack([torch.stack(items) for _, _, items in group])
         deblur, interp = check_outputs(windows, self._call("the forward pass", self.model, windows))
         return deblur[:, c], interp[:, c]
+
+    def _recurrent(self, group: list[Window]) -> tuple[torch.Tensor, torch.Tensor]:
+        """``step`` on each window of the group in turn, the state handed from one to the next."""
+        outputs: list[tuple[torch.Tensor, torch.Tensor]] = []
+        for _, _, items in group:
+            window = torch.stack(items)[None]
+            out = self._call("step", self.model.step, window, self._state)
+            if not (isinstance(out, tuple) and len(out) == 3):
+                raise MethodFailed(f"step must return (deblur, interp, state), got {type(out).__name__}")
+            shape = (1, *window.shape[2:])
+            deblur, interp, self._state = out
+            outputs.append((check_frames("deblur", deblur, shape, tuple(window.shape)),
+                            check_frames("interp", interp, shape, tuple(window.shape))))
+        return torch.cat([d for d, _ in outputs]), torch.cat([i for _, i in outputs])
 
     def _encoded(self, frames: Iterable[torch.Tensor]) -> Iterator[Features]:
         """Each frame's features, ``batch`` frames per encoder call."""

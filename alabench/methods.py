@@ -9,11 +9,14 @@ the method, overridden by ``params.yaml: methods.<name>``), and ``build(params) 
 The module has a ``window`` attribute (frames per window) and maps (B, W, 3, H, W) frames in
 [0, 1] to ``(deblur (B, W, 3, H, W), interp (B, W-1, 3, H, W))``, interp k lying midway between
 inputs k and k+1, for any frame size. A method that only interpolates returns its inputs as
-deblurred frames, so every method fills the joint table; ``tasks`` says what it really addresses.
+deblurred frames, and one that only deblurs returns the mean of each pair of inputs as interpolated
+frames, so every method fills the joint table; ``tasks`` says what it really addresses.
 Trainable methods are trained by the shared `train` stage and evaluated from their checkpoint.
 
 Optionally the module also implements :class:`Incremental`; clip inference then encodes each
-input once and decodes only the outputs it keeps (``alabench.inference``).
+input once and decodes only the outputs it keeps (``alabench.inference``); or :class:`Chained`,
+two modules that clip inference runs over the clip one after the other; or :class:`Recurrent`, a
+state handed from each window to the next.
 
 A method made of plain per-frame functions, numpy or torch (``deblur(frame)``,
 ``interpolate(a, b)``), needs no module of its own: :func:`frame_method` wraps them in one that
@@ -72,6 +75,9 @@ class Method:
     options: type | None = None  # frozen dataclass of its knobs, every field with a default
     loss: Callable[[Params], nn.Module] | None = None  # its training loss as published; None: the shared eq. 8 loss
     source: str = field(default="", compare=False)  # its folder, baselines/<name> (set by register)
+    # trained methods whose checkpoints it loads into ``model.parts[<name>]``, one per seed (a
+    # cascade's components, alabench.cascade); it trains nothing itself
+    uses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
@@ -113,6 +119,31 @@ class Incremental(Protocol):
 
     def interp_at(self, window: list[Features], i: int) -> torch.Tensor:
         """(N, 3, H, W): the frame midway between slots ``i`` and ``i + 1``."""
+
+
+@runtime_checkable
+class Recurrent(Protocol):
+    """A module whose windows hand a state on to the next window of the same clip (BIN's
+    inter-pyramid ConvLSTM): clip inference calls ``step`` on the clip's windows in order, one at a
+    time, with ``state`` None at the clip's start; ``forward`` (training, and the plain reference)
+    sees each window alone."""
+
+    def step(self, window: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """(1, W, 3, H, W) -> (slot c deblurred (1, 3, H, W), the middle of slots c and c+1
+        (1, 3, H, W), the state for the next window), c = (W - 1) // 2."""
+
+
+@runtime_checkable
+class Chained(Protocol):
+    """A module made of two methods' modules run one after the other (a cascade, alabench.cascade).
+
+    ``chain = (first, second)``: clip inference runs ``first`` over the clip and ``second`` over
+    first's deblurred frames clipped to [0, 1], and returns first's deblurred frames with second's
+    interpolated ones, so each part makes one output per input and pair with its own window.
+    ``forward`` must give what the parts give run window by window (``reuse=False``) one after the
+    other (``tests/test_joint_competitors.py`` checks both)."""
+
+    chain: tuple[nn.Module, nn.Module]
 
 
 _REGISTRY: dict[str, Method] = {}  # its folder -> the method

@@ -295,6 +295,14 @@ def supplied_notes(inputs: Inputs, protocol: str) -> dict[str, dict[str, str]]:
 EMPTY = {"text": "–", "classes": "", "title": "", "tie": False}  # a cell with no measurement
 
 
+def counterpart_note(method: str, paper_rows: tuple[paper.PaperRow, ...]) -> dict[str, str] | None:
+    """The note beside a measured row whose method has a † row in the table (BIN₄ [25] beside `bin`); no
+    † itself: that mark stays on published numbers."""
+    row = next((r for r in paper_rows if paper.MEASURED_AS.get(r.method) == method), None)
+    return None if row is None else {"text": f"paper row: {row.method}", "title": (
+        f"the paper's row for this method (reported by {row.source}; Adobe240 / YouTube240, other code and data)")}
+
+
 def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, str]],
          paper_rows: tuple[paper.PaperRow, ...], notes: dict[str, dict[str, str]] | None = None) -> dict[str, Any]:
     """The rows of one HTML table: measured rows (with a method's note, if any), then the † rows on their
@@ -304,7 +312,8 @@ def grid(table: pd.DataFrame, methods: list[str], columns: list[tuple[str, str, 
     for method in methods:
         if any((method, *c) in cells for c in columns):
             tasks = table.loc[table["method"] == method, "tasks"].iloc[0]
-            measured.append({"method": method, "tasks": tasks, "note": (notes or {}).get(method),
+            measured.append({"method": method, "tasks": tasks,
+                             "note": (notes or {}).get(method) or counterpart_note(method, paper_rows),
                              "cells": [cells.get((method, *c), EMPTY)
                                        for c in columns]})
     published = [{"method": row.method, "reported_by": row.source,

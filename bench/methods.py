@@ -7,7 +7,11 @@ the training shape (`train.batch_size` windows of `train_data.window` frames,
 `train_data.crop` pixels square). Each method is timed twice, in an interleaved order, and the
 best step of each is kept: the machine may be shared.
 
-    .venv/bin/python bench/methods.py [--steps 5] [--threads 2]
+    .venv/bin/python bench/methods.py [--steps 5] [--threads 2] [--methods alanet bin nafnet]
+                                      [--option bin.width=0.25 --option nafnet.encoder=[1,1,2]]
+
+``--methods`` times other methods than train.methods (alanet, the reference, is always added);
+``--option`` sets one knob as ``methods.<name>`` would (a YAML value), to size a method for the CPU.
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ import argparse
 import time
 
 import torch
+import yaml
 
 from alabench.config import load_params
-from alabench.methods import build_model, get_method, parameter_count
+from alabench.methods import build_model, get_method, parameter_count, with_method_options
 from models.losses import ReconstructionLoss
 
 
@@ -40,8 +45,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: train.threads)")
+    parser.add_argument("--methods", nargs="+", default=None, help="methods to time (default: train.methods)")
+    parser.add_argument("--option", action="append", default=[], metavar="NAME.KEY=VALUE",
+                        help="a knob of one method, as methods.NAME.KEY in params.yaml (repeatable)")
     args = parser.parse_args()
     params = load_params()
+    for option in args.option:
+        target, _, value = option.partition("=")
+        name, _, key = target.partition(".")
+        if not (name and key and value):
+            parser.error(f"--option {option!r}: write NAME.KEY=VALUE, e.g. bin.width=0.25")
+        params = with_method_options(params, name, **{key: yaml.safe_load(value)})
     torch.set_num_threads(args.threads or params.train.threads or torch.get_num_threads())
     if params.train.perceptual_weight > 0:
         from alabench.weights import vgg16_features
@@ -54,7 +68,7 @@ def main() -> None:
     g = torch.Generator().manual_seed(0)
     batch = {"inputs": torch.rand(b, w, 3, c, c, generator=g), "deblur": torch.rand(b, w, 3, c, c, generator=g),
              "interp": torch.rand(b, w - 1, 3, c, c, generator=g)}
-    names = list(params.train.methods)
+    names = list(dict.fromkeys(["alanet", *args.methods])) if args.methods else list(params.train.methods)
     models = {}
     for name in names:
         torch.manual_seed(0)

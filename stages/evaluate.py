@@ -18,6 +18,7 @@ from typing import Any
 import pandas as pd
 import torch
 
+from alabench.cascade import find_cascade
 from alabench.cli import run_stage
 from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
@@ -36,6 +37,9 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str, train
     found = discover()
     if f"{name}/" in found.rejected:
         raise MethodFailed(f"baselines/{name}/ does not load: {found.rejected[f'{name}/']}")
+    cascade = find_cascade(name, params, found, dataset)  # an evaluate.cascades entry (alabench.cascade)
+    if cascade is not None:
+        return cascade
     method = get_method(name, found)
     key, listed = ("train.methods", params.train.methods) if method.trains else ("evaluate.methods", params.evaluate.methods)
     if name not in listed:

@@ -16,6 +16,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from alabench.cascade import cascade_method
 from alabench.config import ParamError, Params, load_params
 from alabench.errors import UserError
 from alabench.methods import BASELINES_DIR, Discovery, discover, method_options
@@ -68,6 +69,16 @@ def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
         for name in params.evaluate.methods:
             if name in found.methods and found.methods[name].trains:
                 lines.append(f"params.yaml: evaluate.methods names '{name}', which trains: move it to train.methods")
+                problems += 1
+        if params.evaluate.cascades:
+            lines.append(f"cascades in evaluate.cascades: {len(params.evaluate.cascades)}")
+        for spec in params.evaluate.cascades:  # composed by params alone (alabench.cascade)
+            try:
+                cascade = cascade_method(spec, found)
+                lines.append(f"  {spec.name:<14} {'deblur + interpolate':<21} {'fixed':<7}  [in evaluate.cascades]")
+                lines.append(f"  {'':<14} {cascade.description}")
+            except UserError as err:
+                lines.append(f"  {spec.name:<14} REJECTED: {err}")
                 problems += 1
     return lines, problems
 

@@ -33,7 +33,7 @@ PARAMS = parse_params(tiny_params())
 def test_every_baseline_file_loads():
     assert FOUND.rejected == {}
     assert {"alanet", "alanet_self", "alanet_cross", "unet", "superslomo", "cain", "blurry_input",
-            "flow_interp"} <= set(FOUND.methods)
+            "flow_interp", "bin", "nafnet"} <= set(FOUND.methods)
 
 
 def perturbed(model: torch.nn.Module, seed: int) -> torch.nn.Module:
@@ -56,6 +56,8 @@ def assert_contract(method: Method, params) -> None:
         assert deblur.min() >= 0 and deblur.max() <= 1 and interp.min() >= 0 and interp.max() <= 1
         if "deblur" not in method.tasks:  # interpolation only: the inputs are its deblurred frames
             torch.testing.assert_close(deblur, frames)
+        if "interpolate" not in method.tasks:  # deblurring only: the neighbours' mean is its interpolation
+            torch.testing.assert_close(interp, (frames[:, 1:] + frames[:, :-1]) / 2)
         # Determinism with a seed: the same build and inputs give the same outputs, twice.
         torch.manual_seed(0)
         again = perturbed(build_model(method, params).eval(), 3)
@@ -90,6 +92,8 @@ def assert_learns(method: Method, params) -> None:
         for kind, a, b in zip(("deblur", "interp"), before, after):
             if kind == "deblur" and "deblur" not in method.tasks:
                 continue  # an interpolation-only method returns its inputs as deblurred frames
+            if kind == "interp" and "interpolate" not in method.tasks:
+                continue  # a deblurring-only method returns its neighbours' mean as interpolated frames
             assert (a - b).abs().max() > 1e-5, f"{method.name}: one step left the {kind} outputs unchanged"
         assert loss_of(after) < loss, (loss_of(after).item(), loss.item())
     assert all(p.grad is not None for p in model.parameters()), "some weights get no gradient"

@@ -1,0 +1,127 @@
+"""BIN, "Blurry Video Frame Interpolation" (Shen et al., CVPR 2020), re-implemented here: BIN₄ by default.
+
+Written from the paper and the layout of the authors' model (laomao0/BIN, `bin_stage4_lstm`, read,
+not copied). One *pyramid pass* maps five consecutive blurry inputs B1, B3, B5, B7, B9 (odd positions
+= inputs, even = the frames between them) to frames at four scales of the pyramid, each level one
+residual dense network (``models.rdn.FrameRDN``) shared by every position of that level:
+
+1. I2, I4, I6, I8 = R1(B1, B3), R1(B3, B5), ...            (the middles of neighbouring inputs)
+2. I3, I5, I7    = R2(p4, I2, I4), ...                     (the inputs, deblurred)
+3. I4', I6'      = R3(p5, B3, I3, I5, B5), ...             (the middles, refined)
+4. I5''          = R4(p6, I4, I4', I6', I6)                (the centre input, final)
+
+The inter-pyramid recurrent module: p4, p6, p8, p5, p7, p6 are the previous pass's estimates of the
+same instants (its I4, I6, I8, I5, I7, I6'), each through a ConvLSTM cell whose state follows the
+video; without a previous pass they are this pass's own neighbours (I2, I4, I6, I3, I5, I4), as in
+the authors' code. BIN trains on windows of **6 inputs**: a pass on B1..B9, then one on B3..B11 fed
+by the first's recurrent state. So does ``forward`` (``window = 6``): slot 2 deblurred by the first
+pass's final level, the middle of slots 2-3 by the second pass's I4' (made with the state); every
+other output of the window is the finest-level estimate of that instant, so the shared loss reaches
+every level, as BIN's sums over all pyramid outputs. A shorter window (``train_data.window`` 3 on
+the CPU budget) is replicate-padded to 6 around its centre, as clip inference pads a clip's ends.
+At test time BIN carries the state along the whole video: so does clip inference here, through
+``step`` (``alabench.methods.Recurrent``): one pass per window, centred on the input kept, fed by
+the previous window's pass, from the clip's first window on.
+
+Differences from the published model, said plainly: the shared `train` stage's loss (L1 +
+perceptual) replaces BIN's Charbonnier + SSIM loss on every output; every level's last layer starts
+at zero, so an untrained model returns means of its inputs (not the inputs themselves: no level
+sees the input it deblurs, so an untrained BIN scores below the blurry inputs); ``width`` scales the
+96 features and 32-channel growth; ``blocks`` = RDBs per level (12 published). At width 1.0,
+blocks 12, layers 4 it has 11,441,668 parameters, the count of the authors' model.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import torch
+from torch import nn
+
+from alabench.config import Params, Range
+from alabench.methods import TASKS, Method, method_options, register
+from models.alanet import ALANet
+from models.rdn import ConvLSTMCell, FrameRDN
+
+WINDOW = 6  # inputs per window: two pyramid passes of 5, the second fed by the first's recurrent state
+CENTRE = (WINDOW - 1) // 2  # the slot clip inference keeps
+HAND_ON = ("i4", "i6", "i8", "i5", "i7", "i6b")  # a pass's estimates that the next pass uses (as p4 ... p6')
+
+
+@dataclass(frozen=True)
+class Options:
+    width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # x the published 96 features, 32 growth
+    blocks: Annotated[int, Range(1, 64)] = 12  # residual dense blocks per pyramid level
+    layers: Annotated[int, Range(1, 16)] = 4  # convolutions per dense block
+    recurrent: bool = True  # the ConvLSTM cells (false: estimates handed on directly, the authors' non-LSTM variant)
+
+
+class BIN(nn.Module):
+    window = WINDOW
+
+    def __init__(self, options: Options) -> None:
+        super().__init__()
+        self.config = options  # recorded in the checkpoint by the train stage
+        f, g = max(4, round(96 * options.width)), max(2, round(32 * options.width))
+        self.levels = nn.ModuleList(FrameRDN(n, f, g, options.layers, options.blocks) for n in (2, 3, 5, 5))
+        # one cell per instant handed on: I4, I6, I8, I5, I7, I6' (3 -> 3 channels, as published)
+        self.cells = nn.ModuleList(ConvLSTMCell(3, 3) for _ in range(6)) if options.recurrent else None
+
+    def pyramid(self, b: list[torch.Tensor], prev: list[torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        """One pass on five (N, 3, H, W) inputs; ``prev``: the previous pass's six hand-on frames."""
+        r1, r2, r3, r4 = self.levels
+        i2, i4, i6, i8 = r1(b[0], b[1]), r1(b[1], b[2]), r1(b[2], b[3]), r1(b[3], b[4])
+        p4, p6, p8 = prev[:3] if prev is not None else (i2, i4, i6)
+        i3, i5, i7 = r2(p4, i2, i4), r2(p6, i4, i6), r2(p8, i6, i8)
+        p5, p7 = prev[3:5] if prev is not None else (i3, i5)
+        i4b, i6b = r3(p5, b[1], i3, i5, b[2]), r3(p7, b[2], i5, i7, b[3])
+        i5c = r4(prev[5] if prev is not None else i4, i4, i4b, i6b, i6)
+        return {"i2": i2, "i4": i4, "i6": i6, "i8": i8, "i3": i3, "i5": i5, "i7": i7, "i4b": i4b, "i6b": i6b,
+                "i5c": i5c}
+
+    def hand_on(self, out: dict[str, torch.Tensor], cells: Any) -> tuple[list[torch.Tensor], Any]:
+        """What a pass hands to the next (one input later): its estimates of the next pass's
+        instants, through the ConvLSTM cells (whose own states ``cells`` follow the video)."""
+        prev = [out[k] for k in HAND_ON]
+        if self.cells is None:
+            return prev, None
+        stepped = [cell(x, c) for cell, x, c in zip(self.cells, prev, cells or [None] * len(prev))]
+        return [h for h, _ in stepped], [c for _, c in stepped]
+
+    def step(self, window: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Clip inference (alabench.methods.Recurrent), BIN's test-time mode: one pass on slots 0-4
+        (centred on slot 2) fed by the previous window's hand-on, so the state follows the whole clip."""
+        padded, (h, w) = ALANet.pad(window)
+        prev, cells = state if state is not None else (None, None)
+        out = self.pyramid([padded[:, t] for t in range(5)], prev)
+        return out["i5c"][..., :h, :w], out["i6b"][..., :h, :w], self.hand_on(out, cells)
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, W, 3, H, W) inputs in [0, 1], 2 <= W <= 6 -> (deblur (B, W, ...), interp (B, W-1, ...))."""
+        n, w, _, h, wd = frames.shape
+        if not 2 <= w <= WINDOW:
+            raise ValueError(f"bin takes windows of 2 to {WINDOW} inputs, got {w}")
+        shift = CENTRE - (w - 1) // 2  # the given window's centre lands on slot CENTRE
+        padded, _ = ALANet.pad(frames)
+        slots = [padded[:, min(max(t - shift, 0), w - 1)] for t in range(WINDOW)]
+        first = self.pyramid(slots[:5], None)
+        second = self.pyramid(slots[1:], self.hand_on(first, None)[0])
+        deblur = [slots[0], first["i3"], first["i5c"], second["i5c"], second["i7"], slots[5]]
+        interp = [first["i2"], first["i4b"], second["i4b"], second["i6b"], second["i8"]]
+        deblur_out = torch.stack(deblur[shift:shift + w], 1)[..., :h, :wd]
+        interp_out = torch.stack(interp[shift:shift + w - 1], 1)[..., :h, :wd]
+        # the inputs' slots with no estimate of their own (the window's ends) come back as given
+        return deblur_out, interp_out
+
+
+def build(params: Params) -> BIN:
+    return BIN(method_options(params, "bin", Options))
+
+
+register(Method(
+    name="bin",
+    tasks=TASKS,
+    trains=True,
+    build=build,
+    options=Options,
+    description="BIN (Shen et al. 2020): pyramid of residual dense networks, ConvLSTM between passes; window 6",
+))

@@ -1,0 +1,84 @@
+"""A NAFNet-style deblurring network (Chen et al., ECCV 2022), trained here; deblurring only.
+
+Why this one: it is a single-image restorer whose published GoPro deblurring model (width 32,
+blocks 1-1-1-28 / 1 / 1-1-1-1, 17.1M parameters) sets the state of the art with nothing but
+convolutions, gates and a global pooling, so it shrinks to the CPU budget by two knobs (``width``,
+``blocks``) without changing its design; SRN-DeblurNet's scale-recurrent ConvLSTM would cost
+three passes per frame. Each input is deblurred on its own (``models.nafnet``); the interpolated
+frames are the mean of the two *inputs*, so its row shows what its deblurring alone does, and the
+cascades (``evaluate.cascades``) put an interpolation method after it.
+
+Differences from the paper, so that every method here trains alike: the shared `train` stage's
+loss (L1 + perceptual) replaces NAFNet's PSNR loss; its last layer starts at zero, so an untrained
+model returns its input (the blurry-input baseline).
+"""
+
+from dataclasses import dataclass
+from typing import Annotated
+
+import torch
+from torch import nn
+
+from alabench.config import ParamError, Params, Range
+from alabench.methods import Features, Method, method_options, register
+from models.alanet import ALANet
+from models.nafnet import NAFNet
+
+
+@dataclass(frozen=True)
+class Options:
+    width: Annotated[int, Range(4, 256)] = 32  # channels at full resolution (doubled at each level)
+    encoder: tuple[int, ...] = (1, 1, 1, 28)  # NAF blocks per encoder level (published, GoPro)
+    middle: Annotated[int, Range(0, 64)] = 1
+    decoder: tuple[int, ...] = (1, 1, 1, 1)
+
+
+class FrameDeblurrer(nn.Module):
+    """Window of 2 (the smallest the interface takes): each input deblurred alone, middles = input means.
+
+    Incremental: a frame's features are the frame, so clip inference deblurs each input once."""
+
+    window = 2
+
+    def __init__(self, options: Options) -> None:
+        super().__init__()
+        self.config = options  # recorded in the checkpoint by the train stage
+        self.net = NAFNet(options.width, options.encoder, options.middle, options.decoder)
+        nn.init.zeros_(self.net.ending.weight)
+        nn.init.zeros_(self.net.ending.bias)
+
+    def deblur(self, frames: torch.Tensor) -> torch.Tensor:
+        """(N, 3, H, W) -> (N, 3, H, W), any size (replicate-padded to the network's stride)."""
+        padded, (h, w) = ALANet.pad(frames)
+        return self.net(padded)[..., :h, :w]
+
+    def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        deblur = self.deblur(frames.flatten(0, 1)).unflatten(0, frames.shape[:2])
+        return deblur, (frames[:, 1:] + frames[:, :-1]) / 2
+
+    def encode_frames(self, frames: torch.Tensor) -> Features:
+        return [frames]
+
+    def deblur_at(self, window: list[Features], i: int) -> torch.Tensor:
+        return self.deblur(window[i][0])
+
+    def interp_at(self, window: list[Features], i: int) -> torch.Tensor:
+        return (window[i][0] + window[i + 1][0]) / 2
+
+
+def build(params: Params) -> FrameDeblurrer:
+    options = method_options(params, "nafnet", Options)
+    if len(options.encoder) != len(options.decoder) or not options.encoder:
+        raise ParamError("methods.nafnet: encoder and decoder must list blocks for the same number of levels "
+                         f"(at least 1), got {list(options.encoder)} and {list(options.decoder)}")
+    return FrameDeblurrer(options)
+
+
+register(Method(
+    name="nafnet",
+    tasks=frozenset({"deblur"}),
+    trains=True,
+    build=build,
+    options=Options,
+    description="NAFNet-style deblurring (Chen et al. 2022): U-Net of NAF blocks, each frame alone; middles = input means",
+))

@@ -1,0 +1,215 @@
+"""Issue 23: BIN, the NAFNet-style deblurring method and deblur-then-interpolate cascades.
+
+The method contract itself is checked for every method by tests/test_methods.py; here: the
+published sizes, BIN's window and recurrence, and that a cascade is its two components run one
+after the other, from their own checkpoints."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+from conftest import tiny_params
+from test_evaluation import make_clip
+from test_methods import assert_contract, perturbed
+
+from alabench.cascade import Cascade, cascade_method, find_cascade
+from alabench.config import CascadeParams, ParamError, parse_params
+from alabench.evaluation import checkpoint_path, evaluate_method
+from alabench.inference import infer_clip
+from alabench.methods import MethodError, Recurrent, build_model, discover, parameter_count, with_method_options
+
+FOUND = discover()
+PARAMS = parse_params(tiny_params())
+
+
+def test_published_sizes_have_the_published_parameter_counts():
+    # laomao0/BIN bin_stage4_lstm(): 11,441,668 (counted by instantiating the authors' model);
+    # NAFNet-GoPro-width32: 17.11M (Chen et al. 2022, Table 10).
+    params = dataclasses.replace(PARAMS, methods={k: v for k, v in PARAMS.methods.items() if k not in ("bin", "nafnet")})
+    assert parameter_count(build_model(FOUND.methods["bin"], params)) == 11_441_668
+    assert round(parameter_count(build_model(FOUND.methods["nafnet"], params)) / 1e6, 2) == 17.11
+
+
+def bin_model(recurrent: bool = True) -> torch.nn.Module:
+    params = with_method_options(PARAMS, "bin", recurrent=recurrent)
+    torch.manual_seed(0)
+    return perturbed(build_model(FOUND.methods["bin"], params), 1).eval()
+
+
+def test_bin_window_of_six_and_its_recurrent_state():
+    model = bin_model()
+    assert model.window == 6
+    frames = torch.rand(1, 6, 3, 20, 24, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        d1, i1 = model(frames)
+        for p in model.cells.parameters():  # the inter-pyramid recurrent module alone
+            p.add_(0.1)
+        d2, i2 = model(frames)
+    # the kept middle (slots 2-3) comes from the second pass, fed by the state the first hands on;
+    # the kept deblurred frame (slot 2) from the first pass, which has no state yet
+    assert (i1[:, 2] - i2[:, 2]).abs().max() > 1e-4
+    torch.testing.assert_close(d1[:, 2], d2[:, 2])
+    # and the kept deblurred frame (slot 2, first pass) never sees input 5
+    later = frames.clone()
+    later[:, 5] = 0
+    with torch.no_grad():
+        torch.testing.assert_close(model(later)[0][:, 2], d2[:, 2])
+    with pytest.raises(ValueError, match="windows of 2 to 6 inputs"):
+        model(torch.rand(1, 7, 3, 8, 8))
+
+
+def test_bin_on_a_short_window_is_its_centre_replicate_padded_to_six():
+    model = bin_model(recurrent=False)
+    three = torch.rand(2, 3, 3, 16, 16, generator=torch.Generator().manual_seed(2))
+    six = three[:, [0, 0, 1, 2, 2, 2]]  # centre 1 lands on slot 2
+    with torch.no_grad():
+        (d3, i3), (d6, i6) = model(three), model(six)
+    torch.testing.assert_close(d3, d6[:, 1:4])
+    torch.testing.assert_close(i3, i6[:, 1:3])
+
+
+def components(deblur: str, interpolate: str, params=PARAMS) -> tuple[Cascade, torch.nn.Module, torch.nn.Module]:
+    """A cascade whose two parts are nudged (their zero-initialised outputs would hide them), and the parts."""
+    method = cascade_method(CascadeParams(deblur, interpolate), FOUND)
+    torch.manual_seed(0)
+    cascade = build_model(method, params)
+    for k, part in enumerate(cascade.parts.values()):
+        perturbed(part, 5 + k).eval()
+    return cascade.eval(), cascade.parts[deblur], cascade.parts[interpolate]
+
+
+@pytest.mark.parametrize("deblur, interpolate", [("nafnet", "superslomo"), ("alanet", "cain"), ("bin", "superslomo")])
+@pytest.mark.parametrize("chained", [True, False])  # the parts run in turn over the clip / the windowed forward
+def test_a_cascade_is_its_components_run_one_after_the_other(deblur, interpolate, chained):
+    cascade, d, i = components(deblur, interpolate)
+    clip = torch.rand(6, 3, 20, 28, generator=torch.Generator().manual_seed(3))
+    together = infer_clip(cascade, clip, batch=2, reuse=chained)
+    # each part as clip inference runs it alone (reuse=False: window by window, no handed-on state)
+    deblurred = infer_clip(d, clip, batch=2, reuse=chained).deblur.clamp(0, 1)
+    torch.testing.assert_close(together.deblur, deblurred, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(together.interp, infer_clip(i, deblurred, batch=2, reuse=chained).interp,
+                               rtol=1e-4, atol=1e-5)
+
+
+def test_a_cascade_keeps_the_method_contract():
+    method = cascade_method(CascadeParams("nafnet", "superslomo"), FOUND)
+    assert method.name == "cascade_nafnet_superslomo" and method.uses == ("nafnet", "superslomo")
+    assert not method.trains
+    assert_contract(method, PARAMS)
+    assert cascade_method(CascadeParams("nafnet", "flow_interp"), FOUND).uses == ("nafnet",)
+
+
+def test_cascade_entries_that_cannot_work_are_refused_by_name():
+    with pytest.raises(ParamError, match="superslomo does not address deblur .* methods that do: .*nafnet"):
+        cascade_method(CascadeParams("superslomo", "cain"), FOUND)
+    with pytest.raises(ParamError, match="deblur and interpolate both name alanet"):
+        cascade_method(CascadeParams("alanet", "alanet"), FOUND)
+    with pytest.raises(MethodError, match="cascade_nafnett_cain: deblur: unknown method 'nafnett'. Did you mean 'nafnet'"):
+        cascade_method(CascadeParams("nafnett", "cain"), FOUND)
+    params = dataclasses.replace(PARAMS, evaluate=dataclasses.replace(
+        PARAMS.evaluate, cascades=(CascadeParams("nafnet", "cain"), CascadeParams("nafnet", "flow_interp"))))
+    assert find_cascade("alanet", params, FOUND, "synth") is None
+    with pytest.raises(ParamError, match="nafnet trains, so it must be listed in train.methods"):
+        find_cascade("cascade_nafnet_cain", params, FOUND, "synth")
+    params = dataclasses.replace(params, train=dataclasses.replace(params.train, methods=("nafnet", "cain")))
+    assert find_cascade("cascade_nafnet_cain", params, FOUND, "synth").uses == ("nafnet", "cain")
+    with pytest.raises(ParamError, match="flow_interp does not train"):
+        find_cascade("cascade_nafnet_flow_interp", params, FOUND, "synth")
+    with pytest.raises(ParamError, match="not in train.datasets"):
+        find_cascade("cascade_nafnet_cain", params, FOUND, "adobe240")
+    with pytest.raises(ParamError, match=r"evaluate.cascades\[0\]"):
+        parse_params({**tiny_params(), "evaluate": {**tiny_params()["evaluate"], "cascades": [{"deblur": "nafnet"}]}})
+
+
+def test_a_cascade_is_evaluated_from_each_components_checkpoint_of_each_seed(tmp_path, monkeypatch, weights_dir):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "weights").symlink_to(weights_dir)
+    params = dataclasses.replace(PARAMS, train=dataclasses.replace(PARAMS.train, seeds=(0, 1)))
+    method = cascade_method(CascadeParams("nafnet", "superslomo"), FOUND)
+    for seed in (0, 1):  # what train@<part>-synth-<seed> writes: nudged weights, other per seed
+        for k, name in enumerate(method.uses):
+            torch.manual_seed(0)
+            part = perturbed(build_model(FOUND.methods[name], params), 10 * seed + k)
+            path = checkpoint_path("synth", name, seed)
+            path.parent.mkdir(parents=True)
+            torch.save({"method": name, "model": part.state_dict()}, path)
+    clips = [make_clip("a", [True, True, True], 0)]
+    summary = {"device": "cpu"}
+    frames = evaluate_method(method, params, "synth", clips, summary).frames
+    assert summary["checkpoints"] == [f"checkpoints/synth/{n}/seed{s}/model.pt" for n in method.uses for s in (0, 1)]
+    by_seed = {s: frames[frames.seed == s].psnr.to_numpy() for s in (0, 1)}
+    assert len(by_seed[0]) == len(by_seed[1]) == 3 + 2
+    assert (by_seed[0] != by_seed[1]).any()  # each seed's own weights were loaded
+    (tmp_path / checkpoint_path("synth", "superslomo", 1)).unlink()
+    with pytest.raises(MethodError, match="no checkpoint for superslomo"):
+        evaluate_method(method, params, "synth", clips, {"device": "cpu"})
+
+
+def test_each_measured_row_names_its_dagger_row():
+    from alabench import paper
+    from alabench.report import counterpart_note
+
+    assert set(paper.MEASURED_AS) <= {row.method for row in paper.TABLE2}
+    assert set(paper.MEASURED_AS.values()) <= set(FOUND.methods)
+    assert counterpart_note("bin", paper.TABLE2)["text"] == "paper row: BIN₄ [25]"
+    assert counterpart_note("nafnet", paper.TABLE2) is None
+    assert counterpart_note("bin", paper.TABLE3) is None  # no BIN row in the ablation table
+
+
+def test_the_cascade_stage_depends_on_both_components_checkpoints(tmp_path):
+    import shutil
+    import subprocess
+    import sys
+
+    import yaml
+    from conftest import REPO
+
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = tiny_params()
+    params["evaluate"]["cascades"] = [{"deblur": "nafnet", "interpolate": "superslomo"}]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "dvc", "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    out = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--all"], cwd=tmp_path, check=True,
+                         capture_output=True, text=True).stdout
+    stages = [line.split()[0] for line in out.splitlines() if line.startswith("evaluate_cascade@")]
+    assert stages == ["evaluate_cascade@cascade0-synth-all_blurry", "evaluate_cascade@cascade0-synth-mixed"]
+    stage = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]["evaluate_cascade"]
+    assert "--method cascade_${item.cascade.deblur}_${item.cascade.interpolate}" in stage["cmd"]
+    assert {"checkpoints/${item.dataset}/${item.cascade.deblur}",
+            "checkpoints/${item.dataset}/${item.cascade.interpolate}"} <= set(stage["deps"])
+    shown = subprocess.run([sys.executable, "-m", "dvc", "status", "evaluate_cascade@cascade0-synth-mixed"],
+                           cwd=tmp_path, capture_output=True, text=True).stdout
+    assert "checkpoints/synth/nafnet" in shown and "checkpoints/synth/superslomo" in shown
+
+
+def test_clip_inference_deblurs_each_input_once_through_the_chain():
+    cascade, d, _ = components("nafnet", "superslomo")
+    seen = []
+    deblur = d.deblur
+    d.deblur = lambda frames: seen.append(len(frames)) or deblur(frames)  # count the frames deblurred
+    clip = torch.rand(7, 3, 16, 16, generator=torch.Generator().manual_seed(4))
+    infer_clip(cascade, clip, batch=3)
+    assert sum(seen) == 7
+    seen.clear()
+    infer_clip(cascade, clip, batch=3, reuse=False)  # the windowed forward: 4 slots of 2 frames, 7 windows
+    assert sum(seen) == 7 * cascade.window * d.window == 56
+
+
+def test_bin_hands_its_state_along_the_whole_clip_in_clip_inference():
+    model = bin_model()
+    clip = torch.rand(9, 3, 16, 20, generator=torch.Generator().manual_seed(6))
+    changed = clip.clone()
+    changed[0] = 1 - changed[0]
+    with torch.no_grad():
+        first, _, _ = model.step(clip[[0, 0, 0, 1, 2, 3]][None], None)  # the clip's first window, no state yet
+        torch.testing.assert_close(first, model(clip[[0, 0, 0, 1, 2, 3]][None])[0][:, 2])
+    recurrent, again = infer_clip(model, clip), infer_clip(model, changed)
+    windowed, windowed_again = infer_clip(model, clip, reuse=False), infer_clip(model, changed, reuse=False)
+    # input 0 is outside the windows of inputs 5 and later: only the handed-on state carries it there
+    assert (recurrent.interp[6] - again.interp[6]).abs().max() > 1e-6
+    assert (recurrent.deblur[7] - again.deblur[7]).abs().max() > 1e-6
+    torch.testing.assert_close(windowed.interp[6], windowed_again.interp[6])
+    assert isinstance(model, Recurrent) and not isinstance(build_model(FOUND.methods["alanet"], PARAMS), Recurrent)
