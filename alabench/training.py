@@ -13,6 +13,8 @@ half batches match one process on the whole batch (DDP averages the gradients).
 
 from __future__ import annotations
 
+import dataclasses
+
 import hashlib
 import io
 import json
@@ -219,6 +221,13 @@ def mean_over_ranks(value: torch.Tensor, dist: Distributed) -> float:
         torch_dist.all_reduce(value)
         value /= dist.world
     return float(value.item())
+
+
+def method_train_params(cfg: TrainParams, options: Any) -> TrainParams:
+    """``train`` with the method's own learning rate where its options set one (``lr``; 0 or absent
+    keeps ``train.lr``): one rate rarely suits every architecture on a short schedule."""
+    lr = getattr(options, "lr", 0.0)
+    return dataclasses.replace(cfg, lr=lr) if lr else cfg
 
 
 def check_validation(row: dict[str, float], cfg: TrainParams, start: float) -> None:

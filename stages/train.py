@@ -29,9 +29,16 @@ from alabench.datasets import (
     split_train_val,
 )
 from alabench.frames import atomic_write_text, list_clips
-from alabench.methods import MethodError, get_method
+from alabench.methods import MethodError, get_method, method_options
 from alabench.tracking import mlflow_run
-from alabench.training import build_loss, data_fingerprint, save_checkpoint, setup_distributed, train
+from alabench.training import (
+    build_loss,
+    data_fingerprint,
+    method_train_params,
+    save_checkpoint,
+    setup_distributed,
+    train,
+)
 
 log = logging.getLogger("stages.train")
 
@@ -51,6 +58,7 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
         torch.set_num_threads(params.train.threads)
     torch.manual_seed(seed)
     model = method.build(params)
+    cfg = method_train_params(params.train, method_options(params, method_name, method.options) if method.options else None)
 
     eq7 = Eq7.from_params(params.blur)
     train_clips, val_clips = split_train_val(list_clips(Path("data/sharp") / dataset / "train"),
@@ -59,7 +67,7 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
     train_set = TrainWindows(train_clips, eq7, params.train_data, cache)
     val_set = ValidationWindows(val_clips, eq7, params.train_data, cache)
     # The lists of methods, data sets and seeds stay out: adding a seed must not void a resume.
-    shared = {k: v for k, v in asdict(params.train).items() if k not in ("methods", "datasets", "seeds")}
+    shared = {k: v for k, v in asdict(cfg).items() if k not in ("methods", "datasets", "seeds")}
     config = {"method": method_name, "dataset": dataset, "seed": seed, "train": shared,
               "train_data": asdict(params.train_data), "blur": asdict(params.blur),
               "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips],
@@ -74,7 +82,7 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
                            {"stage": "train", "method": method_name, "trains": "true", "seed": str(seed)})
                 if dist.is_main else nullcontext())
     with tracking as run:
-        history = train(model, build_loss(params, method), train_set, val_set, params.train, dist,
+        history = train(model, build_loss(params, method), train_set, val_set, cfg, dist,
                         Path("data/cache/train") / f"{dataset}-{method_name}-seed{seed}.pt", config, seed=seed,
                         on_epoch=(lambda row: run.log_metrics(row, int(row["epoch"]))) if run else (lambda row: None),
                         stop_after_step=stop_after_step)

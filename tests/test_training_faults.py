@@ -179,3 +179,20 @@ def test_adding_a_seed_trains_only_that_seed(tmp_path):
     (clip / "00003.png").write_bytes((clip / "00009.png").read_bytes())
     result = run([sys.executable, "-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"], repo)
     assert "resuming" not in result.stderr and "made with other params" in result.stderr
+
+
+def test_a_method_may_set_its_own_learning_rate():
+    """CAIN diverged at the shared rate on the CPU schedule: `methods.cain.lr` sets its own, 0 keeps train.lr."""
+    from alabench.config import parse_params
+    from alabench.methods import get_method, method_options
+    from alabench.training import method_train_params
+
+    cain = get_method("cain")
+    data = tiny_params()
+    data["methods"]["cain"] = {**data["methods"]["cain"], "lr": 0.0}
+    shared = parse_params(data)
+    assert method_train_params(shared.train, method_options(shared, "cain", cain.options)).lr == shared.train.lr
+    data["methods"]["cain"]["lr"] = 3e-4
+    own = parse_params(data)
+    assert method_train_params(own.train, method_options(own, "cain", cain.options)).lr == 3e-4 != own.train.lr
+    assert method_train_params(own.train, None) is own.train

@@ -38,6 +38,7 @@ class Options:
     depth: Annotated[int, Range(1, 5)] = 3  # pixel unshuffle by 2^depth
     residual: bool = True
     loss: Literal["published", "shared"] = "published"  # L1 of the middle frame, or the train stage's eq. 8
+    lr: Annotated[float, Range(0.0, 1.0)] = 0.0  # its own learning rate (0: train.lr); published 1e-4
 
 
 class RCAB(nn.Module):
