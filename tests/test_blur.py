@@ -15,6 +15,7 @@ from alabench.blur import (
     blur_draw,
     prepare_split,
     read_manifest,
+    write_video_map,
 )
 from alabench.config import parse_params
 from alabench.frames import FrameError, read_png
@@ -200,3 +201,20 @@ def test_clip_shorter_than_two_inputs_is_named(tmp_path, sharp_split, rng):
     write_clip(split / "short", random_clip(rng, 18))
     with pytest.raises(FrameError, match=r"short: 18 sharp frames make 1 input\(s\).*at least 19 frames"):
         prepare_split(split, tmp_path / "out", blur_params(), root=tmp_path)
+
+
+def test_the_manifest_names_each_clips_source_video(tmp_path, sharp_split):
+    """The test unit: pieces of one video (a fetch manifest's `clips`) share its name; a clip with no
+    video map (synth) is its own video. Rejected rows add nothing."""
+    split, _ = sharp_split
+    raw = tmp_path / "manifest.csv"
+    raw.write_text("id,status,clips\nlong-video,ok,a b\nother,ok,c\nbroken,rejected,\n")
+    prepared = tmp_path / "data/prepared/toy/test"
+    prepare_split(split, prepared, blur_params(), root=tmp_path)
+    assert {r["clip"]: r["video"] for r in read_manifest(prepared / "all_blurry/manifest.csv")} == {
+        "a": "a", "b": "b", "c": "c"}
+    write_video_map(raw, split.parent)
+    prepare_split(split, prepared, blur_params(), root=tmp_path)
+    for protocol in PROTOCOLS:
+        assert {r["clip"]: r["video"] for r in read_manifest(prepared / protocol / "manifest.csv")} == {
+            "a": "long-video", "b": "long-video", "c": "other"}
