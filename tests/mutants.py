@@ -65,8 +65,8 @@ MUTANTS = [
             T + "test_blur.py::test_a_failed_manifest_write_leaves_the_old_manifest_whole"), all_fail=True),
     Mutant("step-changes-nothing", "ALANet's residual output detached in value (straight-through): gradients "
            "reach every weight, but no optimiser step can change the outputs",
-           "models/alanet.py", (("return out + frame if self.config.residual else out",
-                                 "return out - out.detach() + frame if self.config.residual else out"),),
+           "models/alanet.py", (("return self._frames(out + frame if self.config.residual else out)",
+                                 "return self._frames(out - out.detach() + frame if self.config.residual else out)"),),
            (T + "test_methods.py::test_trainable_methods_learn",)),
     # -- the weak tests the issue lists ----------------------------------------------------------------
     Mutant("gt-deblur-off-by-one", "the manifest's deblurring target is the frame before the input's centre",
