@@ -235,12 +235,19 @@ def test_checkpoint_round_trips_with_weights_only(tmp_path):
     assert state["config"] == {"a": [1, 2.5, "x"]}
 
 
-def test_a_failed_checkpoint_write_leaves_the_old_checkpoint_whole(tmp_path):
+def test_a_failed_checkpoint_write_leaves_the_old_checkpoint_whole(tmp_path, monkeypatch):
     net = model()
     save_checkpoint(tmp_path / "m.pt", {"model": net.state_dict(), "step": 3})
     before = (tmp_path / "m.pt").read_bytes()
-    with pytest.raises(Exception):  # pickling fails half-way through the write, as a full disk would
-        save_checkpoint(tmp_path / "m.pt", {"model": net.state_dict(), "step": 4, "bad": lambda: None})
+    real_write = Path.write_bytes
+
+    def half_then_fail(self, data):  # the bytes reach the disk half-way, as a full disk or a kill would
+        real_write(self, data[: len(data) // 2])
+        raise OSError("No space left on device")
+    monkeypatch.setattr(Path, "write_bytes", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        save_checkpoint(tmp_path / "m.pt", {"model": net.state_dict(), "step": 4})
+    monkeypatch.undo()
     assert (tmp_path / "m.pt").read_bytes() == before, "the failed write damaged the old checkpoint"
     assert load_checkpoint(tmp_path / "m.pt")["step"] == 3
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]  # no temporary file left
