@@ -25,8 +25,8 @@ from alabench.blur import Eq7
 from alabench.config import load_params
 from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
 from alabench.frames import list_clips
-from alabench.methods import get_method
-from alabench.training import Distributed, build_loss, cpu_has_bf16, train, validate
+from alabench.methods import get_method, method_options
+from alabench.training import Distributed, build_loss, cpu_has_bf16, method_train_params, train, validate
 
 
 WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape and type
@@ -35,10 +35,11 @@ WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape 
 def run(name: str, params, precision: str, steps: int, data, seed: int = 0) -> tuple[float, dict[str, float]]:
     """Steps per second of ``steps`` training steps in ``precision`` (after WARMUP untimed ones,
     which the timed part resumes from) and the validation after all of them."""
-    cfg = dataclasses.replace(params.train, precision=precision, checkpoint_every=WARMUP)
     torch.manual_seed(seed)
     method = get_method(name)
     model = method.build(params)
+    own = method_options(params, name, method.options) if method.options else None  # e.g. methods.cain.lr
+    cfg = dataclasses.replace(method_train_params(params.train, own), precision=precision, checkpoint_every=WARMUP)
     loss = build_loss(params, method)
     dist = Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     with tempfile.TemporaryDirectory() as tmp:
