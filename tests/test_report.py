@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from cdp import chromium
 from conftest import REPO, run
 from PIL import Image
 
@@ -264,13 +265,6 @@ def test_stage_logs_a_report_run_with_tags_metrics_and_artifacts(tmp_path):
     assert metrics["joint_psnr"] == pytest.approx(np.mean(BASE) + 3.0, abs=1e-4)
     joint = pd.read_csv(tmp_path / "reports" / "joint.csv")
     assert joint.loc[0, "run"] == "alanet (all_blurry, synth)" and joint.loc[0, "psnr"] == pytest.approx(33.5)
-
-
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if not found:
-        pytest.fail("Chromium is not installed: `apt-get install -y chromium` (.ci/run does it in CI)")
-    return found
 
 
 def test_page_opens_in_headless_chromium_with_tables_and_no_console_errors(rendered, tmp_path):
