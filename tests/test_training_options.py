@@ -11,6 +11,8 @@ from conftest import tiny_params
 from alabench.config import parse_params
 from alabench.methods import get_method
 from alabench.training import autocast_dtype, build_loss, lr_at_step
+from baselines.bin import BINLoss, charbonnier
+from baselines.nafnet import PSNRLoss
 from models.losses import InterpolationL1, ReconstructionLoss, SuperSloMoLoss
 
 
@@ -28,6 +30,7 @@ def batch(seed: int = 0, size: int = 32):
 
 
 @pytest.mark.parametrize("name, expected", [("superslomo", SuperSloMoLoss), ("cain", InterpolationL1),
+                                            ("bin", BINLoss), ("nafnet", PSNRLoss),
                                             ("alanet", ReconstructionLoss), ("unet", ReconstructionLoss)])
 def test_each_method_gets_its_published_loss(name, expected):
     p = params(superslomo={"perceptual": False})
@@ -35,8 +38,8 @@ def test_each_method_gets_its_published_loss(name, expected):
 
 
 def test_shared_loss_on_request():
-    p = params(superslomo={"loss": "shared"}, cain={"loss": "shared"})
-    assert all(type(build_loss(p, get_method(n))) is ReconstructionLoss for n in ("superslomo", "cain"))
+    p = params(superslomo={"loss": "shared"}, cain={"loss": "shared"}, bin={"loss": "shared"}, nafnet={"loss": "shared"})
+    assert all(type(build_loss(p, get_method(n))) is ReconstructionLoss for n in ("superslomo", "cain", "bin", "nafnet"))
 
 
 def test_superslomo_loss_reaches_the_flow_network():
@@ -65,6 +68,54 @@ def test_cain_loss_is_l1_of_the_middle_frames_alone():
     inputs, targets = batch()
     outputs = [torch.zeros_like(targets[0]), targets[1] + 0.25]
     assert InterpolationL1()(outputs, targets)["total"].item() == pytest.approx(0.25)
+
+
+def test_bin_loss_is_the_authors_on_a_window_of_six():
+    """The authors' 14 supervised outputs (bin_model.get_info, nframes 6) and their 3 cycle terms,
+    enumerated here as they write them: I_n is the n-th frame of B1 I2 B3 ... B11 (B odd, I even)."""
+    torch.manual_seed(0)
+    model = get_method("bin").build(params()).train()
+    g = torch.Generator().manual_seed(1)
+    frames = torch.rand(2, 11, 3, 24, 40, generator=g)  # sharp I1 ... I11
+    inputs, targets = frames[:, 0::2], [frames[:, 0::2], frames[:, 1::2]]
+    deblur, interp = model(inputs)
+    first, second = model.extras["passes"]["first"], model.extras["passes"]["second"]
+    outputs = [first[k][..., :24, :40] for k in ("i2", "i4", "i6", "i8", "i3", "i5", "i7", "i4b", "i6b", "i5c")] + \
+              [second[k][..., :24, :40] for k in ("i8", "i7", "i6b", "i5c")]  # the model pads to its stride
+    sharp = [frames[:, n - 1] for n in (2, 4, 6, 8, 3, 5, 7, 4, 6, 5, 10, 9, 8, 7)]
+    terms = [charbonnier(o, t) for o, t in zip(outputs, sharp)]
+    terms += [charbonnier(outputs[a], outputs[b]) for a, b in ((1, 7), (5, 9), (2, 8))]
+    parts = BINLoss()([deblur, interp], targets, extras=model.extras)
+    assert parts["total"].item() == pytest.approx((sum(terms) / 17).item(), rel=1e-6)
+    parts["total"].backward()
+    assert all(level.out.weight.grad.abs().sum() > 0 for level in model.levels)  # every pyramid level learns
+    assert all(p.grad is not None for p in model.cells.parameters())  # and the recurrent cells between passes
+    with pytest.raises(ValueError, match="pyramid outputs"):
+        BINLoss()([deblur, interp], targets)
+
+
+def test_bin_loss_on_a_short_window_supervises_only_the_instants_it_has():
+    """Window 3 sits on slots 1-3 of the six: its sharp frames are I3 ... I7, so of the 14
+    outputs only those at I3 ... I7 count (first pass: I4 I6 I3 I5 I7 I4' I6' I5''; second: I7)."""
+    torch.manual_seed(0)
+    model = get_method("bin").build(params()).train()
+    inputs, targets = batch(size=24)
+    deblur, interp = model(inputs)
+    parts = BINLoss()([deblur, interp], targets, extras=model.extras)
+    first, second = model.extras["passes"]["first"], model.extras["passes"]["second"]
+    sharp = {3: targets[0][:, 0], 4: targets[1][:, 0], 5: targets[0][:, 1], 6: targets[1][:, 1], 7: targets[0][:, 2]}
+    kept = [(first["i4"], 4), (first["i6"], 6), (first["i3"], 3), (first["i5"], 5), (first["i7"], 7),
+            (first["i4b"], 4), (first["i6b"], 6), (first["i5c"], 5), (second["i5c"], 7)]
+    expected = sum(charbonnier(o[..., :24, :24], sharp[n]) for o, n in kept) / len(kept)
+    assert parts["charbonnier"].item() == pytest.approx(expected.item(), rel=1e-6)
+
+
+def test_nafnet_loss_is_minus_the_psnr_of_the_deblurred_inputs():
+    inputs, targets = batch()
+    outputs = [targets[0] + 0.1, torch.zeros_like(targets[1])]  # MSE 0.01 on every frame: PSNR 20 dB
+    assert PSNRLoss()(outputs, targets)["total"].item() == pytest.approx(-20.0, abs=1e-4)
+    outputs[0] = targets[0] + torch.tensor([0.1, 0.01]).view(2, 1, 1, 1, 1)  # 20 and 40 dB: the mean of the logs
+    assert PSNRLoss()(outputs, targets)["total"].item() == pytest.approx(-30.0, abs=1e-3)  # the 1e-8 floor moves 40 dB by 4e-4
 
 
 def test_precision_auto_falls_back_to_float32_without_bf16(monkeypatch):

@@ -23,8 +23,15 @@ At test time BIN carries the state along the whole video: so does clip inference
 ``step`` (``alabench.methods.Recurrent``): one pass per window, centred on the input kept, fed by
 the previous window's pass, from the clip's first window on.
 
-Differences from the published model, said plainly: the shared `train` stage's loss (L1 +
-perceptual) replaces BIN's Charbonnier + SSIM loss on every output; every level's last layer starts
+Trained with its published loss (``BINLoss``, as the authors' ``bin_model.get_loss`` for BIN₄):
+the Charbonnier penalty sqrt(d² + 1e-6) of each of the 14 pyramid outputs of a 6-input window
+against its sharp frame (all ten of the first pass, I7, I8, I9, I10 of the second), plus three
+consistency terms between levels of the first pass (I4 vs I4', I5 vs I5'', I6 vs I6'), the mean of
+the 17. The authors' config also names an ``ssim_weight`` that their loss never reads: no SSIM term.
+``loss: shared`` takes the train stage's eq. 8 loss instead. With a window shorter than 6 (padded),
+the outputs at instants the window has no sharp frame for drop out of the mean.
+
+Differences from the published model, said plainly: every level's last layer starts
 at zero, so an untrained model returns means of its inputs (not the inputs themselves: no level
 sees the input it deblurs, so an untrained BIN scores below the blurry inputs); ``width`` scales the
 96 features and 32-channel growth; ``blocks`` = RDBs per level (12 published). At width 1.0,
@@ -32,19 +39,25 @@ blocks 12, layers 4 it has 11,441,668 parameters, the count of the authors' mode
 """
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import torch
 from torch import nn
 
 from alabench.config import Params, Range
 from alabench.methods import TASKS, Method, method_options, register
+from alabench.training import shared_loss
 from models.alanet import ALANet
 from models.rdn import ConvLSTMCell, FrameRDN
 
 WINDOW = 6  # inputs per window: two pyramid passes of 5, the second fed by the first's recurrent state
 CENTRE = (WINDOW - 1) // 2  # the slot clip inference keeps
 HAND_ON = ("i4", "i6", "i8", "i5", "i7", "i6b")  # a pass's estimates that the next pass uses (as p4 ... p6')
+# Where each output of a pass on slots s..s+4 lies, in half-input steps from slot s (inputs even,
+# middles odd): I2 is the middle of slots s and s+1, I3 the input s+1 deblurred, and so on.
+POSITION = {"i2": 1, "i4": 3, "i6": 5, "i8": 7, "i3": 2, "i5": 4, "i7": 6, "i4b": 3, "i6b": 5, "i5c": 4}
+SUPERVISED = (("first", tuple(POSITION)), ("second", ("i8", "i7", "i6b", "i5c")))  # the published 14 outputs
+CONSISTENT = (("i4", "i4b"), ("i5", "i5c"), ("i6", "i6b"))  # the published cycle terms (first pass)
 
 
 @dataclass(frozen=True)
@@ -53,6 +66,7 @@ class Options:
     blocks: Annotated[int, Range(1, 64)] = 12  # residual dense blocks per pyramid level
     layers: Annotated[int, Range(1, 16)] = 4  # convolutions per dense block
     recurrent: bool = True  # the ConvLSTM cells (false: estimates handed on directly, the authors' non-LSTM variant)
+    loss: Literal["published", "shared"] = "published"  # BINLoss (Charbonnier, every pyramid output), or eq. 8
 
 
 class BIN(nn.Module):
@@ -109,12 +123,50 @@ class BIN(nn.Module):
         interp = [first["i2"], first["i4b"], second["i4b"], second["i6b"], second["i8"]]
         deblur_out = torch.stack(deblur[shift:shift + w], 1)[..., :h, :wd]
         interp_out = torch.stack(interp[shift:shift + w - 1], 1)[..., :h, :wd]
+        # What the published loss reads (nothing kept outside training): every pyramid output and where it lies.
+        self.extras = {"passes": {"first": first, "second": second}, "shift": shift, "size": (h, wd)} if self.training else {}
         # the inputs' slots with no estimate of their own (the window's ends) come back as given
         return deblur_out, interp_out
 
 
+def charbonnier(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The authors' CharbonnierLoss: mean of sqrt(d^2 + 1e-6)."""
+    return torch.sqrt((x.float() - y.float()) ** 2 + 1e-6).mean()
+
+
+class BINLoss(nn.Module):
+    """BIN's published loss (see the module docstring); reads ``BIN.extras`` of the training forward."""
+
+    def forward(self, outputs: list[torch.Tensor], targets: list[torch.Tensor],
+                extras: dict[str, Any] | None = None) -> dict[str, torch.Tensor]:
+        if not extras:
+            raise ValueError("BINLoss needs the model's pyramid outputs (BIN.extras of a training forward)")
+        shift, (h, w) = extras["shift"], extras["size"]
+        inputs, middles = targets[0].shape[1], targets[1].shape[1]
+
+        def target(position: int) -> torch.Tensor | None:
+            """The sharp frame at ``position`` half-input steps from slot 0, if the window has it."""
+            k, odd = divmod(position - 2 * shift, 2)
+            if odd:
+                return targets[1][:, k] if 0 <= k < middles else None
+            return targets[0][:, k] if 0 <= k < inputs else None
+
+        supervised = [charbonnier(extras["passes"][name][key][..., :h, :w], sharp)
+                      for name, keys in SUPERVISED for key in keys
+                      if (sharp := target(POSITION[key] + (2 if name == "second" else 0))) is not None]
+        first = extras["passes"]["first"]
+        consistency = [charbonnier(first[a][..., :h, :w], first[b][..., :h, :w]) for a, b in CONSISTENT]
+        terms = supervised + consistency
+        return {"charbonnier": sum(supervised) / len(supervised), "consistency": sum(consistency) / len(consistency),
+                "total": sum(terms) / len(terms)}
+
+
 def build(params: Params) -> BIN:
     return BIN(method_options(params, "bin", Options))
+
+
+def loss(params: Params) -> nn.Module:
+    return shared_loss(params) if method_options(params, "bin", Options).loss == "shared" else BINLoss()
 
 
 register(Method(
@@ -123,5 +175,6 @@ register(Method(
     trains=True,
     build=build,
     options=Options,
+    loss=loss,
     description="BIN (Shen et al. 2020): pyramid of residual dense networks, ConvLSTM between passes; window 6",
 ))
