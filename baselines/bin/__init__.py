@@ -14,10 +14,11 @@ The inter-pyramid recurrent module: p4, p6, p8, p5, p7, p6 are the previous pass
 same instants (its I4, I6, I8, I5, I7, I6'), each through a ConvLSTM cell whose state follows the
 video; without a previous pass they are this pass's own neighbours (I2, I4, I6, I3, I5, I4), as in
 the authors' code. BIN trains on windows of **6 inputs**: a pass on B1..B9, then one on B3..B11 fed
-by the first's recurrent state. So does ``forward`` (``window = 6``): slot 2 deblurred by the first
-pass's final level, the middle of slots 2-3 by the second pass's I4' (made with the state); every
-other output of the window is the finest-level estimate of that instant, so the shared loss reaches
-every level, as BIN's sums over all pyramid outputs. A shorter window (``train_data.window`` 3 on
+by the first's recurrent state. So does ``forward`` (``window = 6``): slot 2 and the middle of slots
+2-3 come from the first pass's I5'' and I6', what clip inference keeps of a pass (``step``), and
+slot 3 and the middle of slots 3-4 from the second pass's, made with the state; every other output
+of the window is the finest-level estimate of that instant, so even the shared loss reaches every
+level. (The second pass's I4' is not handed out: the published loss never supervises it.) A shorter window (``train_data.window`` 3 on
 the CPU budget) is replicate-padded to 6 around its centre, as clip inference pads a clip's ends.
 At test time BIN carries the state along the whole video: so does clip inference here, through
 ``step`` (``alabench.methods.Recurrent``): one pass per window, centred on the input kept, fed by
@@ -120,7 +121,7 @@ class BIN(nn.Module):
         first = self.pyramid(slots[:5], None)
         second = self.pyramid(slots[1:], self.hand_on(first, None)[0])
         deblur = [slots[0], first["i3"], first["i5c"], second["i5c"], second["i7"], slots[5]]
-        interp = [first["i2"], first["i4b"], second["i4b"], second["i6b"], second["i8"]]
+        interp = [first["i2"], first["i4b"], first["i6b"], second["i6b"], second["i8"]]
         deblur_out = torch.stack(deblur[shift:shift + w], 1)[..., :h, :wd]
         interp_out = torch.stack(interp[shift:shift + w - 1], 1)[..., :h, :wd]
         # What the published loss reads (nothing kept outside training): every pyramid output and where it lies.
