@@ -63,6 +63,23 @@ def test_bin_window_of_six_and_its_recurrent_state():
         model(torch.rand(1, 7, 3, 8, 8))
 
 
+def test_bin_returns_frames_in_range_once_trained_and_raw_estimates_to_its_loss():
+    """A BIN that overshoots (every level's output pushed up by 2) still hands clip inference
+    frames in [0, 1], as the evaluation requires; training and the next pass see the unbounded values
+    (without the ConvLSTM cells, whose tanh would bound them anyway)."""
+    model = bin_model(recurrent=False)
+    with torch.no_grad():
+        for level in model.levels:
+            level.out.bias.add_(2.0)
+    frames = torch.rand(1, 6, 3, 16, 16, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        deblur, interp = model(frames)
+        kept, middle, state = model.step(frames, None)
+        assert float(model.train()(frames)[1].max()) > 1.5
+    assert all(0 <= float(x.min()) and float(x.max()) <= 1 for x in (deblur[:, 1:5], interp, kept, middle))
+    assert float(max(h.max() for h in state[0])) > 1  # the state hands the raw estimates on
+
+
 def test_bin_on_a_short_window_is_its_centre_replicate_padded_to_six():
     model = bin_model(recurrent=False)
     three = torch.rand(2, 3, 3, 16, 16, generator=torch.Generator().manual_seed(2))

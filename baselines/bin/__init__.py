@@ -108,7 +108,9 @@ class BIN(nn.Module):
         padded, (h, w) = ALANet.pad(window)
         prev, cells = state if state is not None else (None, None)
         out = self.pyramid([padded[:, t] for t in range(5)], prev)
-        return out["i5c"][..., :h, :w], out["i6b"][..., :h, :w], self.hand_on(out, cells)
+        # frames once trained, clamped as ALANet's and CAIN's are; the state carries the raw estimates on
+        frames = [out[k][..., :h, :w].clamp(0, 1) for k in ("i5c", "i6b")]
+        return frames[0], frames[1], self.hand_on(out, cells)
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, W, 3, H, W) inputs in [0, 1], 2 <= W <= 6 -> (deblur (B, W, ...), interp (B, W-1, ...))."""
@@ -126,6 +128,8 @@ class BIN(nn.Module):
         interp_out = torch.stack(interp[shift:shift + w - 1], 1)[..., :h, :wd]
         # What the published loss reads (nothing kept outside training): every pyramid output and where it lies.
         self.extras = {"passes": {"first": first, "second": second}, "shift": shift, "size": (h, wd)} if self.training else {}
+        if not self.training:  # frames once trained; unbounded for the loss
+            deblur_out, interp_out = deblur_out.clamp(0, 1), interp_out.clamp(0, 1)
         # the inputs' slots with no estimate of their own (the window's ends) come back as given
         return deblur_out, interp_out
 
