@@ -110,6 +110,21 @@ def test_paper_overlay_merges_and_validates(tmp_path):
     assert merged.blur.window == 11 and merged.synth.width == load_params(REPO / "params.yaml").synth.width  # untouched
 
 
+def test_cpu_long_overlay_runs_table3_and_the_joint_competitors(tmp_path):
+    """The cpu-long profile merges into the CPU defaults: Table 3's four, the competitors at their
+    CPU sizes, a cascade whose components it trains, and the ALANet options of params.yaml kept."""
+    params = tmp_path / "params.yaml"
+    shutil.copy(REPO / "params.yaml", params)
+    apply_overlay(REPO / "params.cpu-long.yaml", params)
+    merged, default = load_params(params), load_params(REPO / "params.yaml")
+    assert {"alanet", "alanet_self", "alanet_cross", "unet", "bin", "nafnet"} <= set(merged.train.methods)
+    assert merged.train.seeds == (0, 1, 2) and merged.synth.test.clips == 16
+    assert merged.methods["alanet"] == default.methods["alanet"]  # deep merge: only bin and nafnet are added
+    assert merged.methods["bin"]["width"] < 1 and merged.methods["nafnet"]["width"] < 32  # CPU sizes
+    for cascade in merged.evaluate.cascades:
+        assert {cascade.deblur, cascade.interpolate} <= set(merged.train.methods)
+
+
 def test_overlay_with_a_bad_value_leaves_params_untouched(tmp_path):
     params = tmp_path / "params.yaml"
     shutil.copy(REPO / "params.yaml", params)
