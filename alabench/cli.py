@@ -8,7 +8,6 @@ import os
 import sys
 import time
 from collections.abc import Callable
-from concurrent.futures.process import BrokenProcessPool
 
 from alabench.errors import UserError
 
@@ -42,14 +41,6 @@ def run_stage(name: str, work: Callable[[], None]) -> None:
         _fail(str(err), 1)
     except KeyboardInterrupt:
         _fail(INTERRUPTED, 130)
-    except BrokenProcessPool:
-        # Ctrl-C reaches the workers and this process together; the dead workers may be noticed
-        # first. Give this process's own SIGINT a moment to arrive before calling it a crash.
-        try:
-            time.sleep(0.5)
-        except KeyboardInterrupt:
-            _fail(INTERRUPTED, 130)
-        raise
     except OSError as err:
         message = os_error_message(err)
         if message is None:
