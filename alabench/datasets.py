@@ -87,7 +87,8 @@ class _Windows(Dataset):
             if count < 1:
                 raise FrameError(f"{clip}: {frames} sharp frames are shorter than one training window "
                                  f"({eq7.span(window)} frames: {window} inputs, eq. 7 window {eq7.window}, "
-                                 f"stride {eq7.stride}); render longer clips or lower train_data.window")
+                                 f"stride {eq7.stride}); render longer clips (synth.train.frames) or train on a "
+                                 f"shorter window (train_data.window, or the method's own `window` option)")
             self.starts[clip] = count
 
     def _sample(self, item: _Window, blurry: np.ndarray, region: tuple[slice, slice]) -> Sample:

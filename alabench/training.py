@@ -14,7 +14,6 @@ half batches match one process on the whole batch (DDP averages the gradients).
 from __future__ import annotations
 
 import dataclasses
-
 import hashlib
 import io
 import json
@@ -33,7 +32,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from alabench.config import Params, TrainParams
+from alabench.config import Params, TrainDataParams, TrainParams
 from alabench.errors import UserError
 from alabench.frames import atomic_write_bytes, list_frames
 from alabench.methods import Method
@@ -228,6 +227,14 @@ def method_train_params(cfg: TrainParams, options: Any) -> TrainParams:
     keeps ``train.lr``): one rate rarely suits every architecture on a short schedule."""
     lr = getattr(options, "lr", 0.0)
     return dataclasses.replace(cfg, lr=lr) if lr else cfg
+
+
+def method_train_data(cfg: TrainDataParams, options: Any) -> TrainDataParams:
+    """``train_data`` with the method's own training window where its options set one (``window``;
+    0 or absent keeps ``train_data.window``): a method trains on the inputs its design takes (BIN:
+    6, its two recurrent passes), validates on them too, and its resume key records them."""
+    window = getattr(options, "window", 0)
+    return dataclasses.replace(cfg, window=window) if window else cfg
 
 
 def check_validation(row: dict[str, float], cfg: TrainParams, start: float) -> None:

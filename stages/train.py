@@ -34,6 +34,7 @@ from alabench.tracking import mlflow_run
 from alabench.training import (
     build_loss,
     data_fingerprint,
+    method_train_data,
     method_train_params,
     save_checkpoint,
     setup_distributed,
@@ -58,24 +59,25 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
         torch.set_num_threads(params.train.threads)
     torch.manual_seed(seed)
     model = method.build(params)
-    cfg = method_train_params(params.train, method_options(params, method_name, method.options) if method.options else None)
+    options = method_options(params, method_name, method.options) if method.options else None
+    cfg, data_cfg = method_train_params(params.train, options), method_train_data(params.train_data, options)
 
     eq7 = Eq7.from_params(params.blur)
     train_clips, val_clips = split_train_val(list_clips(Path("data/sharp") / dataset / "train"),
                                              params.train_data.val_clips)
     cache = ClipCache(Path("data/cache/clips") / dataset)
-    train_set = TrainWindows(train_clips, eq7, params.train_data, cache)
-    val_set = ValidationWindows(val_clips, eq7, params.train_data, cache)
+    train_set = TrainWindows(train_clips, eq7, data_cfg, cache)
+    val_set = ValidationWindows(val_clips, eq7, data_cfg, cache)
     # The lists of methods, data sets and seeds stay out: adding a seed must not void a resume.
     shared = {k: v for k, v in asdict(cfg).items() if k not in ("methods", "datasets", "seeds")}
     config = {"method": method_name, "dataset": dataset, "seed": seed, "train": shared,
-              "train_data": asdict(params.train_data), "blur": asdict(params.blur),
+              "train_data": asdict(data_cfg), "blur": asdict(params.blur),
               "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips],
               "data": data_fingerprint(train_clips + val_clips)}
     out = Path("checkpoints") / dataset / method_name / f"seed{seed}"
     report = Path("training") / dataset / method_name / f"seed{seed}"
-    log.info("%s on %s: %d training windows, %d validation windows, %.2fM parameters, %d process(es)",
-             method_name, dataset, len(train_set), len(val_set),
+    log.info("%s on %s: %d training windows of %d inputs, %d validation windows, %.2fM parameters, %d process(es)",
+             method_name, dataset, len(train_set), data_cfg.window, len(val_set),
              sum(p.numel() for p in model.parameters()) / 1e6, dist.world)
 
     tracking = (mlflow_run(dataset, f"train {method_name}", config,

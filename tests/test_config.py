@@ -11,6 +11,7 @@ import pytest
 import yaml
 from conftest import REPO, repo_params
 
+from alabench.blur import Eq7
 from alabench.config import (
     ParamError,
     PhotoName,
@@ -19,7 +20,9 @@ from alabench.config import (
     merge,
     parse_params,
 )
+from alabench.methods import get_method, method_options
 from alabench.sources.photos import SOURCES
+from alabench.training import method_train_data
 
 
 def test_repo_params_validate():
@@ -123,6 +126,14 @@ def test_cpu_long_overlay_runs_table3_and_the_joint_competitors(tmp_path):
     assert merged.methods["bin"]["width"] < 1 and merged.methods["nafnet"]["width"] < 32  # CPU sizes
     for cascade in merged.evaluate.cascades:
         assert {cascade.deblur, cascade.interpolate} <= set(merged.train.methods)
+    # every method's training window fits the rendered train clips (BIN's own 6 inputs: 51 frames)
+    eq7 = Eq7.from_params(merged.blur)
+    for name in merged.train.methods:
+        method = get_method(name)
+        options = method_options(merged, name, method.options) if method.options else None
+        window = method_train_data(merged.train_data, options).window
+        assert eq7.span(window) <= merged.synth.train.frames, (name, window)
+    assert method_train_data(merged.train_data, method_options(merged, "bin", get_method("bin").options)).window == 6
 
 
 def test_overlay_with_a_bad_value_leaves_params_untouched(tmp_path):

@@ -7,10 +7,12 @@ after the other, from their own checkpoints."""
 from __future__ import annotations
 
 import dataclasses
+import sys
 
+import numpy as np
 import pytest
 import torch
-from conftest import tiny_params
+from conftest import git_repo, run, tiny_params, write_clip
 from test_evaluation import make_clip
 from test_methods import assert_contract, perturbed
 
@@ -236,3 +238,32 @@ def test_bin_hands_its_state_along_the_whole_clip_in_clip_inference():
     assert (recurrent.deblur[7] - again.deblur[7]).abs().max() > 1e-6
     torch.testing.assert_close(windowed.interp[6], windowed_again.interp[6])
     assert isinstance(model, Recurrent) and not isinstance(build_model(FOUND.methods["alanet"], PARAMS), Recurrent)
+
+
+@pytest.mark.parametrize("window, frames", [(None, 53), (3, 53), (None, 45)])
+def test_bin_trains_on_its_own_six_input_windows(tmp_path, window, frames):
+    """The train stage takes BIN's ``window`` option (published 6) over ``train_data.window`` (3), so
+    its second pass learns from a state made of real frames; clips too short for it are refused by name."""
+    params = tiny_params()
+    params["train"]["methods"] = ["bin"]
+    params["train_data"].update(val_windows_per_clip=1)
+    if window:
+        params["methods"]["bin"]["window"] = window
+    repo = git_repo(tmp_path / "repo", params)
+    rng = np.random.default_rng(0)
+    for i in range(3):  # two train clips, one held out for validation
+        base = rng.integers(0, 256, size=(1, 24, 24, 3))
+        write_clip(repo / "data/sharp/synth/train" / f"c{i}",
+                   np.clip(base + rng.integers(-30, 30, size=(frames, 24, 24, 3)), 0, 255).astype(np.uint8))
+    result = run([sys.executable, "-m", "stages.train", "--method", "bin", "--dataset", "synth", "--seed", "0"], repo,
+                 check=False)
+    if frames < 51:
+        assert result.returncode != 0 and "45 sharp frames are shorter than one training window (51 frames: 6 " \
+            "inputs" in result.stderr and "`window` option" in result.stderr, result.stderr
+        return
+    assert result.returncode == 0, result.stderr
+    inputs = window or 6
+    per_clip = frames - (inputs - 1) * 8 - 11 + 1
+    assert f"{2 * per_clip} training windows of {inputs} inputs" in result.stderr, result.stderr
+    saved = torch.load(repo / "checkpoints/synth/bin/seed0/model.pt", weights_only=True)
+    assert saved["config"]["train_data"]["window"] == inputs  # and so in the resume key

@@ -18,8 +18,11 @@ by the first's recurrent state. So does ``forward`` (``window = 6``): slot 2 and
 2-3 come from the first pass's I5'' and I6', what clip inference keeps of a pass (``step``), and
 slot 3 and the middle of slots 3-4 from the second pass's, made with the state; every other output
 of the window is the finest-level estimate of that instant, so even the shared loss reaches every
-level. (The second pass's I4' is not handed out: the published loss never supervises it.) A shorter window (``train_data.window`` 3 on
-the CPU budget) is replicate-padded to 6 around its centre, as clip inference pads a clip's ends.
+level. (The second pass's I4' is not handed out: the published loss never supervises it.)
+BIN trains on its own 6-input windows (option ``window``, which overrides ``train_data.window``), so
+its second pass learns from a state made of real frames, as at test time; its training clips must
+hold 51 sharp frames. A shorter window (``window`` 3, say) is replicate-padded to 6 around its
+centre, as clip inference pads a clip's ends: then the second pass only ever sees repeated frames.
 At test time BIN carries the state along the whole video: so does clip inference here, through
 ``step`` (``alabench.methods.Recurrent``): one pass per window, centred on the input kept, fed by
 the previous window's pass, from the clip's first window on.
@@ -68,6 +71,7 @@ class Options:
     layers: Annotated[int, Range(1, 16)] = 4  # convolutions per dense block
     recurrent: bool = True  # the ConvLSTM cells (false: estimates handed on directly, the authors' non-LSTM variant)
     loss: Literal["published", "shared"] = "published"  # BINLoss (Charbonnier, every pyramid output), or eq. 8
+    window: Annotated[int, Range(2, WINDOW)] = WINDOW  # inputs per training window (published 6: both passes)
 
 
 class BIN(nn.Module):

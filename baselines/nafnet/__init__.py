@@ -17,8 +17,8 @@ paper: its last layer starts at zero, so an untrained model returns its input (t
 baseline).
 """
 
-from dataclasses import dataclass
 import math
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import torch
