@@ -50,7 +50,8 @@ def overrides(url: str, feed_url: str) -> dict:
         "train": {"epochs": 1, "seeds": [0], "checkpoint_every": 2, "threads": 1},
         "evaluate": {"bootstrap": 50, "samples": 1, "threads": 1},
         "methods": {**{m: tiny_unet for m in ("alanet", "alanet_self", "alanet_cross", "unet")},
-                    "superslomo": {"width": 0.0625}, "cain": {"features": 8, "groups": 1, "blocks": 1, "reduction": 2}},
+                    "superslomo": {"width": 0.0625}, "cain": {"features": 8, "groups": 1, "blocks": 1, "reduction": 2},
+                    "bin": {"window": 3}},  # the profile's 6 inputs span 51 frames; the served videos have 30
     }
 
 
