@@ -72,6 +72,13 @@ def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
                 problems += 1
         if params.evaluate.cascades:
             lines.append(f"cascades in evaluate.cascades: {len(params.evaluate.cascades)}")
+        else:  # say that they exist: a cascade has no folder of its own to be listed by
+            deblur = [n for n, m in sorted(found.methods.items()) if "deblur" in m.tasks and m.trains]
+            interpolate = [n for n, m in sorted(found.methods.items()) if "interpolate" in m.tasks and m.trains]
+            lines.append("cascades: none in evaluate.cascades. A cascade deblurs with one trained method, then "
+                         "interpolates with another, e.g. {deblur: nafnet, interpolate: superslomo} -> "
+                         "cascade_nafnet_superslomo (docs/methods.md)")
+            lines.append(f"  deblur: {', '.join(deblur)}; interpolate: {', '.join(interpolate)}")
         for spec in params.evaluate.cascades:  # composed by params alone (alabench.cascade)
             try:
                 cascade = cascade_method(spec, found)

@@ -21,6 +21,7 @@ from alabench.config import CascadeParams, ParamError, parse_params
 from alabench.evaluation import checkpoint_path, evaluate_method
 from alabench.inference import infer_clip
 from alabench.methods import MethodError, Recurrent, build_model, discover, parameter_count, with_method_options
+from stages.methods import listing
 
 FOUND = discover()
 PARAMS = parse_params(tiny_params())
@@ -267,3 +268,16 @@ def test_bin_trains_on_its_own_six_input_windows(tmp_path, window, frames):
     assert f"{2 * per_clip} training windows of {inputs} inputs" in result.stderr, result.stderr
     saved = torch.load(repo / "checkpoints/synth/bin/seed0/model.pt", weights_only=True)
     assert saved["config"]["train_data"]["window"] == inputs  # and so in the resume key
+
+
+def test_the_method_listing_names_the_cascades_configured_or_how_to_make_one():
+    lines, problems = listing(FOUND, PARAMS)  # no cascades configured: the listing says how to compose one
+    assert problems == 0 and any(line.startswith("cascades: none in evaluate.cascades") for line in lines), lines
+    parts = next(line for line in lines if line.strip().startswith("deblur:"))
+    assert "nafnet" in parts.split(";")[0] and "superslomo" in parts.split(";")[1] and "bin" in parts, parts
+    configured = dataclasses.replace(PARAMS, evaluate=dataclasses.replace(
+        PARAMS.evaluate, cascades=(CascadeParams("nafnet", "superslomo"),)))
+    configured = dataclasses.replace(configured, train=dataclasses.replace(
+        configured.train, methods=(*configured.train.methods, "nafnet", "superslomo")))
+    lines, problems = listing(FOUND, configured)
+    assert problems == 0 and any(line.split()[:1] == ["cascade_nafnet_superslomo"] for line in lines), lines
