@@ -26,19 +26,19 @@ from alabench.config import load_params
 from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
 from alabench.frames import list_clips
 from alabench.methods import get_method, method_options
-from alabench.training import Distributed, build_loss, cpu_has_bf16, method_train_params, train, validate
+from alabench.training import (Distributed, build_loss, cpu_has_bf16, method_train_data, method_train_params, train,
+                               validate)
 
 
 WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape and type
 
 
-def run(name: str, params, precision: str, steps: int, data, seed: int = 0) -> tuple[float, dict[str, float]]:
+def run(name: str, params, own, precision: str, steps: int, data, seed: int = 0) -> tuple[float, dict[str, float]]:
     """Steps per second of ``steps`` training steps in ``precision`` (after WARMUP untimed ones,
-    which the timed part resumes from) and the validation after all of them."""
+    which the timed part resumes from) and the validation after all of them; ``own``: the method's options."""
     torch.manual_seed(seed)
     method = get_method(name)
     model = method.build(params)
-    own = method_options(params, name, method.options) if method.options else None  # e.g. methods.cain.lr
     cfg = dataclasses.replace(method_train_params(params.train, own), precision=precision, checkpoint_every=WARMUP)
     loss = build_loss(params, method)
     dist = Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
@@ -64,16 +64,18 @@ def main() -> None:
     eq7 = Eq7.from_params(params.blur)
     train_clips, val_clips = split_train_val(list_clips(Path("data/sharp/synth/train")), params.train_data.val_clips)
     cache = ClipCache(Path("data/cache/clips/synth"))
-    data = (TrainWindows(train_clips, eq7, params.train_data, cache),
-            ValidationWindows(val_clips, eq7, params.train_data, cache))
     device = "cuda" if torch.cuda.is_available() else f"cpu, native bf16: {cpu_has_bf16()}"
     print(f"{args.steps} timed steps (after {WARMUP}) of batch {params.train.batch_size}, crop {params.train_data.crop}, "
           f"{args.threads} threads ({device})")
     print(f"{'method':<14}{'fp32 steps/s':>13}{'bf16 steps/s':>13}{'speedup':>9}"
           f"{'fp32 gain dB':>14}{'bf16 gain dB':>14}  task")
     for name in args.methods or params.train.methods:
-        task = "joint" if "deblur" in get_method(name).tasks else "interp"
-        (r32, v32), (r16, v16) = (run(name, params, p, args.steps, data) for p in ("float32", "bfloat16"))
+        method = get_method(name)
+        task = "joint" if "deblur" in method.tasks else "interp"
+        own = method_options(params, name, method.options) if method.options else None  # e.g. methods.cain.lr
+        data_cfg = method_train_data(params.train_data, own)  # as the train stage: BIN on its own 6 inputs
+        data = (TrainWindows(train_clips, eq7, data_cfg, cache), ValidationWindows(val_clips, eq7, data_cfg, cache))
+        (r32, v32), (r16, v16) = (run(name, params, own, p, args.steps, data) for p in ("float32", "bfloat16"))
         gain = [v[f"{task}_psnr"] - v[f"input_{task}_psnr"] for v in (v32, v16)]
         print(f"{name:<14}{r32:>13.2f}{r16:>13.2f}{r16 / r32:>8.2f}x{gain[0]:>+14.3f}{gain[1]:>+14.3f}  {task}",
               flush=True)
