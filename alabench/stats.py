@@ -253,5 +253,5 @@ def difference(a: UnitScores, b: UnitScores, convention: str, kind: str, metric:
         mean = float(_weighted(diff, Resamples.point(n_units, n_seeds))[0]) if n_units else math.nan
         lo, hi = interval(_weighted(diff, Resamples.draw(n_units, n_seeds, bootstrap, seed)), confidence) \
             if n_units else (None, None)
-    return Difference(mean, math.nan if lo is None else lo, math.nan if hi is None else hi, n_units,
-                      n_seeds if a.seeded else 1)
+    # n_seeds: the seeds the difference spans (a seedless side met by every seed of the other counts them)
+    return Difference(mean, math.nan if lo is None else lo, math.nan if hi is None else hi, n_units, n_seeds)

@@ -5,25 +5,29 @@ temporary copy of this checkout (never the checkout itself), and runs the tests 
 A mutant is *caught* when its tests fail (all of them, for the mutants marked ``all``); the report
 prints the first line of each failure, so one can see that a test fails for the right reason.
 
-    python tests/mutants.py              # every mutant (~2 min on 2 cores)
+    python tests/mutants.py              # every mutant, two at a time (--jobs 2)
     python tests/mutants.py fingerprint  # those whose name contains "fingerprint"
 
 Exit status: 0 when every mutant was applied and caught, 1 when one survived, 2 when a snippet
 was not found (the code moved on: update the snippet here) or the unbroken copy fails its tests.
-The first five mutants are the breaks of issue 26's table; the others guard the tests it asked to
-strengthen.
+The first five mutants are the breaks of issue 26's table, the next nine guard the tests it asked to
+strengthen; the next eleven are the breaks of issue 33's table (statistics, ALANet's wiring, the
+training recipe, the report's cells, the order of frames, draws across processes); the last three
+break DAIN's and MEMC-Net's operations (issue 31).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import queue
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -42,6 +46,9 @@ class Mutant:
 
 
 T = "tests/"
+R, M, P = T + "test_stats_reference.py::", T + "test_mechanisms.py::", T + "test_recipe.py::"
+C, O = T + "test_report_cells.py::", T + "test_order.py::"
+MEMC = T + "test_memc_ops.py::"
 MUTANTS = [
     # -- issue 26's table ------------------------------------------------------------------------------
     Mutant("fingerprint-ignored", "a checkpoint made with other params is resumed (fingerprint check -> `if True:`)",
@@ -110,16 +117,87 @@ MUTANTS = [
     Mutant("venv-not-editable", "the project installed into .venv as a copy, not in editable mode",
            "alabench/bootstrap.py", (('"--no-input", "-e", ROOT)', '"--no-input", ROOT)'),),
            (T + "test_bootstrap.py::test_venv_sees_the_cached_packages_through_its_pth_and_the_project_editable",)),
+    # -- issue 33's table: statistics, mechanisms, recipe, report cells, order and determinism ----------
+    Mutant("bootstrap-alpha-not-halved", "the bootstrap interval takes alpha at each end, not alpha/2 "
+           "(a 90 % interval labelled 95 %)", "alabench/stats.py",
+           (("tail = (1 - confidence) / 2", "tail = 1 - confidence"),),
+           (R + "test_the_paired_interval_equals_exact_enumeration_of_every_resample",
+            R + "test_the_paired_interval_matches_scipy_bootstrap_far_within_the_alpha_over_two_effect",
+            R + "test_intervals_cover_the_true_mean_at_their_nominal_rate"), all_fail=True),
+    Mutant("per-clip-mse-from-capped-psnr", "per_clip_mse computed from the capped PSNR, not from the MSE",
+           "alabench/stats.py",
+           (('frames["mse"] = mse_from_psnr(frames["psnr"])\n'
+             '        frames["psnr"] = frames["psnr"].clip(upper=psnr_cap)',
+             'frames["psnr"] = frames["psnr"].clip(upper=psnr_cap)\n'
+             '        frames["mse"] = mse_from_psnr(frames["psnr"])'),),
+           (R + "test_every_convention_against_a_hand_computed_example",
+            R + "test_the_cap_sets_no_unit_that_is_not_exact"), all_fail=True),
+    Mutant("paired-joint-pooled", "the paired joint difference pools deblur and interp frames, not "
+           "(deblur + interp) / 2", "alabench/stats.py",
+           (('return (_unit_values(scores, convention, "deblur", metric) + _unit_values(scores, convention, "interp",\n'
+             '                                                                                  metric)) / 2',
+             'return _unit_values(scores, convention, "pooled", metric)'),),
+           (R + "test_the_paired_joint_is_the_mean_of_deblur_and_interp_per_unit",)),
+    Mutant("recurrent-state-not-reset", "a recurrent method's state is not reset at the start of a clip",
+           "alabench/inference.py", (("self._state = None  # a clip starts afresh", "pass"),),
+           (M + "test_one_runner_over_two_clips_equals_a_fresh_runner_per_clip",)),
+    Mutant("interp-cross-gate-from-own-features", "ALANet's interpolation cross-attention gate reads the "
+           "features it gates (self) instead of the other frame's", "models/alanet.py",
+           (('x_a * self.interp_cross["a_given_b"](x_b)', 'x_a * self.interp_cross["a_given_b"](x_a)'),),
+           (M + "test_each_variant_computes_eq5_and_eq6_with_its_real_gates",)),
+    Mutant("alanet-self-builds-cross", "alanet_self builds the cross-attention modules too (unused)",
+           "models/alanet.py",
+           (('self.interp_cross = bank(["a_given_b", "b_given_a"] if self.use_cross else [])',
+             'self.interp_cross = bank(["a_given_b", "b_given_a"])'),),
+           (M + "test_each_variant_has_exactly_its_attention_modules",
+            M + "test_every_parameter_of_every_variant_reaches_an_output"), all_fail=True),
+    Mutant("train-stage-ignores-method-lr", "the train stage ignores a method's own `lr`", "stages/train.py",
+           (("cfg, data_cfg = method_train_params(params.train, options),",
+             "cfg, data_cfg = params.train,"),),
+           (P + "test_the_optimiser_trains_each_method_at_its_own_learning_rate",)),
+    Mutant("epoch-order-seed-plus-epoch", "each epoch's order seeded with seed + epoch (seed 0 epoch 1 = "
+           "seed 1 epoch 0)", "alabench/training.py",
+           (("manual_seed(self.seed * 1_000_003 + self.epoch)", "manual_seed(self.seed + self.epoch)"),),
+           (P + "test_data_orders_differ_across_seed_epoch_pairs",)),
+    Mutant("best-mark-unaddressed", "the report marks as best a method that does not address the column's task",
+           "alabench/report.py",
+           (('ranked = group[group["addressed"] & np.isfinite(group["mean"])]',
+             'ranked = group[np.isfinite(group["mean"])]'),),
+           (C + "test_every_table2_number_and_best_mark_matches_summary_json",)),
+    Mutant("test-inputs-sorted-as-text", "the test clips' inputs sorted by k as text (10 before 2)",
+           "alabench/datasets.py",
+           (('clip_rows.sort(key=lambda r: int(r["k"]))', 'clip_rows.sort(key=lambda r: r["k"])'),),
+           (O + "test_a_clip_of_thirteen_inputs_is_prepared_and_read_in_input_order",
+            O + "test_a_clip_of_thirteen_inputs_is_scored_against_its_own_targets"), all_fail=True),
+    Mutant("mixed-draw-hash-seeded", "the `mixed` draw seeded with Python's hash() of the clip name (a new "
+           "draw in every process)", "alabench/blur.py",
+           (("np.random.default_rng([seed, zlib.crc32(clip.encode())])",
+             "np.random.default_rng([seed, hash(clip) % 2**32])"),),
+           (T + "test_determinism.py::test_every_random_draw_is_the_same_in_processes_with_different_hash_seeds",)),
+    # -- issue 31: DAIN's and MEMC-Net's operations in plain PyTorch ------------------------------------
+    Mutant("adaptive-warp-kernel-flipped", "the adaptive warp reads its 4x4 kernel transposed (index 4i + j, "
+           "not 4j + i)", "models/adaptive_warp.py", (("filters[:, 4 * j + i]", "filters[:, 4 * i + j]"),),
+           (MEMC + "test_adaptive_warp_matches_the_loop_reference",)),
+    Mutant("adaptive-warp-bilinear-dropped", "the adaptive warp drops the horizontal bilinear weight of its "
+           "quadrants", "models/adaptive_warp.py", (("* wy[j] * wx[i]", "* wy[j]"),),
+           (MEMC + "test_adaptive_warp_matches_the_loop_reference",)),
+    Mutant("projection-depth-ignored", "flow projection ignores its depth weights (a plain average)",
+           "models/flow_projection.py", (("inside * weight[:, 0]", "inside.to(flow.dtype)"),),
+           (MEMC + "test_flow_projection_matches_the_loop_reference",
+            MEMC + "test_depth_weighting_lets_the_nearer_pixel_win"), all_fail=True),
 ]
 
 
 def copy_checkout(dest: Path) -> None:
-    """Tracked and untracked-but-not-ignored files of this checkout (no .venv, no data)."""
+    """Tracked and untracked-but-not-ignored files of this checkout (no .venv, no data; the report's
+    templates are code)."""
     listed = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
                             capture_output=True, text=True, check=True).stdout.split("\0")
     for rel in filter(None, listed):
         src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "results/", "checkpoints/", "reports/")):
+        data = rel.startswith(("data/", "results/", "checkpoints/", "reports/")) and not rel.startswith(
+            "reports/templates/")
+        if src.is_file() and not data:
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
 
@@ -163,58 +241,79 @@ def apply(copy: Path, mutant: Mutant) -> str | None:
     return None
 
 
+def check(copy: Path, mutant: Mutant) -> tuple[int, str]:
+    """Break ``copy`` as ``mutant`` says, run its tests, put the copy back; returns (status, report lines):
+    status 0 caught, 1 survived, 2 not applied."""
+    lines = [f"{mutant.name}: {mutant.what}"]
+    originals = {mutant.file: (copy / mutant.file).read_text()} if (copy / mutant.file).is_file() else {}
+    problem = apply(copy, mutant)
+    if problem:
+        return 2, "\n".join([*lines, f"  NOT APPLIED  {problem}", ""])
+    start = time.monotonic()
+    try:
+        code, failed, tail = pytest(copy, mutant.tests)
+    finally:
+        for rel, text in originals.items():
+            (copy / rel).write_text(text)
+    caught = [t for t in mutant.tests if t in failed]
+    ok = len(caught) == len(mutant.tests) if mutant.all_fail else bool(caught)
+    lines.append(f"  {'CAUGHT' if ok else 'SURVIVED'}  ({time.monotonic() - start:.0f} s)")
+    for test in mutant.tests:
+        why = f"\n             {failed[test][:240]}" if test in failed else ""
+        lines.append(f"    {'failed' if test in failed else 'passed'}  {test}{why}")
+    if not ok and code not in (0, 1):
+        lines.append("    pytest did not run the tests as expected:\n      " + tail.replace("\n", "\n      "))
+    return (0 if ok else 1), "\n".join([*lines, ""])
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*", help="run only the mutants whose name contains one of these")
+    parser.add_argument("--jobs", type=int, default=2, help="mutants checked at once, each in its own copy (default 2)")
     args = parser.parse_args(argv)
     mutants = [m for m in MUTANTS if not args.names or any(n in m.name for n in args.names)]
     if not mutants:
         print(f"no mutant matches {args.names}; known: {', '.join(m.name for m in MUTANTS)}", file=sys.stderr)
         return 2
+    began = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="alabench-mutants-") as tmp:
-        copy = Path(tmp) / "checkout"
-        copy_checkout(copy)
+        copies = [Path(tmp) / f"checkout{i}" for i in range(max(1, min(args.jobs, len(mutants))))]
+        for copy in copies:
+            copy_checkout(copy)
         probe = subprocess.run([sys.executable, "-c", "import alabench, models; print(alabench.__file__, models.__file__)"],
-                               cwd=copy, capture_output=True, text=True)
-        if not all(Path(p).is_relative_to(copy) for p in probe.stdout.split()) or probe.returncode:
+                               cwd=copies[0], capture_output=True, text=True)
+        if not all(Path(p).is_relative_to(copies[0]) for p in probe.stdout.split()) or probe.returncode:
             print(f"the copy does not import its own code: {probe.stdout}{probe.stderr}", file=sys.stderr)
             return 2
         every_test = tuple(dict.fromkeys(t for m in mutants for t in m.tests))
         start = time.monotonic()
-        code, failed, tail = pytest(copy, every_test)
-        if code != 0:
-            print(f"the unbroken copy fails its tests ({code}); fix them first:\n{tail}", file=sys.stderr)
-            return 2
+        shares = [(copy, every_test[i::len(copies)]) for i, copy in enumerate(copies) if every_test[i::len(copies)]]
+        with ThreadPoolExecutor(len(copies)) as pool:  # each share of the named tests in its own copy
+            unbroken = list(pool.map(lambda share: pytest(*share), shares))
+        for code, _, tail in unbroken:
+            if code != 0:
+                print(f"the unbroken copy fails its tests ({code}); fix them first:\n{tail}", file=sys.stderr)
+                return 2
         print(f"unbroken copy: {len(every_test)} named tests pass ({time.monotonic() - start:.0f} s)\n")
-        status = 0
-        for mutant in mutants:
-            originals = {mutant.file: (copy / mutant.file).read_text()} if (copy / mutant.file).is_file() else {}
-            problem = apply(copy, mutant)
-            print(f"{mutant.name}: {mutant.what}")
-            if problem:
-                print(f"  NOT APPLIED  {problem}\n")
-                status = max(status, 2)
-                continue
-            start = time.monotonic()
+        free: queue.Queue[Path] = queue.Queue()
+        for copy in copies:
+            free.put(copy)
+
+        def run(mutant: Mutant) -> tuple[int, str]:
+            copy = free.get()
             try:
-                code, failed, tail = pytest(copy, mutant.tests)
+                return check(copy, mutant)
             finally:
-                for rel, text in originals.items():
-                    (copy / rel).write_text(text)
-            caught = [t for t in mutant.tests if t in failed]
-            ok = len(caught) == len(mutant.tests) if mutant.all_fail else bool(caught)
-            print(f"  {'CAUGHT' if ok else 'SURVIVED'}  ({time.monotonic() - start:.0f} s)")
-            for test in mutant.tests:
-                mark = "failed" if test in failed else "passed"
-                why = f"\n             {failed[test][:240]}" if test in failed else ""
-                print(f"    {mark}  {test}{why}")
-            if not ok:
-                status = max(status, 1)
-                if code not in (0, 1):
-                    print("    pytest did not run the tests as expected:\n      " + tail.replace("\n", "\n      "))
-            print()
-        print("every mutant was caught" if status == 0 else
-              "SOME MUTANT SURVIVED" if status == 1 else "SOME MUTANT COULD NOT BE APPLIED (see above)")
+                free.put(copy)
+
+        status = 0
+        with ThreadPoolExecutor(len(copies)) as pool:
+            for result, text in pool.map(run, mutants):  # printed in the table's order as each is done
+                print(text, flush=True)
+                status = max(status, result)
+        verdict = ("every mutant was caught" if status == 0 else "SOME MUTANT SURVIVED" if status == 1 else
+                   "SOME MUTANT COULD NOT BE APPLIED (see above)")
+        print(f"{verdict} ({len(mutants)} in {time.monotonic() - began:.0f} s)")
         return status
 
 

@@ -35,17 +35,19 @@ def test_a_constant_gain_is_separable_although_the_unpaired_intervals_overlap():
     assert unpaired[0][0] < unpaired[1][1]  # overlapping: the unpaired view could not tell them apart
 
 
-def test_the_paired_interval_matches_an_independent_bootstrap():
+def test_the_paired_interval_is_the_percentile_of_the_mean_gain_under_the_shared_resamples():
+    """Exactly (to the 6 decimals stored): the resamples' unit counts applied by hand to the gains, then
+    numpy's percentiles. Against independent references (exact enumeration, scipy, coverage):
+    tests/test_stats_reference.py."""
     rng = np.random.default_rng(1)
     gains = rng.normal(0.2, 0.5, 8)
     a = scores(frames({u: p + g for (u, p), g in zip(BASE.items(), gains)}))
     diff = stats.difference(a, scores(frames(BASE)), "per_clip", "joint", "psnr", 4000, 0.95, 0)
     assert diff.mean == pytest.approx(gains.mean())
-    # the same statistic, resampled by index draws instead of multinomial weights
-    boot = np.random.default_rng(7).choice(gains, size=(20000, 8)).mean(1)
-    assert diff.lo == pytest.approx(np.quantile(boot, 0.025), abs=0.06)
-    assert diff.hi == pytest.approx(np.quantile(boot, 0.975), abs=0.06)
-    assert not diff.separable if diff.lo <= 0 <= diff.hi else diff.separable
+    counts = stats.Resamples.draw(8, 1, 4000, 0).units  # (4000, 8): how often each unit is drawn
+    boot = counts @ gains / 8
+    assert (diff.lo, diff.hi) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=1e-6)
+    assert 0 < diff.lo and diff.separable  # this draw excludes zero (a mean gain of 0.27 dB, sd 0.1)
 
 
 def test_pairs_by_seed_and_a_seedless_method_meets_every_seed():
