@@ -9,10 +9,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 venv:
 	@$(PYTHON) -m alabench.bootstrap
 
-# PROFILE=paper merges params.paper.yaml into params.yaml first (the paper's scale).
+# PROFILE=paper runs params.paper.yaml (the paper's scale) as the DVC experiment `paper`, in a
+# temporary copy: params.yaml and the workspace's results stay as they are (docs/reproducing.md).
 repro: venv
-	@if [ -n "$(PROFILE)" ]; then python -m alabench.config params.$(PROFILE).yaml; fi
-	python -m dvc repro
+	@if [ -n "$(PROFILE)" ]; then python -m alabench.config --experiment params.$(PROFILE).yaml; \
+	else python -m dvc repro; fi
 
 test: venv chromium
 	python -m pytest $(PYTEST_ARGS)
@@ -21,9 +22,10 @@ test: venv chromium
 test-paper: venv
 	python -m pytest tests/paper_path_run.py $(PYTEST_ARGS)
 
-# Break the code on purpose in a temporary copy, one change at a time, and show which test catches it.
+# Break the code on purpose in temporary copies, one change at a time, and show which test catches it:
+# only the tests each break names run, MUTANT_JOBS breaks at a time (CI runs it after `make test`).
 mutants: venv
-	python tests/mutants.py $(MUTANTS)
+	python tests/mutants.py --jobs $${MUTANT_JOBS:-2} $(MUTANTS)
 
 # The report test opens the page in real headless Chromium (Debian's package), installed when missing.
 chromium:

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import re
+import shlex
+import subprocess
 import sys
 import typing
 from dataclasses import dataclass
@@ -24,6 +26,7 @@ import yaml
 
 from alabench.errors import UserError
 from alabench.frames import atomic_write_text
+from alabench.names import KEY, NAME, check_name, check_path
 
 PARAMS_FILE = Path("params.yaml")
 T = TypeVar("T")
@@ -31,6 +34,13 @@ T = TypeVar("T")
 
 class ParamError(UserError, ValueError):
     """A params file that cannot be run: names the key, the value and what is allowed."""
+
+
+def distinct(key: str, values: typing.Sequence[Any]) -> None:
+    """Each value once: a list that makes one stage per value would otherwise make one stage twice."""
+    twice = sorted({v for v in values if list(values).count(v) > 1}, key=str)
+    if twice:
+        raise ParamError(f"{key} = {list(values)} is not allowed: {twice[0]} is listed twice; list each once")
 
 
 @dataclass(frozen=True)
@@ -59,8 +69,11 @@ PhotoName = Literal[
     "rocket", "motorcycle", "brick", "camera", "cell", "clock", "coins", "grass", "gravel",
     "moon", "page", "text",
 ]
-DatasetName = Literal["synth", "adobe240", "youtube240", "local"]
-RealDatasetName = Literal["adobe240", "youtube240", "local"]  # built by a fetch@<name> stage
+# A name becomes a stage name, a folder and a word of a command: Annotated with the pattern it must
+# match (alabench.names), checked before anything else about it.
+MethodName = Annotated[str, NAME]
+DatasetName = Annotated[Literal["synth", "adobe240", "youtube240", "local"], NAME]
+RealDatasetName = Literal["adobe240", "youtube240", "local"]  # built by a fetch@<name> stage (stages.fetch lists them)
 
 
 @dataclass(frozen=True)
@@ -122,6 +135,10 @@ class BlurParams:
         if self.stride % 2:
             raise ParamError(f"blur.stride = {self.stride} is not allowed: must be even, so that the "
                              "interpolation target (stride / 2 after an input) is a sharp frame")
+        if not self.datasets:
+            raise ParamError("blur.datasets is empty: no test set would be prepared, so nothing would be evaluated; "
+                             "list synth (or a data set of fetch.datasets)")
+        distinct("blur.datasets", self.datasets)
 
 
 @dataclass(frozen=True)
@@ -148,7 +165,7 @@ VggLayer = Literal["relu1_2", "relu2_2", "relu3_3", "relu4_3"]
 class TrainParams:
     """The `train` stage, shared by every trainable method (paper §5.2 for the defaults' shape)."""
 
-    methods: tuple[str, ...]  # trainable methods to train (names from baselines/)
+    methods: tuple[MethodName, ...]  # trainable methods to train (names from baselines/)
     datasets: tuple[DatasetName, ...]  # data sets whose train split is used
     epochs: PositiveInt  # one epoch = every training window once
     batch_size: PositiveInt  # global batch, split evenly across DDP processes
@@ -172,6 +189,8 @@ class TrainParams:
             raise ParamError("train.perceptual_layers is empty but train.perceptual_weight > 0: name a VGG16 layer")
         if not self.seeds or len(set(self.seeds)) != len(self.seeds):
             raise ParamError(f"train.seeds = {list(self.seeds)} is not allowed: list one or more distinct seeds")
+        distinct("train.methods", self.methods)
+        distinct("train.datasets", self.datasets)
 
 
 @dataclass(frozen=True)
@@ -186,12 +205,9 @@ class ALANetOptions:
     residual: bool = True
 
 
-Protocol = Literal["all_blurry", "mixed"]
+Protocol = Annotated[Literal["all_blurry", "mixed"], NAME]
 Convention = Literal["per_clip", "per_clip_mse", "per_frame"]  # alabench.stats.CONVENTIONS
-
-
-METHOD_NAME = re.compile(r"[a-z][a-z0-9_]*")  # a method's name names its folder and its results folder
-STAGE_KEY = re.compile(r"[a-z0-9][a-z0-9_-]*")  # becomes part of a DVC stage name
+METHOD_NAME = NAME  # a method's name names its folder and its results folder (alabench.names)
 
 
 @dataclass(frozen=True)
@@ -208,10 +224,11 @@ class FolderParams:
     """Outputs of a method run elsewhere, scored like any method (README, "Comparing a method you ran
     elsewhere"); the folder is the `evaluate_folder@<key>` stage's DVC dependency."""
 
-    method: str  # its name in results/ and the report (one name across data sets and protocols)
+    method: MethodName  # its name in results/ and the report (one name across data sets and protocols)
     dataset: DatasetName  # the prepared test inputs it was run on ...
     protocol: Protocol  # ... under this protocol (the folder's protocol.json must agree)
-    path: str  # the folder: <clip>/deblur_XXXXX.png, <clip>/interp_XXXXX.png and protocol.json
+    path: str  # the folder: <clip>/deblur_XXXXX.png, <clip>/interp_XXXXX.png and protocol.json; data that
+    # `stages.score --entry <key>` reads from params.yaml, never a word of a command line
 
 
 @dataclass(frozen=True)
@@ -219,8 +236,8 @@ class CascadeParams:
     """A deblur-then-interpolate method composed of two others (alabench.cascade): named
     ``cascade_<deblur>_<interpolate>``, evaluated by its ``evaluate_cascade`` stage."""
 
-    deblur: str  # a method addressing deblur; its deblurred frames feed ...
-    interpolate: str  # ... a method addressing interpolate
+    deblur: MethodName  # a method addressing deblur; its deblurred frames feed ...
+    interpolate: MethodName  # ... a method addressing interpolate
 
     @property
     def name(self) -> str:
@@ -231,7 +248,7 @@ class CascadeParams:
 class EvaluateParams:
     """The `evaluate` stage: every method scored the same way (README, "Evaluation")."""
 
-    methods: tuple[str, ...]  # methods that do not train; every method in train.methods is evaluated too
+    methods: tuple[MethodName, ...]  # methods that do not train; every method in train.methods is evaluated too
     protocols: tuple[Protocol, ...]  # test protocols (see blur)
     psnr_cap: Annotated[float, Range(1.0, 200.0)]  # dB; each frame's PSNR is capped at this in every average
     bootstrap: Annotated[int, Range(0, 1_000_000)]  # resamples of the clips for the confidence intervals; 0 = none
@@ -243,18 +260,18 @@ class EvaluateParams:
     precision: Literal["float32", "bfloat16"]  # the methods' arithmetic: float32, or bfloat16 autocast (faster, approximate)
     strict: bool  # a failed method fails the stage (true) or only its own summary (false)
     seed: Seed
-    folders: dict[str, FolderParams]  # outputs made elsewhere, one evaluate_folder@<key> stage each
+    folders: dict[Annotated[str, KEY], FolderParams]  # outputs made elsewhere, one evaluate_folder@<key> stage each
     transfer: tuple[TransferParams, ...]  # [{test, train}]: trained methods also scored on another data set
     cascades: tuple[CascadeParams, ...] = ()  # deblur-then-interpolate methods, one evaluate_cascade stage each
 
     def __post_init__(self) -> None:
-        for key in self.folders:
-            if not STAGE_KEY.fullmatch(key):
-                raise ParamError(f"evaluate.folders key {key!r} is not allowed: use lower case letters, digits, "
-                                 "_ and - (it names the stage evaluate_folder@<key>), e.g. bin-synth-all_blurry")
-            if not METHOD_NAME.fullmatch(self.folders[key].method):
-                raise ParamError(f"evaluate.folders.{key}.method = {self.folders[key].method!r} is not allowed: use "
-                                 "lower case letters, digits and _ (it names a results folder)")
+        if not self.protocols:
+            raise ParamError("evaluate.protocols is empty: nothing would be evaluated; list all_blurry, mixed or both")
+        distinct("evaluate.protocols", self.protocols)
+        distinct("evaluate.methods", self.methods)
+        distinct("evaluate.cascades", [c.name for c in self.cascades])
+        for key, f in self.folders.items():
+            check_path(f"evaluate.folders.{key}.path", f.path, inside_repo=True)
         seen: dict[tuple[str, str, str], str] = {}
         for key, f in self.folders.items():
             other = seen.setdefault((f.method, f.dataset, f.protocol), key)
@@ -277,7 +294,11 @@ class FetchParams:
     Empty by default, so that a plain ``dvc repro`` never goes online.
     """
 
-    datasets: dict[RealDatasetName, str]  # adobe240 / youtube240: committed lists; local: your videos
+    datasets: dict[Annotated[RealDatasetName, NAME], str]  # adobe240 / youtube240: committed lists; local: your videos
+
+    def __post_init__(self) -> None:
+        for name, folder in self.datasets.items():
+            check_path(f"fetch.datasets.{name}", folder, inside_repo=False)  # a DVC dependency, never a command word
 
 
 FrameSize = Annotated[int, Range(32, 4096)]
@@ -361,7 +382,7 @@ class ReportParams:
 
     datasets: tuple[DatasetName, ...]  # results/<dataset>/ shown, in this order (missing ones are named)
     protocols: tuple[Protocol, ...]  # one Table 2 each, in this order (all_blurry first: the paper's † rows)
-    ablation: tuple[str, str, str]  # Table 3 rows: self-only, cross-only and full-attention method names
+    ablation: tuple[MethodName, MethodName, MethodName]  # Table 3 rows: self-only, cross-only, full attention
     residue_max: Annotated[float, Range(1.0, 255.0)]  # top of the |output - GT| colour scale, 0-255 levels
     zoom: Annotated[int, Range(8, 1024)]  # side of the zoomed crop in the Figure 4 strip, pixels
     mlflow: bool  # log a `report` run per data set with the page as an artifact
@@ -387,7 +408,7 @@ class Params:
     evaluate: EvaluateParams
     # Each method's own knobs, checked against the ``Options`` dataclass beside it in
     # ``baselines/<name>/`` when the method is built (``alabench.methods.method_options``).
-    methods: dict[str, dict[str, Any]]
+    methods: dict[MethodName, dict[str, Any]]
     weights: WeightsParams
     fetch: FetchParams
     video: VideoParams
@@ -399,6 +420,15 @@ class Params:
     report: ReportParams
 
     def __post_init__(self) -> None:
+        evaluated = (self.train.methods, self.evaluate.methods, self.evaluate.cascades, self.evaluate.folders)
+        if not any(evaluated):
+            raise ParamError("train.methods and evaluate.methods are empty, and so are evaluate.cascades and "
+                             "evaluate.folders: nothing would be evaluated; name a method (`python -m stages.methods` "
+                             "lists them)")
+        if (self.train.methods or self.evaluate.cascades) and not self.train.datasets:
+            raise ParamError(f"train.datasets is empty, so train.methods {list(self.train.methods)} (and the "
+                             "components of evaluate.cascades) would never be trained or evaluated: list a data set, "
+                             "e.g. synth")
         for key, names in (("blur.datasets", self.blur.datasets), ("train.datasets", self.train.datasets)):
             for name in names:
                 if name != "synth" and name not in self.fetch.datasets:
@@ -413,11 +443,16 @@ class Params:
         if both:
             raise ParamError(f"{both[0]} is in both train.methods and evaluate.methods: a trained method is "
                              "evaluated from its checkpoint, so name it in train.methods only")
+        for i, cascade in enumerate(self.evaluate.cascades):
+            if cascade.name in self.train.methods or cascade.name in self.evaluate.methods:
+                raise ParamError(f"evaluate.cascades[{i}] makes {cascade.name}, also a method of train.methods or "
+                                 "evaluate.methods: their results would overwrite each other; rename that method")
+        methods = {*self.train.methods, *self.evaluate.methods, *(c.name for c in self.evaluate.cascades)}
         for key, f in self.evaluate.folders.items():
             where = f"evaluate.folders.{key}"
-            if f.method in self.train.methods or f.method in self.evaluate.methods:
-                raise ParamError(f"{where}.method = {f.method!r} is also a method of train.methods or "
-                                 "evaluate.methods; name the supplied outputs differently (e.g. "
+            if f.method in methods:
+                raise ParamError(f"{where}.method = {f.method!r} is also a method of train.methods, "
+                                 "evaluate.methods or evaluate.cascades; name the supplied outputs differently (e.g. "
                                  f"{f.method}_supplied), so that their results do not overwrite each other")
             if f.dataset not in self.blur.datasets:
                 raise ParamError(f"{where}.dataset = {f.dataset!r} is not in blur.datasets {list(self.blur.datasets)}: "
@@ -456,6 +491,9 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     rules: tuple[Any, ...] = ()
     if typing.get_origin(hint) is Annotated:
         hint, *rules = typing.get_args(hint)
+    for rule in rules:  # a name: its pattern first (it reaches folders and commands), then its type
+        if isinstance(rule, re.Pattern):
+            check_name(key, value, rule)
     origin = typing.get_origin(hint)
 
     if dataclasses.is_dataclass(hint):
@@ -564,18 +602,82 @@ def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
 
 
 def apply_overlay(overlay_path: Path, params_path: Path = PARAMS_FILE) -> None:
-    """Write ``params_path`` merged with ``overlay_path``, after validating the result."""
+    """Write ``params_path`` merged with ``overlay_path``, after validating the result. It drops the
+    file's comments: for scratch copies of the project (tests); `make repro PROFILE=` never calls
+    it, it runs the profile as an experiment (:func:`profile_command`)."""
     merged = merge(read_yaml(params_path) or {}, read_yaml(overlay_path) or {})
     parse_params(merged, f"{params_path} + {overlay_path}")
     atomic_write_text(params_path, yaml.safe_dump(merged, sort_keys=False))
 
 
+PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # params.<name>.yaml: <name> names a DVC experiment (a git ref)
+
+
+def override_value(value: Any) -> str:
+    """``value`` in the override syntax of ``dvc exp run -S`` (Hydra's): strings quoted, lists and
+    mappings in flow style, so that a path, a list of cascades or ``null`` arrive with their types."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{key}: {override_value(v)}" for key, v in value.items()) + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(map(override_value, value)) + "]"
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "null"}[value]
+    return repr(value)
+
+
+def overrides(overlay: dict[str, Any], prefix: str = "") -> list[str]:
+    """An overlay as ``dvc exp run -S`` arguments, one ``++key=value`` per leaf (``++`` also adds a
+    key params.yaml lacks): the same result as :func:`merge` (mappings merge, the rest replaces)."""
+    out: list[str] = []
+    for key, value in overlay.items():
+        if isinstance(value, dict) and value:
+            out += overrides(value, f"{prefix}{key}.")
+        elif not isinstance(value, dict):  # an empty mapping merges to no change
+            out.append(f"++{prefix}{key}={override_value(value)}")
+    return out
+
+
+def profile_command(overlay_path: Path, params_path: Path = PARAMS_FILE) -> list[str]:
+    """`make repro PROFILE=<name>`: ``params.<name>.yaml`` run as the DVC experiment ``<name>`` in a
+    temporary copy of the project (``dvc exp run --temp``), its keys given as ``-S`` overrides.
+    params.yaml and the workspace's results are never touched; the merged params are checked here
+    first, so a bad profile stops before DVC copies anything (docs/reproducing.md)."""
+    if not overlay_path.is_file():
+        known = sorted(p.name.removeprefix("params.").removesuffix(".yaml")
+                       for p in overlay_path.parent.glob("params.*.yaml"))
+        raise ParamError(f"{overlay_path}: no such profile file; PROFILE= takes one of: {', '.join(known) or 'none'}")
+    overlay = read_yaml(overlay_path) or {}
+    if not isinstance(overlay, dict):
+        raise ParamError(f"{overlay_path}: the top level must be a mapping of sections, got {type(overlay).__name__}")
+    parse_params(merge(read_yaml(params_path) or {}, overlay), f"{params_path} + {overlay_path}")
+    name = overlay_path.name.removeprefix("params.").removesuffix(".yaml")
+    if not PROFILE_NAME.fullmatch(name):
+        raise ParamError(f"{overlay_path}: the profile name {name!r} is not allowed: name the file params.<name>.yaml "
+                         "with <name> of lower case letters, digits, _ and - (it names the experiment)")
+    sets = [arg for override in overrides(overlay) for arg in ("-S", override)]
+    return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, *sets]
+
+
+USAGE = """usage: python -m alabench.config --experiment params.<name>.yaml   (make repro PROFILE=<name>: runs the
+       profile as the DVC experiment <name>, params.yaml untouched)
+   or: python -m alabench.config OVERLAY.yaml   (rewrites params.yaml merged with it, comments dropped)"""
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m alabench.config OVERLAY.yaml   (merges it into params.yaml)", file=sys.stderr)
+    if len(argv) not in (1, 2) or (len(argv) == 2 and argv[0] != "--experiment"):
+        print(USAGE, file=sys.stderr)
         return 2
     try:
+        if len(argv) == 2:
+            command = profile_command(Path(argv[1]))
+            print(shlex.join(["python", *command[1:]]), flush=True)
+            try:
+                return subprocess.run(command).returncode
+            except KeyboardInterrupt:  # DVC got the Ctrl-C too and stopped; the workspace was never touched
+                return 130
         apply_overlay(Path(argv[0]))
     except ParamError as err:
         print(f"error: {err}", file=sys.stderr)

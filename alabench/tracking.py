@@ -3,7 +3,7 @@
 Tracking URI: ``MLFLOW_TRACKING_URI`` if set (e.g. a team's PostgreSQL-backed server), else
 ``sqlite:///mlflow.db`` at the repository root, MLflow's own default. One experiment per data set;
 every run is tagged with its data set, git commit and DVC experiment (``dvc_exp``: the name under
-``dvc exp run``, else ``workspace``) on top of the stage's own tags (stage, method, protocol, seed),
+``dvc exp run``, which is the profile's under ``make repro PROFILE=<name>``, else ``workspace``) on top of the stage's own tags (stage, method, protocol, seed),
 so the UI's search box (``tags.protocol = 'all_blurry'``) puts methods side by side for Compare.
 SQLite takes one writer at a time; DVC runs stages one after another, and under DDP only rank 0
 logs.

@@ -1,7 +1,7 @@
 """The paper's path run for real, offline (`make test-paper`; .ci/run runs it after `make test`: it takes
 minutes, too long for `make test`'s budget, so its name keeps it out of the default collection).
 
-params.paper.yaml merged as `make repro PROFILE=paper` merges it, then only the overrides issue 24
+params.paper.yaml merged over params.yaml with the values `make repro PROFILE=paper` sets, then only the overrides issue 24
 allows: the Adobe240 URL and the YouTube240 candidates pointed at a server on 127.0.0.1 (a small
 Adobe240-shaped zip with the 8 standard test names and three train videos; two 240 fps videos, one in
 sources.csv and one found by the "search"), tiny epochs and widths, and frames, clips and seeds shrunk

@@ -1,4 +1,4 @@
-"""The paper's path, offline: params.paper.yaml merged exactly as `make repro PROFILE=paper` merges it
+"""The paper's path, offline: params.paper.yaml merged over params.yaml with the values `make repro PROFILE=paper` sets
 (`python -m alabench.config params.paper.yaml` in a copy of the project), then only the overrides
 issue 24 allows.
 

@@ -1,0 +1,102 @@
+"""`make repro PROFILE=<name>` runs params.<name>.yaml as the DVC experiment <name> in a temporary
+copy: params.yaml stays byte for byte (comments included), the workspace keeps the default's
+results, and `dvc exp show`, the experiment's report and MLflow name the profile."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alabench.config import ParamError, overrides, profile_command
+from conftest import REPO, git_repo, run, run_env
+from test_dvc_experiments import small_params
+
+DVC = [sys.executable, "-m", "dvc"]
+COLUMN = "reports/metrics/synth/all_blurry/blurry_input.json:joint_psnr"
+RESTORE = "git checkout HEAD -- . && python -m dvc checkout"  # docs/reproducing.md: back to the default's results
+
+
+def experiment_line(repo: Path) -> str:
+    """The page's "DVC experiment ..." line, empty outside an experiment."""
+    page = (repo / "reports" / "index.html").read_text()
+    return page.split('id="experiment"', 1)[1].split("</p>", 1)[0] if 'id="experiment"' in page else ""
+
+
+def make_commands(repo: Path, profile: str) -> str:
+    """The recipe `make repro PROFILE=<profile>` runs, from `make -n` on the project's Makefile,
+    without its `venv` prerequisite (the test's venv is already there)."""
+    shown = run(["make", "-n", "-f", str(REPO / "Makefile"), "repro", f"PROFILE={profile}"], repo).stdout
+    return "\n".join(line for line in shown.splitlines() if "alabench.bootstrap" not in line)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    """The tiny pipeline reproduced and committed, with a commented params.yaml and a tiny profile."""
+    repo = git_repo(tmp_path_factory.mktemp("profiles"), small_params())
+    params = repo / "params.yaml"
+    params.write_text("# the default run   (comments and spacing must survive a profile run)\n"
+                      + params.read_text().replace("\nsynth:", "\n\n# synthetic footage\nsynth:", 1))
+    (repo / "params.tiny.yaml").write_text("evaluate:\n  psnr_cap: 20.0   # caps every frame: the metrics move\n")
+    run([*DVC, "repro", "--quiet"], repo)
+    run(["git", "add", "-A"], repo)
+    run(["git", "commit", "-q", "-m", "baseline results"], repo)
+    return repo
+
+
+def test_profile_run_leaves_the_workspace_and_names_itself(repo):
+    before = (repo / "params.yaml").read_bytes()
+    lock = (repo / "dvc.lock").read_bytes()
+    commands = make_commands(repo, "tiny")
+    done = subprocess.run(["bash", "-c", commands], cwd=repo, env=run_env(repo), capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert (repo / "params.yaml").read_bytes() == before, commands
+    assert (repo / "dvc.lock").read_bytes() == lock  # the default's results are still the workspace's
+    assert run(["git", "status", "--porcelain", "--untracked-files=no"], repo).stdout == ""
+    rows = list(csv.DictReader(io.StringIO(run([*DVC, "exp", "show", "--csv"], repo).stdout)))
+    tiny = next(r for r in rows if r["Experiment"] == "tiny")
+    default = next(r for r in rows if r["rev"] == "workspace")
+    assert tiny["evaluate.psnr_cap"] == "20.0" and default["evaluate.psnr_cap"] != "20.0"
+    assert tiny[COLUMN] and default[COLUMN] and float(tiny[COLUMN]) < float(default[COLUMN])
+    with sqlite3.connect(repo / "mlflow.db") as con:
+        tagged = {name for (name,) in con.execute("select r.name from runs r join tags t on r.run_uuid = t.run_uuid "
+                                                  "where t.key = 'dvc_exp' and t.value = 'tiny'")}
+    assert {"evaluate blurry_input all_blurry", "report"} <= tagged, tagged
+    # The profile's own page, kept with the experiment, names it; the documented command brings the
+    # default's back, params.yaml byte for byte.
+    run([*DVC, "exp", "apply", "tiny"], repo)
+    assert "<code>tiny</code>" in experiment_line(repo)
+    assert (repo / "params.yaml").read_bytes() != before
+    back = run(["bash", "-c", RESTORE], repo)
+    assert (repo / "params.yaml").read_bytes() == before and (repo / "dvc.lock").read_bytes() == lock, back.stdout
+    assert experiment_line(repo) == ""
+
+
+def test_overrides_give_the_merge_result():
+    """One ``++key=value`` per leaf, typed: a profile's keys arrive as merging the file would set them
+    (an empty mapping merges to no change)."""
+    overlay = {"a": {"b": 2.5, "c": [{"deblur": "x", "interpolate": 'y"z'}]}, "d": {"k": "some/path", "n": None},
+               "e": {}, "f": True}
+    assert overrides(overlay) == ["++a.b=2.5", r'++a.c=[{deblur: "x", interpolate: "y\"z"}]', '++d.k="some/path"',
+                                  "++d.n=null", "++f=true"]
+
+
+def test_a_bad_profile_stops_before_dvc(tmp_path):
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    bad = tmp_path / "params.typo.yaml"
+    bad.write_text("train:\n  epoch: 3\n")
+    with pytest.raises(ParamError, match=r"params.typo.yaml: unknown key 'train.epoch' \(did you mean 'train.epochs'"):
+        profile_command(bad, params)
+    with pytest.raises(ParamError, match="params.nope.yaml: no such profile file; PROFILE= takes one of"):
+        profile_command(tmp_path / "params.nope.yaml", params)
+    odd = tmp_path / "params.Big One.yaml"
+    odd.write_text("train:\n  epochs: 3\n")
+    with pytest.raises(ParamError, match="the profile name 'Big One' is not allowed"):
+        profile_command(odd, params)

@@ -1,0 +1,262 @@
+"""Dependencies by construction: every stage's `deps` cover the code that can change its outputs.
+
+For each stage of dvc.yaml, resolved by DVC itself (foreach / matrix included) for the default
+params and for a params file that adds a fetch, a transfer, a cascade and a folder entry, the test
+follows the imports (``import`` and ``from ... import``, at any depth of a function, but not under
+``if TYPE_CHECKING:``, which never runs) of this repo's code (alabench/, models/, baselines/,
+stages/) statically, starting from
+
+- the stage's module (``python -m stages.<name>``), and
+- every code file its deps list (a folder: the files under it). A listed file's own imports must be
+  listed too, and that is how dynamic imports count: the `baselines/${item.method}` dep of an
+  evaluate stage (a cascade: both parts) or `alabench/sources/${key}.py` of a fetch stage makes the
+  package it loads a root, so the models it imports must be listed as well. A stage whose code loads
+  a package dynamically (DYNAMIC) must list the folder it loads from.
+
+Importing ``a.b.c`` runs ``a/__init__.py`` and ``a/b/__init__.py`` too: they count. Every module
+reached must be a dep (a folder dep covers the files under it), be empty (a docstring and
+``from __future__`` only), or be on HARMLESS.
+
+HARMLESS is the explicit allow-list of modules that cannot change a stage's outputs, each with the
+only names that are harmless to import from it. "Starts to matter" is made checkable by two rules:
+1. a harmless module imports no code of this repo but other harmless (or empty) modules; stdlib and
+   third-party packages are fine: what it runs is its own code, so no dep of its own is missing
+   (test_harmless_modules_import_nothing_that_matters);
+2. a stage may leave it out of its deps only while every import of it in the stage's closure is
+   ``from <module> import <names>`` with each name among those listed for it. ``import x`` whole
+   or any other name makes it a module that matters there, so it must be a dep (the report uses
+   ``alabench.tracking``'s provenance on its page, so it lists the module; the evaluate stages only
+   log to MLflow with it, so they need not). A function added to a harmless module for real work
+   is therefore caught as soon as a stage imports it: the fix is a dep, not a longer allow-list.
+"""
+
+from __future__ import annotations
+
+import ast
+import shutil
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import pytest
+import yaml
+
+from alabench.config import merge
+
+REPO = Path(__file__).resolve().parent.parent
+PACKAGES = ("alabench", "models", "baselines", "stages")  # this repo's code
+
+# Modules that cannot change any stage's outputs, with the only names a stage may import from them.
+HARMLESS: dict[str, frozenset[str]] = {
+    # error types, the "disk full" errnos, a full disk renamed and a message text: they decide the
+    # exit code and the one-line message, never a byte of an output (a failure writes nothing:
+    # alabench.frames.atomic_path)
+    "alabench/errors.py": frozenset({"UserError", "DiskFull", "DISK_FULL", "disk_full_names", "unreadable"}),
+    # the CLI wrapper: logging setup, timing, error -> exit code around a stage's main()
+    "alabench/cli.py": frozenset({"run_stage"}),
+    # progress bars on stderr
+    "alabench/progress.py": frozenset({"progress"}),
+    # MLflow logging: writes to the MLflow store, never to a DVC output (its provenance helpers,
+    # dvc_experiment / git_commit, are not listed: the report prints them, so it lists the module)
+    "alabench/tracking.py": frozenset({"mlflow_run"}),
+}
+
+# Modules that import packages by a name known only at run time, with the names that do it (None:
+# the module's own code does, so reaching it is enough): a stage that imports one of those must list
+# the folder they load from (its files then become roots, see the docstring).
+DYNAMIC: dict[str, tuple[str, frozenset[str] | None]] = {
+    "alabench/methods.py": ("baselines", frozenset({"discover", "get_method"})),  # baselines/<name>/
+    "stages/fetch.py": ("alabench/sources", None),  # importlib.import_module(f"alabench.sources.{dataset}")
+}
+
+
+@dataclass(frozen=True)
+class Import:
+    """``module`` (a repo path) imported by ``source``; ``names`` for ``from module import a, b``."""
+
+    source: str
+    module: str
+    names: frozenset[str] | None  # None: the module itself (``import x``, ``from pkg import module``)
+
+
+def module_file(dotted: str) -> str | None:
+    """The repo file of a dotted module name, or None for stdlib / third-party modules."""
+    if dotted.split(".")[0] not in PACKAGES:
+        return None
+    base = REPO.joinpath(*dotted.split("."))
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate.relative_to(REPO).as_posix()
+    return None
+
+
+def parents(dotted: str) -> list[str]:
+    """The packages whose __init__ an import of ``dotted`` runs first."""
+    parts = dotted.split(".")
+    return [f for f in (module_file(".".join(parts[:i])) for i in range(1, len(parts))) if f]
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node, skipping the bodies of ``if TYPE_CHECKING:`` (for annotations only, never run)."""
+    stack = [tree]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            stack.extend(node.orelse)
+            continue
+        yield node
+        stack.extend(ast.iter_child_nodes(node))
+
+
+@cache
+def imports_of(path: str) -> tuple[Import, ...]:
+    """The repo modules ``path`` imports, statically (function-level imports included)."""
+    package = Path(path).with_suffix("").as_posix().replace("/", ".")
+    if not path.endswith("__init__.py"):
+        package = package.rsplit(".", 1)[0]
+    else:
+        package = package.removesuffix(".__init__")
+    found: list[Import] = []
+    for node in runtime_nodes(ast.parse((REPO / path).read_text(), path)):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                found += [Import(path, f, None) for f in parents(alias.name)]
+                if (f := module_file(alias.name)):
+                    found.append(Import(path, f, None))
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([node.module] if node.module else []))
+            if (f := module_file(base)) is None:
+                continue
+            found += [Import(path, p, None) for p in parents(base)]
+            plain = set()
+            for alias in node.names:
+                sub = module_file(f"{base}.{alias.name}")
+                if sub:  # ``from pkg import module``
+                    found += [Import(path, f, None), Import(path, sub, None)]
+                else:
+                    plain.add(alias.name)
+            if plain:
+                found.append(Import(path, f, frozenset(plain)))
+    return tuple(found)
+
+
+def is_empty(path: str) -> bool:
+    """A module with nothing but a docstring and ``from __future__`` imports runs no code."""
+    body = ast.parse((REPO / path).read_text()).body
+    return all((isinstance(n, ast.Expr) and isinstance(n.value, ast.Constant))
+               or (isinstance(n, ast.ImportFrom) and n.module == "__future__") for n in body)
+
+
+def closure(roots: list[str]) -> tuple[set[str], list[Import]]:
+    """Every repo module reached from ``roots`` (through harmless modules too), and every import seen."""
+    seen, todo, edges = set(roots), list(roots), []
+    while todo:
+        for imp in imports_of(todo.pop()):
+            edges.append(imp)
+            if imp.module not in seen:
+                seen.add(imp.module)
+                todo.append(imp.module)
+    return seen, edges
+
+
+def covered(path: str, deps: list[str]) -> bool:
+    return any(path == d or path.startswith(d.rstrip("/") + "/") for d in deps)
+
+
+def code_files(dep: str) -> list[str]:
+    """The repo code a dep names: the file, or the .py files under the folder."""
+    if not dep.startswith(tuple(p + "/" for p in PACKAGES)) and dep not in PACKAGES:
+        return []
+    target = REPO / dep
+    if target.is_file():
+        return [dep] if dep.endswith(".py") else []
+    return sorted(p.relative_to(REPO).as_posix() for p in target.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def with_entries(params: dict) -> dict:
+    """The paper profile (fetch, transfer, two cascades) plus a local fetch and a folder entry: every
+    foreach / matrix of dvc.yaml gets at least one stage."""
+    paper = merge(params, yaml.safe_load((REPO / "params.paper.yaml").read_text()))
+    return merge(paper, {"fetch": {"datasets": {"local": "videos"}},
+                         "evaluate": {"folders": {"mine": {"method": "mine", "dataset": "adobe240",
+                                                           "protocol": "all_blurry", "path": "outside/mine"}}}})
+
+
+def resolved_stages(tmp: Path, params: dict) -> dict[str, tuple[str, list[str]]]:
+    """DVC's own resolution of dvc.yaml under ``params``: {stage name: (command, dep paths)}."""
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    shutil.copy(REPO / "dvc.yaml", tmp / "dvc.yaml")
+    (tmp / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    repo = Repo.init(tmp, no_scm=True)
+    try:
+        return {s.addressing.rsplit(":", 1)[-1]: (s.cmd, [d.def_path for d in s.deps
+                                                           if not isinstance(d, ParamsDependency)])
+                for s in repo.index.stages}
+    finally:
+        repo.close()
+
+
+def harmless_here(path: str, edges: list[Import]) -> bool:
+    """Rule 2: ``path`` is on HARMLESS and this closure imports only its harmless names."""
+    return path in HARMLESS and all(e.names is not None and e.names <= HARMLESS[path]
+                                    for e in edges if e.module == path)
+
+
+def loads_dynamically(path: str, edges: list[Import]) -> bool:
+    """Whether this closure uses the run-time loading of ``path`` (DYNAMIC)."""
+    names = DYNAMIC[path][1]
+    return names is None or any(e.names is None or e.names & names for e in edges if e.module == path)
+
+
+def misses(cmd: str, deps: list[str]) -> list[str]:
+    """What a stage's deps leave out, one line each (empty when they cover its code)."""
+    module = cmd.split("python -m ", 1)[1].split()[0]
+    roots = [module_file(module) or f"<no file for {module}>"] + [f for d in deps for f in code_files(d)]
+    reached, edges = closure(roots)
+    problems = [f"{path} (imported by {', '.join(sorted({e.source for e in edges if e.module == path}))})"
+                for path in sorted(reached)
+                if not covered(path, deps) and not harmless_here(path, edges) and not is_empty(path)]
+    problems += [f"{path} loads code from {DYNAMIC[path][0]}/ at run time: list {DYNAMIC[path][0]}/<what it loads>"
+                 for path in sorted(reached & DYNAMIC.keys()) if loads_dynamically(path, edges)
+                 and not any(covered(f, deps) for f in code_files(DYNAMIC[path][0]))]
+    return problems
+
+
+@pytest.mark.parametrize("profile", ["default", "entries"])
+def test_every_stage_lists_the_code_it_runs(tmp_path, profile):
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    stages = resolved_stages(tmp_path, params if profile == "default" else with_entries(params))
+    if profile == "entries":  # each template resolved at least once
+        for template in ("fetch@", "evaluate_transfer@", "evaluate_cascade@", "evaluate_folder@", "train@"):
+            assert any(name.startswith(template) for name in stages), (template, sorted(stages))
+    report = {name: found for name, (cmd, deps) in stages.items() if (found := misses(cmd, deps))}
+    assert not report, "deps in dvc.yaml miss code that can change the outputs:\n" + "\n".join(
+        f"  {name}: {', '.join(found)}" for name, found in sorted(report.items()))
+
+
+def test_harmless_modules_import_nothing_that_matters():
+    problems = []
+    for path in HARMLESS:
+        assert (REPO / path).is_file(), f"HARMLESS names {path}, which does not exist"
+        problems += [f"{path} imports {imp.module}, which is not harmless: take {path} off HARMLESS"
+                     for imp in imports_of(path) if imp.module not in HARMLESS and not is_empty(imp.module)]
+    assert not problems, "\n".join(problems)
+
+
+def test_the_check_sees_a_missing_dep(tmp_path):
+    """Removing alabench/frames.py from an evaluate stage's deps must fail the check (it decodes
+    every scored frame): the test can fail."""
+    stages = resolved_stages(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))
+    name, (cmd, deps) = next((n, s) for n, s in stages.items() if n.startswith("evaluate@"))
+    assert not misses(cmd, deps), name
+    found = misses(cmd, [d for d in deps if d != "alabench/frames.py"])
+    assert any(m.startswith("alabench/frames.py ") for m in found), found
+    cmd, deps = stages["report"]  # rule 2: it prints tracking's provenance
+    assert not misses(cmd, deps)
+    found = misses(cmd, [d for d in deps if d != "alabench/tracking.py"])
+    assert any(m.startswith("alabench/tracking.py ") for m in found), found
