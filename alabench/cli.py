@@ -9,7 +9,7 @@ import sys
 import time
 from collections.abc import Callable
 
-from alabench.errors import UserError
+from alabench.errors import DISK_FULL, UserError
 
 # OS errors that name a file the user can fix (permissions, a full or read-only disk): one line, not a
 # traceback. Any other OSError is a bug or an unexpected state, and keeps its traceback.
@@ -22,9 +22,12 @@ INTERRUPTED = "interrupted (Ctrl-C): finished outputs are kept; run the same com
 
 
 def os_error_message(err: OSError) -> str | None:
-    """``<file>: <what to do>`` for an OS error a user can fix, else None."""
-    if err.errno not in _FIXABLE or err.filename is None:
+    """``<file>: <what to do>`` for an OS error a user can fix, else None. A full disk is fixable
+    even where the error names no file (a failed write or close, deep in a library)."""
+    if err.errno not in _FIXABLE:
         return None
+    if err.filename is None:
+        return _FIXABLE[err.errno] if err.errno in DISK_FULL else None
     return f"{err.filename}: {_FIXABLE[err.errno].format(folder=os.path.dirname(err.filename) or '.')}"
 
 

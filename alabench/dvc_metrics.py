@@ -5,7 +5,8 @@ files), so a single nested file of every method × protocol × task × metric ma
 wide. Here each evaluation (data set, protocol, method) gets ``<folder>/<dataset>/<protocol>/<method>.json``
 with the same handful of headline keys, whose names match the training metrics'
 (``joint_psnr``, ``deblur_psnr``, ...) so both share columns; `dvc metrics diff` then names the
-method that moved in its path.
+method that moved in its path. Results folders the report left out (alabench.results_check) are
+listed in ``<folder>/skipped.json``, path -> reason, so that `dvc metrics show` names them too.
 """
 
 from __future__ import annotations
@@ -45,10 +46,16 @@ def headline(table2: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, float
     return out
 
 
-def write_metrics(table2: pd.DataFrame, folder: Path) -> Path:
-    """``folder``/<dataset>/<protocol>/<method>.json for every measured evaluation, swapped in whole so
-    that an evaluation no longer measured leaves no stale file behind."""
+SKIPPED = "skipped.json"
+
+
+def write_metrics(table2: pd.DataFrame, folder: Path, skipped: dict[str, str] | None = None) -> Path:
+    """``folder``/<dataset>/<protocol>/<method>.json for every measured evaluation, and ``SKIPPED`` when
+    results were left out (``skipped``: folder or file -> why), swapped in whole so that an evaluation
+    no longer measured leaves no stale file behind."""
     with atomic_dir(folder) as tmp:
+        if skipped:
+            (tmp / SKIPPED).write_text(json.dumps(skipped, indent=2, ensure_ascii=False) + "\n")
         for (dataset, protocol, method), values in sorted(headline(table2).items()):
             target = tmp / dataset / protocol / f"{method}.json"
             target.parent.mkdir(parents=True, exist_ok=True)

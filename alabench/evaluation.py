@@ -30,10 +30,17 @@ from torch import nn
 from alabench import stats
 from alabench.config import Params
 from alabench.datasets import TestClip, to_tensor
-from alabench.errors import UserError
+from alabench.errors import UserError, disk_full_names
 from alabench.frames import atomic_dir, write_png
 from alabench.inference import ClipRunner
-from alabench.methods import Method, build_model, load_weights, method_options, parameter_count
+from alabench.methods import (
+    Method,
+    MethodFailed,
+    build_model,
+    load_weights,
+    method_options,
+    parameter_count,
+)
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
 from alabench.tracking import mlflow_run
 
@@ -226,9 +233,11 @@ def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
 
 
 def write_results(out_dir: Path, frames: pd.DataFrame, summary: dict[str, Any], samples: list[Sample]) -> None:
-    """``out_dir``/{frames.csv, summary.json, samples/} written whole or not at all."""
+    """``out_dir``/{frames.csv, summary.json, samples/} written whole or not at all: into a temporary
+    sibling folder that then replaces ``out_dir``, so a full disk (DiskFull) or a kill midway leaves
+    the previous results whole."""
     out_dir = Path(out_dir)
-    with atomic_dir(out_dir) as tmp:
+    with disk_full_names(out_dir), atomic_dir(out_dir) as tmp:
         frames[COLUMNS].to_csv(tmp / "frames.csv", index=False, float_format="%.6f")
         (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
         (tmp / "samples").mkdir()

@@ -132,6 +132,12 @@ def read_png(path: Path) -> np.ndarray:
         raise FrameError(f"{path}: cannot read this PNG ({err}); delete or regenerate it") from None
 
 
+def natural_key(path: Path) -> list[int | str]:
+    """Sort key that orders numbered names as numbers: ``2.png`` before ``10.png`` (text order puts
+    ``10`` first, which scrambles any frame folder numbered without zero padding)."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", path.name)]
+
+
 def list_frames(clip_dir: Path) -> list[Path]:
     """The frames of a clip in order; a gap in the numbering is an error naming the missing file."""
     clip_dir = Path(clip_dir)

@@ -32,9 +32,9 @@ import importlib
 import importlib.machinery
 import importlib.util
 import inspect
-import re
 import sys
 import traceback
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,10 +45,10 @@ import torch
 from torch import nn
 
 from alabench.config import Params, parse_section
-from alabench.errors import UserError
+from alabench.errors import UserError, unreadable
+from alabench.names import BASELINES_DIR, NAME, method_packages
 
 TASKS = frozenset({"deblur", "interpolate"})
-BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
 # Outputs may overshoot [0, 1] a little (residual networks); they are clipped when scored. Values
 # beyond these bounds mean another convention (0-255, or -1-1) and fail the method.
 OUTPUT_RANGE = (-0.5, 1.5)
@@ -80,8 +80,8 @@ class Method:
     uses: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[a-z][a-z0-9_]*", self.name):
-            raise ValueError(f"method name {self.name!r}: use lower case letters, digits and _ (it names a folder)")
+        if not NAME.fullmatch(self.name):
+            raise ValueError(f"method name {self.name!r}: must match {NAME.pattern} (it names a folder)")
         if not self.tasks or not self.tasks <= TASKS:
             raise ValueError(f"method {self.name}: tasks must be a non-empty subset of {sorted(TASKS)}")
         if not callable(self.build):
@@ -194,20 +194,13 @@ def _import(package: Path) -> None:
 
 
 def discover(folder: Path = BASELINES_DIR) -> Discovery:
-    """Import every method package ``folder/<name>/``; a broken one is reported with why, the others
-    still load. A loose ``<name>.py`` is reported too: the stages depend on folders."""
+    """Import every method package ``folder/<name>/`` (``alabench.names.method_packages``); a broken
+    one is reported with why, the others still load. A loose ``<name>.py`` or a folder whose name is
+    not a method name is reported too, and never imported."""
     folder = Path(folder).resolve()
-    rejected: dict[str, str] = {}
-    if not folder.is_dir():
-        return Discovery({}, rejected)
-    for path in sorted(folder.glob("*.py")):
-        if not path.name.startswith("_"):
-            rejected[path.name] = (f"a method is a folder: move it to {path.stem}/__init__.py (the pipeline's "
-                                   f"stages depend on the folder baselines/{path.stem}/); `python -m stages.methods "
-                                   f"new NAME` writes one")
-    for package in sorted(p for p in folder.iterdir() if p.is_dir() and (p / "__init__.py").is_file()):
-        if package.name.startswith(("_", ".")):
-            continue
+    packages = method_packages(folder)
+    rejected = dict(packages.rejected)
+    for package in packages.found.values():
         entry = f"{package.name}/"
         try:
             _import(package)
@@ -271,10 +264,19 @@ def build_model(method: Method, params: Params) -> nn.Module:
 
 
 def load_weights(model: nn.Module, name: str, checkpoint: Path) -> nn.Module:
-    """Load the weights the `train` stage saved for method ``name`` into ``model`` (eval mode)."""
+    """Load the weights the `train` stage saved for method ``name`` into ``model`` (eval mode). A file
+    torch cannot read (truncated, damaged, foreign) fails the method (MethodFailed, naming the file),
+    not the whole stage; a missing checkpoint or another method's is a MethodError."""
     if not Path(checkpoint).is_file():
         raise MethodError(f"{checkpoint}: no checkpoint for {name}; run `dvc repro` (it trains first)")
-    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    try:
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise
+    except Exception as err:  # torch raises many types for a broken file; its text advises weights_only=False
+        raise MethodFailed(unreadable(checkpoint, err, "delete it and run `dvc repro` to train it again")) from None
     if not isinstance(state, dict) or state.get("method") != name or "model" not in state:
         raise MethodError(f"{checkpoint}: not a checkpoint of {name} (expected the dict the train stage "
                           "writes); delete it and run `dvc repro`")

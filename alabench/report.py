@@ -19,11 +19,11 @@ from __future__ import annotations
 import datetime
 import shutil
 import io
-import json
 import logging
 import math
 import os
 import platform
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,8 @@ from alabench import paper, stats
 from alabench.config import Params, ReportParams
 from alabench.dvc_metrics import joint_plot, write_metrics
 from alabench.frames import atomic_dir, atomic_write_text, read_png, visible_dirs
+from alabench.layout import OUTSIDE
+from alabench.results_check import RejectedResult, checked_summary
 from alabench.sources.extract import flagged_notes
 from alabench.tracking import dvc_experiment, git_commit
 from alabench.viewer import read_samples, viewer_set
@@ -53,7 +55,7 @@ DIGITS = {"psnr": 2, "ssim": 4, "lpips": 4}
 # The task a method must address for its number in a column to be ranked (a method states its tasks).
 NEEDS = {"deblur": {"deblur"}, "interp": {"interpolate"}, "joint": {"deblur", "interpolate"}}
 TEMPLATES = Path(__file__).resolve().parent.parent / "reports" / "templates"
-OUTSIDE = Path("outside")  # scores of `python -m stages.score`: git-ignored, not DVC outputs, marked on the page
+SHADOWED = "results/ holds a result of the same name, which is shown; rescore this one under another --method"
 
 
 @dataclass
@@ -118,6 +120,7 @@ class Inputs:
 
     results: list[Result] = field(default_factory=list)
     missing: list[str] = field(default_factory=list)
+    skipped: list[RejectedResult] = field(default_factory=list)  # folders read that failed a check
 
     def methods(self) -> list[str]:
         """Methods found, those that do not train first (the baselines), then by name: no name is special."""
@@ -129,10 +132,13 @@ class Inputs:
 
 
 def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ...],
-                 headline: dict[str, str] | None = None) -> Inputs:
+                 headline: dict[str, str] | None = None,
+                 asked: Collection[tuple[str, str, str]] | None = None) -> Inputs:
     """Read every ``results/<dataset>/<protocol>/<method>/summary.json`` under ``root``, then the same
     under ``outside/``, each result averaged under its protocol's ``headline`` convention (default
-    per_clip); never raises for a missing or unreadable file, it is listed in ``missing`` instead."""
+    per_clip). Only folders that pass :func:`alabench.results_check.checked_summary` (``asked``: the
+    evaluations params.yaml asks for, None to accept any) are read; the others are listed in
+    ``skipped``, a missing one in ``missing``: never raises."""
     found = Inputs()
     for dataset in datasets:
         for protocol in protocols:
@@ -142,14 +148,15 @@ def load_results(root: Path, datasets: tuple[str, ...], protocols: tuple[str, ..
                 if not methods and base == "results":
                     found.missing.append(f"results/{dataset}/{protocol}/: no method evaluated yet")
                 for method_dir in methods:
-                    path = method_dir / "summary.json"
                     try:
-                        summary = json.loads(path.read_text())
-                    except (OSError, ValueError) as err:
-                        found.missing.append(f"{path.relative_to(root)}: unreadable ({err.__class__.__name__})")
+                        summary = checked_summary(root, method_dir, dataset, protocol,
+                                                  asked if base == "results" else None)
+                        if found.get(dataset, protocol, method_dir.name):
+                            raise RejectedResult(method_dir.relative_to(root).as_posix(), SHADOWED)
+                    except RejectedResult as err:
+                        found.skipped.append(err)
                         continue
-                    name = str(summary.get("method") or method_dir.name)  # a method's own name, as it reports it
-                    found.results.append(Result(dataset, protocol, name, method_dir, summary,
+                    found.results.append(Result(dataset, protocol, method_dir.name, method_dir, summary,
                                                 (headline or {}).get(protocol, CONVENTION), base == OUTSIDE))
     return found
 
@@ -625,6 +632,9 @@ def expected_results(params: Params) -> list[Expected]:
         for i, pair in enumerate(params.evaluate.transfer):
             found += [Expected(pair.test, protocol, method, f"evaluate_transfer@{method}-pair{i}-{protocol}",
                                params.train.seeds) for method in params.train.methods]
+        for i, cascade in enumerate(params.evaluate.cascades):
+            found += [Expected(d, protocol, cascade.name, f"evaluate_cascade@cascade{i}-{d}-{protocol}",
+                               params.train.seeds) for d in params.train.datasets]
     found += [Expected(f.dataset, f.protocol, f.method, f"evaluate_folder@{key}")
               for key, f in params.evaluate.folders.items()]
     return [e for e in found if e.dataset in shown[0] and e.protocol in shown[1]]
@@ -633,10 +643,12 @@ def expected_results(params: Params) -> list[Expected]:
 def not_in_report(inputs: Inputs, expected: list[Expected]) -> list[str]:
     """What params ask for that has no usable result here, each with the command that would make it."""
     lines = []
+    left_out = {Path(s.path).parts[1:4] for s in inputs.skipped if s.path.startswith("results/")}
     for e in expected:
         result = inputs.get(e.dataset, e.protocol, e.method)
         if result is None:
-            lines.append(f"{e.method} on {e.dataset} / {e.protocol}: not run — {e.command}")
+            why = "left out (see Results left out)" if (e.dataset, e.protocol, e.method) in left_out else "not run"
+            lines.append(f"{e.method} on {e.dataset} / {e.protocol}: {why} — {e.command}")
             continue
         have = {int(s) for s in result.summary.get("seeds", [])}
         lacking = [s for s in e.seeds if s not in have]
@@ -699,17 +711,22 @@ class Report:
     table2: pd.DataFrame
     table3: pd.DataFrame
     assets: dict[str, bytes | Path] = field(default_factory=dict)  # path under the page's folder -> content or source
+    skipped: dict[str, str] = field(default_factory=dict)  # folder or file left out -> why
 
 
 def _size(content: bytes | Path) -> int:
     return len(content) if isinstance(content, bytes) else Path(content).stat().st_size
 
 
-def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()) -> Report:  # type: ignore[assignment]
+def build_report(root: Path, params: ReportParams, expected: list[Expected] = (),  # type: ignore[assignment]
+                 complete: bool = False) -> Report:
     """Read ``root``'s results and training history; return the page, both tables and the page's
     assets (figures, viewer frames). Never raises on partial results: whatever ``expected`` names
-    that is not here is listed with its command."""
-    inputs = load_results(root, params.datasets, params.protocols, dict(params.headline))
+    that is not here is listed with its command. ``complete``: ``expected`` is everything params.yaml
+    asks for (the stage), so a results/ folder it does not name is left out; results failing a check
+    (alabench.results_check) are always left out, and listed."""
+    asked = {(e.dataset, e.protocol, e.method) for e in expected} if complete else None
+    inputs = load_results(root, params.datasets, params.protocols, dict(params.headline), asked)
     methods = list(dict.fromkeys([*inputs.methods(), *(e.method for e in expected)]))
     found_methods = inputs.methods()
     ablation = [m for m in params.ablation if m in found_methods]
@@ -771,6 +788,7 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
         "sharp_vs_blurry": sharp_vs_blurry(inputs, found_methods, params.datasets) if "mixed" in params.protocols else [],
         "svb_columns": SVB_COLUMNS, "kinds": KINDS, "metrics": METRICS,
         "runtime": runtime_rows(inputs, found_methods), "failed": failed, "missing": missing,
+        "skipped": inputs.skipped,
         "flagged": flagged_notes(root, params.datasets),
         "training": [(d, f"assets/figures/training-{d}.png") for d in params.datasets
                      if f"assets/figures/training-{d}.png" in assets],
@@ -791,7 +809,7 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
     for table in (table2, table3):
         table["source"] = table["source"].fillna("measured")
         table["convention"] = np.where(table["source"] == "measured", table["convention"], "as published")
-    return Report(html, _tidy(table2), _tidy(table3), assets)
+    return Report(html, _tidy(table2), _tidy(table3), assets, {s.path: s.reason for s in inputs.skipped})
 
 
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -818,4 +836,4 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     atomic_write_text(paths[1], report.table2.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(paths[2], report.table3.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(paths[3], joint_plot(report.table2).to_csv(index=False, float_format="%.6g"))
-    return [*paths, write_metrics(report.table2, out_dir / "metrics")]
+    return [*paths, write_metrics(report.table2, out_dir / "metrics", report.skipped)]

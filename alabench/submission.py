@@ -12,12 +12,13 @@ the inputs and a file-name contract, not a port into ``baselines/``:
 * The outputs folder holds ``<clip>/deblur_XXXXX.png`` (input k deblurred) and
   ``<clip>/interp_XXXXX.png`` (the frame between inputs k and k+1), RGB uint8 at the inputs' size,
   and the export's ``protocol.json`` (or the export folder itself is used as the outputs folder).
-* :func:`evaluate_folder` checks it all before scoring anything (protocol.json's hash against the
-  inputs prepared now; nothing that signals a misaligned submission: no unknown clip folder, no
-  image outside the expected set, be it a frame past the last input or a JPEG; every expected
-  file present; PNG headers read byte by byte, since PIL opens a 16-bit RGB PNG as 8-bit "RGB":
-  8-bit RGB, the inputs' size), then feeds the frames to the one scoring path,
-  ``alabench.evaluation.score_outputs``. Every error names the files and says what to do; stray
+* :func:`evaluate_folder` checks it all before scoring anything (only folders and regular files in
+  the outputs folder, no symlink, so what is hashed and scored is the submission's own bytes;
+  protocol.json's hash against the inputs prepared now; nothing that signals a misaligned
+  submission: no unknown clip folder, no image outside the expected set, be it a frame past the
+  last input or a JPEG; every expected file present; PNG headers read byte by byte, since PIL
+  opens a 16-bit RGB PNG as 8-bit "RGB": 8-bit RGB, the inputs' size), then feeds the frames to
+  the one scoring path, ``alabench.evaluation.score_outputs``. Every error names the files and says what to do; stray
   files that are not images (notes.txt, Thumbs.db) are only warned about. The caller writes
   results only after it returns.
 """
@@ -29,6 +30,7 @@ import json
 import logging
 import re
 import shutil
+import stat
 import struct
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -211,6 +213,7 @@ def check_protocol(folder: Path, inputs: PreparedInputs) -> None:
                               "<clip>/interp_XXXXX.png and protocol.json")
     if not Path(folder).is_dir():
         raise SubmissionError(f"{folder}: folder of outputs not found")
+    check_regular(folder)
     try:
         made_for = json.loads(path.read_text())
         made_for["inputs_sha256"]
@@ -231,6 +234,28 @@ def check_protocol(folder: Path, inputs: PreparedInputs) -> None:
                               f"(protocol.json: inputs_sha256 {str(made_for['inputs_sha256'])[:12]}…, the prepared "
                               f"inputs: {inputs.sha256[:12]}…), e.g. before a change of the blur params; export "
                               "again and run the method on the new inputs")
+
+
+def check_regular(folder: Path) -> None:
+    """Refuse every symlink (to a file or a folder, pointing anywhere) and every entry that is neither a
+    folder nor a regular file (a FIFO would hang the reader), naming each: what is scored must be the
+    bytes inside the submission, not a file elsewhere that the submission points to and that may
+    change after its hash was taken."""
+    links, others = [], []
+    for path in sorted(Path(folder).rglob("*")):  # rglob lists a symlinked folder but does not descend into it
+        mode = path.lstat().st_mode
+        rel = path.relative_to(folder).as_posix()
+        if stat.S_ISLNK(mode):
+            links.append(rel + ("/" if path.is_dir() else ""))
+        elif not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+            others.append(rel)
+    if links:
+        raise SubmissionError(f"{folder}: {len(links)} symbolic link(s): {_listed(links)}; the scorer reads only "
+                              "regular files inside the outputs folder: copy the files themselves in (e.g. "
+                              "`cp -rL`) and score again")
+    if others:
+        raise SubmissionError(f"{folder}: {len(others)} entry(ies) that are neither folders nor regular files: "
+                              f"{_listed(others)}; remove them and score again")
 
 
 def _size_error(path: Path, found: tuple[int, int], clip: str, size: tuple[int, int]) -> SubmissionError:

@@ -13,6 +13,7 @@ half batches match one process on the whole batch (DDP averages the gradients).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import io
@@ -20,6 +21,7 @@ import json
 import logging
 import math
 import os
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from alabench.config import Params, TrainDataParams, TrainParams
-from alabench.errors import UserError
+from alabench.errors import UserError, disk_full_names, unreadable
 from alabench.frames import atomic_write_bytes, list_frames
 from alabench.methods import Method
 from alabench.metrics import psnr, ssim, to_uint8
@@ -48,6 +50,10 @@ DIVERGED_VALIDATION_DB = 10.0  # validation joint PSNR this far below the blurry
 
 class TrainingError(UserError, RuntimeError):
     """Training cannot go on (a NaN loss, a data set too small for one batch): says what to do."""
+
+
+class UnreadableCheckpoint(UserError, ValueError):
+    """A checkpoint file torch cannot read (truncated, damaged, not a checkpoint); names the file."""
 
 
 @dataclass(frozen=True)
@@ -172,11 +178,51 @@ def save_checkpoint(path: Path, state: dict[str, Any]) -> None:
     a path names the zip entries after the (temporary, random) file name."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    atomic_write_bytes(path, buffer.getvalue())
+    with disk_full_names(path):
+        atomic_write_bytes(path, buffer.getvalue())
 
 
 def load_checkpoint(path: Path) -> dict[str, Any]:
-    return torch.load(path, map_location="cpu", weights_only=True)
+    """A checkpoint, loaded with ``weights_only=True`` (never otherwise: a file from elsewhere may
+    hold code); UnreadableCheckpoint naming the file when it is not one."""
+    try:
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except (FileNotFoundError, PermissionError):
+        raise
+    except Exception as err:  # torch raises many types for a broken file: zip, pickle, EOF, OS, index errors
+        raise UnreadableCheckpoint(unreadable(path, err, "delete it, or write it again")) from None
+    if not isinstance(state, dict):
+        raise UnreadableCheckpoint(f"{path}: holds a {type(state).__name__}, not a checkpoint; delete it, or "
+                                   f"write it again")
+    return state
+
+
+def read_resume_state(path: Path) -> dict[str, Any] | None:
+    """The resume state at ``path``, or None where there is none. One that cannot be read (truncated
+    or overwritten by something else) is moved aside to ``<name>.corrupt``, kept for a look but never
+    read again, and the run starts over from step 0, saying so in one line."""
+    try:
+        return load_checkpoint(path)
+    except FileNotFoundError:  # none yet (or another DDP rank moved a broken one aside first)
+        return None
+    except UnreadableCheckpoint as err:
+        aside = path.with_name(path.name + ".corrupt")
+        with contextlib.suppress(FileNotFoundError):
+            os.replace(path, aside)
+        log.warning("%s; moved aside to %s: training starts over from step 0", str(err).split("; ")[0], aside)
+        return None
+
+
+def keep_threads(threads: int | None) -> None:
+    """Resume with the thread count the run started with (``alabench.threads`` may pick another under
+    another load): float32 weight gradients differ in their last bits between counts, and a resumed
+    run must end with the bytes of one that never stopped."""
+    if threads and threads != torch.get_num_threads():
+        log.info("using %d torch threads, as the run being resumed did (this load would give %d)",
+                 threads, torch.get_num_threads())
+        torch.set_num_threads(threads)
 
 
 def unwrap(model: nn.Module) -> nn.Module:
@@ -271,13 +317,14 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     key = fingerprint(config)
     step, history, epoch_loss, first_loss, start_psnr = 0, [], [0.0, 0], None, None
-    if checkpoint.exists():
-        state = load_checkpoint(checkpoint)
+    state = read_resume_state(checkpoint)
+    if state is not None:
         if state.get("fingerprint") == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             step, history, epoch_loss = state["step"], state["history"], state["epoch_loss"]
             first_loss, start_psnr = state.get("first_loss"), state.get("start_psnr")
+            keep_threads(state.get("threads"))
             log.info("resuming from %s at step %d", checkpoint, step)
         else:
             log.warning("ignoring %s: it was made with other params", checkpoint)
@@ -293,7 +340,8 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             save_checkpoint(checkpoint, {"fingerprint": key, "model": unwrap(net).state_dict(),
                                          "optimizer": optimizer.state_dict(), "step": step,
                                          "history": history, "epoch_loss": epoch_loss, "first_loss": first_loss,
-                                         "start_psnr": start_psnr, "config": config})
+                                         "start_psnr": start_psnr, "config": config,
+                                         "threads": torch.get_num_threads()})
 
     if start_psnr is None and dist.is_main:  # where the untrained model stands: the divergence guard's floor
         start_psnr = validate(unwrap(net), val_set, dist.device)["joint_psnr"]
@@ -319,9 +367,11 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             value = mean_over_ranks(loss, dist)
             first_loss = value if first_loss is None else first_loss
             if not math.isfinite(value) or value > DIVERGED_LOSS_FACTOR * max(first_loss, 1e-12):
+                bar.close()
                 raise TrainingError(f"the loss became {value:.4g} at step {step + 1} (epoch {epoch + 1}), against "
                                     f"{first_loss:.4g} at the first step: training diverged. Lower train.lr "
-                                    f"(now {cfg.lr:g}) and rerun; the last good checkpoint is kept at {checkpoint}")
+                                    f"(now {cfg.lr:g}) and rerun: it then starts over from step 0 (the resume state "
+                                    f"{checkpoint} is resumed only with unchanged params)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

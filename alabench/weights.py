@@ -32,6 +32,7 @@ import torchvision
 from torch import nn
 
 from alabench.config import WeightsParams
+from alabench.errors import unreadable
 from alabench.frames import atomic_write_bytes
 from alabench.sdist import (
     MEMBERS,
@@ -183,9 +184,11 @@ def backbone_state_dict(name: Backbone, weights_dir: Path = DEFAULT_DIR) -> dict
     if not path.is_file():
         raise WeightsError(f"{path}: backbone weights not found; {HOW_TO}")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # a foreign pickle protocol warns before it is refused
+            warnings.simplefilter("ignore", UserWarning)
+            state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for broken or foreign files
-        raise WeightsError(f"{path}: cannot be read ({err}); delete it and {HOW_TO}") from None
+        raise WeightsError(unreadable(path, err, f"delete it and {HOW_TO}")) from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: not a state dict; delete it and {HOW_TO}")
     _features(name, state, str(path))

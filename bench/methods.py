@@ -24,6 +24,7 @@ import yaml
 
 from alabench.config import load_params
 from alabench.methods import build_model, get_method, parameter_count, with_method_options
+from alabench.threads import configure_threads
 from models.losses import ReconstructionLoss
 
 
@@ -56,7 +57,7 @@ def main() -> None:
         if not (name and key and value):
             parser.error(f"--option {option!r}: write NAME.KEY=VALUE, e.g. bin.width=0.25")
         params = with_method_options(params, name, **{key: yaml.safe_load(value)})
-    torch.set_num_threads(args.threads or params.train.threads or torch.get_num_threads())
+    configure_threads(args.threads or params.train.threads)  # as the train stage: at most that, fewer under load
     if params.train.perceptual_weight > 0:
         from alabench.weights import vgg16_features
         from models.losses import PerceptualLoss

@@ -1,13 +1,22 @@
-"""Does bfloat16 training cost accuracy, and what does it buy? float32 and bfloat16 side by side.
+"""Training speed: float32 against bfloat16, and idle against beside a CPU-bound neighbour.
 
 For every method in `train.methods` (params.yaml sizes, `train_data` windows of the synth train
 split), runs the train stage's own loop (`alabench.training.train`, same loss, schedule, data order
-and seed) for the same number of steps twice (after 3 untimed warm-up steps): `train.precision` float32, then bfloat16 autocast.
-Prints steps per second of each, and the validation PSNR gain over the blurry input after those
-steps (joint for joint methods, interpolation for interpolation-only ones). Needs
-`dvc repro synth weights` first. The machine may be shared: compare the two columns of one run.
+and seed) for the same number of steps (after 3 untimed warm-up steps).
 
-    .venv/bin/python bench/train.py [--steps 100] [--threads 2] [--methods alanet cain]
+1. **Precision**: `train.precision` float32, then bfloat16 autocast. Prints steps per second of
+   each, and the validation PSNR gain over the blurry input after those steps (joint for joint
+   methods, interpolation for interpolation-only ones).
+2. **Load** (`--compete N`, default 1; 0 skips it): in the precision the train stage uses, steps per
+   second idle, then beside N CPU-bound processes this script starts itself (`while True: pass`),
+   each time with the thread count `alabench.threads` picks at that moment, as the train stage
+   does; prints both, the threads and the slowdown (step time beside / idle; the target is <= 2x).
+
+Needs `dvc repro synth weights` first. The machine may be shared: compare the columns of one run,
+and run the load part on an otherwise idle machine (its own competitor is the only load wanted).
+
+    .venv/bin/python bench/train.py [--steps 100] [--threads 0] [--compete 1] [--skip-precision]
+                                    [--methods alanet cain]
 """
 
 from __future__ import annotations
@@ -15,8 +24,12 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -26,9 +39,9 @@ from alabench.config import load_params
 from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
 from alabench.frames import list_clips
 from alabench.methods import get_method, method_options
-from alabench.training import (Distributed, build_loss, cpu_has_bf16, method_train_data, method_train_params, train,
-                               validate)
-
+from alabench.threads import configure_threads
+from alabench.training import (Distributed, autocast_dtype, build_loss, cpu_has_bf16, method_train_data,
+                               method_train_params, train, validate)
 
 WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape and type
 
@@ -52,33 +65,70 @@ def run(name: str, params, own, precision: str, steps: int, data, seed: int = 0)
     return rate, validate(model, data[1], dist.device)
 
 
+@contextmanager
+def competitors(count: int) -> Iterator[None]:
+    """``count`` CPU-bound processes (a Python busy loop each) for the duration of the block."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(count)]
+    try:
+        time.sleep(1.0)  # running, and visible in /proc/stat when the thread count is chosen
+        yield
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=0, help="at most this many (0: train.threads); "
+                        "alabench.threads may pick fewer, as the train stage does")
+    parser.add_argument("--compete", type=int, default=1, help="busy processes beside the load part (0: skip it)")
+    parser.add_argument("--skip-precision", action="store_true", help="only the load part")
     parser.add_argument("--methods", nargs="*", default=None, help="default: train.methods")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    torch.set_num_threads(args.threads)
     params = load_params()
+    requested = args.threads or params.train.threads
+    threads = configure_threads(requested)
     eq7 = Eq7.from_params(params.blur)
     train_clips, val_clips = split_train_val(list_clips(Path("data/sharp/synth/train")), params.train_data.val_clips)
     cache = ClipCache(Path("data/cache/clips/synth"))
     device = "cuda" if torch.cuda.is_available() else f"cpu, native bf16: {cpu_has_bf16()}"
-    print(f"{args.steps} timed steps (after {WARMUP}) of batch {params.train.batch_size}, crop {params.train_data.crop}, "
-          f"{args.threads} threads ({device})")
-    print(f"{'method':<14}{'fp32 steps/s':>13}{'bf16 steps/s':>13}{'speedup':>9}"
-          f"{'fp32 gain dB':>14}{'bf16 gain dB':>14}  task")
-    for name in args.methods or params.train.methods:
+    names = args.methods or params.train.methods
+    datas = {}
+    for name in names:
         method = get_method(name)
-        task = "joint" if "deblur" in method.tasks else "interp"
         own = method_options(params, name, method.options) if method.options else None  # e.g. methods.cain.lr
         data_cfg = method_train_data(params.train_data, own)  # as the train stage: BIN on its own 6 inputs
-        data = (TrainWindows(train_clips, eq7, data_cfg, cache), ValidationWindows(val_clips, eq7, data_cfg, cache))
-        (r32, v32), (r16, v16) = (run(name, params, own, p, args.steps, data) for p in ("float32", "bfloat16"))
-        gain = [v[f"{task}_psnr"] - v[f"input_{task}_psnr"] for v in (v32, v16)]
-        print(f"{name:<14}{r32:>13.2f}{r16:>13.2f}{r16 / r32:>8.2f}x{gain[0]:>+14.3f}{gain[1]:>+14.3f}  {task}",
-              flush=True)
+        datas[name] = own, (TrainWindows(train_clips, eq7, data_cfg, cache), ValidationWindows(val_clips, eq7, data_cfg, cache))
+    print(f"{args.steps} timed steps (after {WARMUP}) of batch {params.train.batch_size}, crop {params.train_data.crop}, "
+          f"{threads} threads ({device})")
+    if not args.skip_precision:
+        print(f"{'method':<14}{'fp32 steps/s':>13}{'bf16 steps/s':>13}{'speedup':>9}"
+              f"{'fp32 gain dB':>14}{'bf16 gain dB':>14}  task")
+        for name in names:
+            own, data = datas[name]
+            task = "joint" if "deblur" in get_method(name).tasks else "interp"
+            (r32, v32), (r16, v16) = (run(name, params, own, p, args.steps, data) for p in ("float32", "bfloat16"))
+            gain = [v[f"{task}_psnr"] - v[f"input_{task}_psnr"] for v in (v32, v16)]
+            print(f"{name:<14}{r32:>13.2f}{r16:>13.2f}{r16 / r32:>8.2f}x{gain[0]:>+14.3f}{gain[1]:>+14.3f}  {task}",
+                  flush=True)
+    if args.compete:
+        dtype = autocast_dtype(params.train.precision, torch.device("cpu"))
+        precision = "bfloat16" if dtype is not None else "float32"
+        print(f"\nbeside {args.compete} busy process(es), train.precision {params.train.precision} ({precision}), "
+              f"at most {requested} threads:")
+        print(f"{'method':<14}{'idle threads':>13}{'steps/s':>9}{'busy threads':>14}{'steps/s':>9}{'slowdown':>10}")
+        for name in names:
+            own, data = datas[name]
+            idle_threads = configure_threads(requested)
+            idle, _ = run(name, params, own, precision, args.steps, data)
+            with competitors(args.compete):
+                busy_threads = configure_threads(requested)
+                busy, _ = run(name, params, own, precision, args.steps, data)
+            print(f"{name:<14}{idle_threads:>13}{idle:>9.2f}{busy_threads:>14}{busy:>9.2f}{idle / busy:>9.2f}x",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
 from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, record
 from alabench.methods import Method, MethodFailed, discover, get_method
+from alabench.threads import configure_threads
 
 log = logging.getLogger("stages.evaluate")
 
@@ -60,15 +61,14 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str, train
 def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) -> None:
     params = load_params()
     cfg = params.evaluate
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
+    threads = configure_threads(cfg.threads)
     protocol_dir = Path("data/prepared") / dataset / "test" / protocol
     clips = list(iter_test_clips(protocol_dir))
     if not clips:
         raise EvaluationError(f"{protocol_dir / 'manifest.csv'}: no test clips; run `dvc repro`")
     summary: dict[str, Any] = {
         "status": "ok", "error": None, "method": name, "dataset": dataset, "protocol": protocol,
-        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": torch.get_num_threads(),
+        "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": threads,
         "checkpoints": [],
     }
     try:

@@ -1,8 +1,9 @@
 """Stage `report`: results/ and training/ -> reports/index.html, table2.csv, table3.csv (+ an MLflow run).
 
-Reads the `report` section of params.yaml. Renders whatever results exist (missing and failed ones are
-named on the page); then, if ``report.mlflow``, logs one `report` run per data set with the page and the
-tables as artifacts. DVC skips this stage when nothing it depends on changed, so an up-to-date
+Reads params.yaml. Renders whatever results exist and pass the checks of alabench.results_check
+(missing, failed and left-out ones are named on the page; left-out ones in reports/metrics/skipped.json
+too); then, if ``report.mlflow``, logs one `report` run per data set with the page and the tables as
+artifacts. DVC skips this stage when nothing it depends on changed, so an up-to-date
 `dvc repro` logs no new run.
 """
 
@@ -25,7 +26,9 @@ OUT = Path("reports")
 def main() -> None:
     everything = load_params()
     params = everything.report
-    report = build_report(Path("."), params, expected_results(everything))
+    report = build_report(Path("."), params, expected_results(everything), complete=True)
+    for path, reason in report.skipped.items():
+        log.warning("left out %s: %s", path, reason)
     paths = write_report(report, OUT)
     log.info("wrote %s", ", ".join(map(str, paths)))
     if not params.mlflow:

@@ -28,8 +28,10 @@ from alabench.datasets import (
     ValidationWindows,
     split_train_val,
 )
+from alabench.errors import disk_full_names
 from alabench.frames import atomic_write_text, list_clips
 from alabench.methods import MethodError, get_method, method_options
+from alabench.threads import configure_threads
 from alabench.tracking import mlflow_run
 from alabench.training import (
     build_loss,
@@ -55,8 +57,7 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
     if not method.trains:
         raise MethodError(f"method '{method_name}' does not train; remove it from train.methods")
     dist = setup_distributed()
-    if params.train.threads:
-        torch.set_num_threads(params.train.threads)
+    configure_threads(params.train.threads)
     torch.manual_seed(seed)
     model = method.build(params)
     options = method_options(params, method_name, method.options) if method.options else None
@@ -93,12 +94,13 @@ def main(method_name: str, dataset: str, seed: int, stop_after_step: int | None 
         save_checkpoint(out / "model.pt", {"method": method_name, "model": model.state_dict(),
                                            "config": config, "history": history})
         final = history[-1] if history else {}
-        atomic_write_text(report / "metrics.json", json.dumps(final, indent=2) + "\n")
         buffer = io.StringIO()
         writer = csv.DictWriter(buffer, fieldnames=list(final))
         writer.writeheader()
         writer.writerows(history)
-        atomic_write_text(report / "history.csv", buffer.getvalue())
+        with disk_full_names(report):
+            atomic_write_text(report / "metrics.json", json.dumps(final, indent=2) + "\n")
+            atomic_write_text(report / "history.csv", buffer.getvalue())
         run.log_artifact(out / "model.pt")
     log.info("final validation: %s", {k: round(v, 4) for k, v in final.items()})
 

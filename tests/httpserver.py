@@ -1,11 +1,16 @@
 """A file server on 127.0.0.1 for the offline download and crawl tests: HTTP Range requests, a log
-of what it sent, and one-shot faults (drop the connection mid-file, answer HTML, answer an error)."""
+of what it sent, and one-shot faults (drop the connection mid-file, answer HTML, answer an error).
+Like a static file server it finds a file by its path alone: percent-escapes decoded, ``.`` and
+``..`` resolved, the query ignored (``/a/./v.mp4?copy=1`` is ``/a/v.mp4``); the log keeps the
+request as sent."""
 
 from __future__ import annotations
 
+import posixpath
 import re
 import socket
 import threading
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -68,10 +73,11 @@ def _handler(server: FileServer) -> type[BaseHTTPRequestHandler]:
             kind, value = faults.pop(0) if faults else ("", 0)
             if kind == "html":
                 return self._send(200, HTML_PAGE, "text/html; charset=utf-8", {}, None)
-            if kind == "status" or self.path not in server.files:
+            file = posixpath.normpath(urllib.parse.unquote(urllib.parse.urlsplit(self.path).path))
+            if kind == "status" or file not in server.files:
                 code = value or 404
                 return self._send(code, b"<html>error</html>", "text/html", {}, None)
-            data, content_type = server.files[self.path]
+            data, content_type = server.files[file]
             match = re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")
             start = int(match.group(1)) if match else 0
             if start >= len(data) and match:

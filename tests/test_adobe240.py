@@ -21,8 +21,9 @@ import yaml
 
 from alabench.blur import read_manifest
 from alabench.config import parse_params
-from alabench.sources import SourceError
+from alabench.sources import SourceError, adobe240
 from alabench.sources.adobe240 import build, read_list
+from alabench.sources.download import extract_member
 from conftest import REPO, git_repo, run, tiny_params
 from footage import encode, encode_timed, pendulum, shot
 from httpserver import serve
@@ -229,33 +230,123 @@ def test_the_train_list_is_checked_against_the_zip(videos, tmp_path, train, expe
     assert expected in failed_build(tmp_path, make_zip(videos), train=train)[0]
 
 
-def test_a_30fps_test_video_stops_the_stage_after_the_others_are_done(videos, tmp_path):
+def nothing_extracted(raw: Path, sharp: Path) -> None:
+    """What a refused zip must leave: no clip, no extracted video, no working copy."""
+    assert not sharp.exists() and not (raw / "videos").exists()
+    assert not [p.name for p in sharp.parent.glob(f".{sharp.name}*")]
+
+
+def test_a_30fps_test_video_refuses_the_zip_and_leaves_nothing_extracted(videos, tmp_path):
     bad = dict(videos, **{"IMG_0015.mov": videos["IMG_0002.mov"]})
-    message, _, _, raw, sharp = failed_build(tmp_path, make_zip(bad))
+    message, _, folder, raw, sharp = failed_build(tmp_path, make_zip(bad))
     assert message == (f"test video(s) not usable: IMG_0015.mov: capture rate 30 fps (container) is below "
                                f"min_fps 200. The standard 8-video test split must be complete (see "
-                               f"{raw / 'manifest.csv'}); check adobe240.min_fps and the download")
-    assert len(list((sharp / "test").iterdir())) == 7 and (sharp / "train/IMG_0001-000/00029.png").is_file()
+                               f"{raw / 'manifest.csv'}); nothing was extracted: check adobe240.min_fps and the "
+                               "download")
+    nothing_extracted(raw, sharp)  # the 7 other test clips and the train clip were extracted, then dropped
+    assert not (folder / "lock.json").exists()
 
 
-def test_a_corrupt_video_fails_by_name_and_a_rerun_redoes_only_it(videos, tmp_path):
+def test_a_video_that_cannot_be_decoded_refuses_the_zip_and_the_genuine_one_then_passes(videos, tmp_path):
     broken = dict(videos, **{"IMG_0001.mov": videos["IMG_0001.mov"][: len(videos["IMG_0001.mov"]) // 2]})
     with serve() as server:
         params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(broken)))
         with pytest.raises(SourceError) as info:
             build(params, folder, raw, sharp)
         message = str(info.value)
-        assert message.startswith(f"1 of 10 videos failed (the others are done; see {raw / 'manifest.csv'}):\n"
+        zip_path = raw / ZIP[1:]
+        assert message.startswith(f"1 of 10 videos of {zip_path} failed (see {raw / 'manifest.csv'}):\n"
                                   f"  IMG_0001.mov: cannot decode {raw / 'videos/IMG_0001.mov'}: ")
-        assert message.endswith("Fix or remove them and run the stage again: only what is missing is redone")
-        assert len(list((sharp / "test").iterdir())) == 8
-        done = {p: p.stat().st_mtime_ns for p in (sharp / "test").glob("*/00000.png")}
-        (raw / ZIP[1:]).unlink()
+        assert message.endswith(f"Nothing was extracted: delete {zip_path} and run the stage again to download it "
+                                "again")
+        nothing_extracted(raw, sharp)
+        zip_path.unlink()
         assert not (folder / "lock.json").exists()  # a zip with a broken video is not pinned
         server.add(ZIP, make_zip(videos))
         build(params, folder, raw, sharp)
     assert manifest(raw)["IMG_0001.mov"]["status"] == "ok"
-    assert {p: p.stat().st_mtime_ns for p in (sharp / "test").glob("*/00000.png")} == done  # not redone
+    assert len(list((sharp / "test").iterdir())) == 8 and (folder / "lock.json").is_file()
+
+
+def corrupt(data: bytes, member: str) -> bytes:
+    """The zip ``data`` with one byte of ``member``'s data flipped: its central directory, sizes and
+    recorded CRC-32 unchanged."""
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(member)
+    start = info.header_offset + 30 + len(info.orig_filename.encode()) + len(info.extra)
+    out = bytearray(data)
+    out[start + info.compress_size // 2] ^= 0xFF
+    return bytes(out)
+
+
+def test_a_corrupt_member_is_refused_by_name_before_anything_is_extracted(videos, tmp_path):
+    member = PREFIX + TEST_NAMES[3]
+    message, url, folder, raw, sharp = failed_build(tmp_path, corrupt(make_zip(videos), member))
+    zip_path = raw / ZIP[1:]
+    assert message == (f"{zip_path}: member {member!r} is corrupt (Bad CRC-32 for file {member!r}); nothing was "
+                       f"extracted. Delete {zip_path} and run the stage again to download it again")
+    nothing_extracted(raw, sharp)
+    assert not (folder / "lock.json").exists() and not (folder / "train.txt").exists()
+
+
+def test_the_stage_names_a_corrupt_member_in_one_line(videos, tmp_path):
+    with serve() as server:
+        url = server.add(ZIP, corrupt(make_zip(videos), PREFIX + "IMG_0001.mov"))
+        work = tmp_path / "w"
+        shutil.copytree(REPO / "stages", work / "stages")
+        (work / "lists").mkdir()
+        shutil.copy(REPO / "sources/adobe240/test.txt", work / "lists/test.txt")
+        (work / "params.yaml").write_text(yaml.safe_dump(params_dict(Path("lists"), url)))
+        result = run([sys.executable, "-m", "stages.fetch", "--dataset", "adobe240"], work, check=False)
+    assert result.returncode == 1 and "Traceback" not in result.stderr and "BadZipFile" not in result.stderr
+    assert f"member '{PREFIX}IMG_0001.mov' is corrupt (Bad CRC-32" in result.stderr
+    assert not (work / "data/sharp/adobe240").exists() and not (work / "data/raw/adobe240/videos").exists()
+
+
+def test_reuse_reads_the_members_data_not_only_the_zips_directory(videos, tmp_path):
+    """The videos of a first zip were extracted; a second zip with the same directory (names, sizes,
+    CRCs) but a corrupt member must not pass because its rows and files are reused unread."""
+    data = make_zip(videos)
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, data))
+        build(params, folder, raw, sharp)
+        done = {p: p.stat().st_mtime_ns for p in sharp.glob("*/*/00000.png")}
+        (folder / "lock.json").unlink()  # as for a new version of the zip: record the next download
+        (raw / ZIP[1:]).unlink()
+        server.add(ZIP, corrupt(data, PREFIX + "IMG_0001.mov"))
+        with pytest.raises(SourceError, match=r"member '.*IMG_0001.mov' is corrupt \(Bad CRC-32"):
+            build(params, folder, raw, sharp)
+        assert not (folder / "lock.json").exists()
+        assert {p: p.stat().st_mtime_ns for p in sharp.glob("*/*/00000.png")} == done  # the accepted clips kept
+
+
+def test_an_extracted_video_of_the_same_size_but_other_bytes_is_extracted_again(videos, tmp_path):
+    data = make_zip(videos)
+    with zipfile.ZipFile(io.BytesIO(data)) as archive:
+        info = archive.getinfo(PREFIX + "IMG_0001.mov")
+        dest = extract_member(archive, info, tmp_path)
+        dest.write_bytes(bytes(b ^ 1 for b in dest.read_bytes()))  # restored from elsewhere: same size, other bytes
+        assert extract_member(archive, info, tmp_path).read_bytes() == videos["IMG_0001.mov"]
+
+
+def test_a_killed_run_goes_on_from_its_working_copy(videos, tmp_path, monkeypatch):
+    """Killed after every video was extracted, before the checks: nothing is in place, and the next
+    run moves the finished clips into place without extracting them again."""
+    def killed(*args):
+        raise KeyboardInterrupt
+
+    with serve() as server:
+        params, folder, raw, sharp = project(tmp_path, server.add(ZIP, make_zip(videos)))
+        monkeypatch.setattr(adobe240, "refuse_unusable", killed)
+        with pytest.raises(KeyboardInterrupt):
+            build(params, folder, raw, sharp)
+        monkeypatch.undo()
+        partial = sharp.with_name(f".{sharp.name}.partial")
+        assert not sharp.exists() and len(list((partial / "test").iterdir())) == 8
+        done = {p.relative_to(partial): p.stat().st_mtime_ns for p in partial.glob("*/*/00000.png")}
+        build(params, folder, raw, sharp)
+    assert {p.relative_to(sharp): p.stat().st_mtime_ns for p in sharp.glob("*/*/00000.png")} == done
+    assert not partial.exists() and (folder / "lock.json").is_file()
 
 
 def test_stage_prints_one_line_error_without_traceback(tmp_path):

@@ -71,7 +71,7 @@ FOLDER = {"method": "bin", "dataset": "synth", "protocol": "all_blurry", "path":
      ["unknown key 'evaluate.folders.x.protocl'", "did you mean 'evaluate.folders.x.protocol'"]),
     (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "protocol": "some"}}),
      ["evaluate.folders.x.protocol = 'some'", "one of all_blurry, mixed"]),
-    (lambda p: p["evaluate"].update(folders={"X y": FOLDER}), ["evaluate.folders key 'X y'", "evaluate_folder@<key>"]),
+    (lambda p: p["evaluate"].update(folders={"X y": FOLDER}), ["evaluate.folders key = 'X y'", "[a-z0-9][a-z0-9_-]*"]),
     (lambda p: p["evaluate"].update(folders={"x": {**FOLDER, "method": "BIN"}}), ["evaluate.folders.x.method = 'BIN'"]),
     (lambda p: p["evaluate"].update(folders={"x": FOLDER, "y": FOLDER}),
      ["evaluate.folders.x and evaluate.folders.y both give bin on synth/all_blurry"]),
@@ -81,6 +81,25 @@ FOLDER = {"method": "bin", "dataset": "synth", "protocol": "all_blurry", "path":
      ["evaluate.folders.x.dataset = 'adobe240' is not in blur.datasets"]),
     (lambda p: p["evaluate"].update(protocols=["mixed"], folders={"x": FOLDER}),
      ["evaluate.folders.x.protocol = 'all_blurry' is not in evaluate.protocols"]),
+    # lists that would make no stage, or one stage twice: refused before anything runs (issue 35)
+    (lambda p: p["evaluate"].update(protocols=[]), ["evaluate.protocols is empty: nothing would be evaluated"]),
+    (lambda p: (p["train"].update(methods=[]), p["evaluate"].update(methods=[])),
+     ["train.methods and evaluate.methods are empty", "nothing would be evaluated"]),
+    (lambda p: p["blur"].update(datasets=[]), ["blur.datasets is empty"]),
+    (lambda p: p["train"].update(datasets=[]), ["train.datasets is empty, so train.methods ['alanet'"]),
+    (lambda p: p["train"].update(methods=["alanet", "unet", "alanet"]),
+     ["train.methods = ['alanet', 'unet', 'alanet'] is not allowed: alanet is listed twice"]),
+    (lambda p: p["evaluate"].update(protocols=["mixed", "mixed"]), ["evaluate.protocols", "mixed is listed twice"]),
+    (lambda p: p["evaluate"].update(cascades=[{"deblur": "unet", "interpolate": "cain"}] * 2),
+     ["evaluate.cascades", "cascade_unet_cain is listed twice"]),
+    (lambda p: (p["evaluate"]["methods"].append("cascade_unet_cain"), p["methods"].update(cascade_unet_cain={}),
+                p["evaluate"].update(cascades=[{"deblur": "unet", "interpolate": "cain"}])),
+     ["evaluate.cascades[0] makes cascade_unet_cain, also a method of train.methods or evaluate.methods"]),
+    (lambda p: p["evaluate"].update(cascades=[{"deblur": "unet", "interpolate": "cain"}],
+                                    folders={"x": {**FOLDER, "method": "cascade_unet_cain"}}),
+     ["evaluate.folders.x.method = 'cascade_unet_cain' is also a method of train.methods, evaluate.methods or "
+      "evaluate.cascades"]),
+    (lambda p: p["train"].update(seeds=["0; touch x"]), ["train.seeds[0] = '0; touch x'", "an integer"]),
 ])
 def test_bad_params_are_named(mutate, expected):
     message = _error(mutate)

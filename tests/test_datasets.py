@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from conftest import random_clip, tiny_params, write_clip
@@ -9,7 +11,8 @@ from conftest import random_clip, tiny_params, write_clip
 import alabench.datasets as ds
 from alabench.blur import Eq7, prepare_split
 from alabench.config import parse_params
-from alabench.frames import FrameError
+from alabench.frames import FrameError, frame_name, write_png
+from alabench.sources.extract import file_state
 
 
 def data_params(**changes):
@@ -104,6 +107,39 @@ def test_clip_cache_decodes_once_and_notices_changes(tmp_path, clips, monkeypatc
     write_clip(clip_dir, random_clip(rng, len(frames), 16, 16))  # re-rendered clip
     ds.ClipCache(tmp_path / "cache").load(clip_dir)
     assert len(calls) == 2
+
+
+def rewrite_keeping_size_and_mtime(path, frame) -> None:
+    """New pixels in the same number of bytes (uncompressed PNG), the old mtime put back (a restore,
+    `rsync -t`)."""
+    st = path.stat()
+    write_png(path, frame, compression=0)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+
+
+def test_clip_cache_serves_new_pixels_for_a_frame_rewritten_with_its_size_and_mtime(tmp_path, clips):
+    clip_dir, frames = next(iter(clips.items()))
+    for t, frame in enumerate(frames):
+        write_png(clip_dir / frame_name(t), frame, compression=0)
+    np.testing.assert_array_equal(ds.ClipCache(tmp_path / "cache").load(clip_dir), frames)
+    new = frames.copy()
+    new[5] = 255 - frames[5]
+    rewrite_keeping_size_and_mtime(clip_dir / frame_name(5), new[5])
+    np.testing.assert_array_equal(ds.ClipCache(tmp_path / "cache").load(clip_dir), new)  # a later run
+
+
+def test_a_source_video_rewritten_with_its_size_and_mtime_gets_a_new_key(tmp_path, rng):
+    """The key of a local video or frame folder (alabench.sources.extract.file_state) notices new bytes."""
+    folder = tmp_path / "shot"
+    frames = random_clip(rng, 3, 16, 16)
+    for t, frame in enumerate(frames):
+        write_png(folder / frame_name(t), frame, compression=0)
+    before = file_state(folder), file_state(folder / frame_name(1))
+    rewrite_keeping_size_and_mtime(folder / frame_name(1), 255 - frames[1])
+    after = file_state(folder), file_state(folder / frame_name(1))
+    assert before[0] != after[0] and before[1] != after[1]
+    assert [(name, size) for name, size, _ in before[0]] == [(name, size) for name, size, _ in after[0]]
 
 
 def test_validation_draw_is_fixed(tmp_path, clips):

@@ -14,7 +14,7 @@ import pytest
 from conftest import run
 from test_report import METHODS, PARAMS, write_fixture
 
-from alabench.dvc_metrics import HEADLINE, headline, write_metrics
+from alabench.dvc_metrics import HEADLINE, SKIPPED, headline, write_metrics
 from alabench.report import build_report
 
 
@@ -48,6 +48,12 @@ def test_one_small_file_per_evaluation_with_the_paired_difference(tmp_path):
     write_metrics(table2[table2["method"] != "alanet_self"], folder)
     assert not (folder / "synth" / "all_blurry" / "alanet_self.json").exists()
     assert (folder / "synth" / "all_blurry" / "alanet.json").exists()
+    assert not (folder / SKIPPED).exists()  # nothing left out: no file, no row in `dvc metrics show`
+    left_out = {"results/synth/all_blurry/backup_alanet": "backup_alanet is not a method of params.yaml"}
+    write_metrics(table2, folder, left_out)
+    assert json.loads((folder / SKIPPED).read_text()) == left_out
+    write_metrics(table2, folder)
+    assert not (folder / SKIPPED).exists()  # and a stale list goes with the folder
 
 
 def test_dvc_metrics_show_is_narrow_and_diff_names_the_method_that_moved(tmp_path):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import math
+import pickle
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,18 +16,24 @@ from conftest import tiny_params
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from test_methods import ECHO, write_method
 
+from alabench import evaluation
+from alabench.cli import run_stage
 from alabench.config import parse_params
 from alabench.datasets import TestClip as PreparedClip
 from alabench.evaluation import (
     COLUMNS,
+    Sample,
+    checkpoint_path,
     evaluate_clips,
+    evaluate_method,
     read_frames,
     sample_positions,
     summarize,
     write_results,
 )
-from alabench.methods import build_model, discover, get_method
+from alabench.methods import MethodFailed, build_model, discover, get_method
 from alabench.metrics import Lpips
+from alabench.training import save_checkpoint
 
 PARAMS = parse_params(tiny_params())
 
@@ -172,3 +182,73 @@ def test_a_method_in_a_temporary_folder_is_discovered_and_evaluated(tmp_path, lp
                 assert row.lpips == pytest.approx(lpips(out[None], tgt[None])[0], abs=1e-6 if kind == "deblur" else 1e-3)
     assert summary["averages"]["per_frame"]["pooled"]["psnr"]["mean"] == pytest.approx(
         np.minimum(scored.frames.psnr, 50.0).mean(), abs=1e-6)
+
+
+def small_results(value: float) -> tuple[pd.DataFrame, dict, list[Sample]]:
+    frames = hand_made([("a", 0, "deblur", 1, value, 0.5, 0.1), ("a", 0, "interp", 1, value, 0.5, 0.1)])
+    samples = [Sample("a", k, "deblur", np.full((8, 8, 3), k, np.uint8), ["in.png"], "gt.png") for k in range(3)]
+    return frames, {"status": "ok", "value": value}, samples
+
+
+def fail_on(monkeypatch, what: str) -> None:
+    """A full disk at one write of write_results: frames.csv, summary.json, or the second sample PNG."""
+    full = OSError(errno.ENOSPC, "No space left on device")  # as a failed write or close says it: no file name
+    if what == "frames.csv":
+        monkeypatch.setattr(pd.DataFrame, "to_csv", lambda *a, **k: (_ for _ in ()).throw(full))
+    elif what == "summary.json":
+        real = Path.write_text
+        monkeypatch.setattr(Path, "write_text", lambda self, *a, **k: (_ for _ in ()).throw(full)
+                            if self.name == "summary.json" else real(self, *a, **k))
+    else:
+        real_png, calls = evaluation.write_png, []
+
+        def png(path, image):
+            calls.append(path)
+            if len(calls) == 2:
+                real_png(path, image[:4])  # half a file reaches the disk first
+                raise full
+            real_png(path, image)
+        monkeypatch.setattr(evaluation, "write_png", png)
+
+
+@pytest.mark.parametrize("what", ["frames.csv", "summary.json", "sample"])
+def test_a_full_disk_leaves_the_previous_results_whole_and_says_so(tmp_path, monkeypatch, capsys, what):
+    out = tmp_path / "results" / "alanet"
+    write_results(out, *small_results(30.0))
+    before = {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    fail_on(monkeypatch, what)
+    with pytest.raises(SystemExit) as stop:
+        run_stage("evaluate", lambda: write_results(out, *small_results(20.0)))
+    monkeypatch.undo()
+    assert stop.value.code == 1
+    assert capsys.readouterr().err == (f"error: disk full while writing {out}; free space and rerun (its previous "
+                                       f"version, if any, is kept whole)\n")
+    assert {p.relative_to(out): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == before
+    assert [p.name for p in out.parent.iterdir()] == ["alanet"]  # no temporary folder left beside it
+
+
+def test_a_full_disk_naming_no_file_is_one_line(capsys):
+    def work():
+        raise OSError(errno.ENOSPC, "No space left on device")
+    with pytest.raises(SystemExit):
+        run_stage("x", work)
+    assert capsys.readouterr().err == "error: no space left on device: free some space and run again\n"
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "code"])
+def test_an_unreadable_model_pt_fails_the_method_not_the_stage(tmp_path, monkeypatch, weights_dir, how):
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(weights_dir, tmp_path / "data" / "weights")
+    method = get_method("alanet")
+    path = checkpoint_path("synth", "alanet", 0)
+    save_checkpoint(path, {"method": "alanet", "model": build_model(method, PARAMS).state_dict()})
+    good = path.read_bytes()
+    path.write_bytes({"truncated": good[: len(good) // 2], "garbage": bytes(range(256)) * 8,
+                      "code": pickle.dumps(print)}[how])
+    summary = {"device": "cpu", "checkpoints": []}
+    with pytest.raises(MethodFailed) as caught:
+        evaluate_method(method, PARAMS, "synth", [make_clip("a", [True, True, False], 4)], summary)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot be read (") and message.endswith(
+        "truncated, damaged or not a file of tensors); delete it and run `dvc repro` to train it again")
+    assert "weights_only" not in message

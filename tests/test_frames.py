@@ -117,3 +117,15 @@ def test_leftovers_of_a_killed_run_are_cleaned_and_a_lone_old_output_is_put_back
         (tmp / "summary.json").write_text("{new}")
     assert sorted(p.name for p in tmp_path.iterdir()) == [".alanet_self.abcdefgh.tmp", "alanet"]
     assert (tmp_path / "alanet" / "summary.json").read_text() == "{new}"
+
+
+def test_a_frame_folder_numbered_without_padding_is_read_in_numeric_order(tmp_path):
+    """`1.png ... 12.png` (no zero padding, names of different lengths): text order would read 1, 10, 11, 12, 2."""
+    from alabench.sources.video import open_frames
+
+    for i in range(1, 13):
+        Image.fromarray(np.full((8, 8, 3), i * 10, np.uint8)).save(tmp_path / f"{i}.png")
+    with open_frames(tmp_path) as (probe, frames):
+        values = [int(frame[0, 0, 0]) for frame, _ in frames]
+    assert probe.expected_frames == 12
+    assert values == [i * 10 for i in range(1, 13)]

@@ -210,3 +210,24 @@ def test_a_checkpoint_that_does_not_fit_is_a_user_error(tmp_path):
         load_trained(FOUND.methods["alanet"], PARAMS, path)
     with pytest.raises(MethodError, match="no checkpoint"):
         load_trained(method, PARAMS, tmp_path / "missing.pt")
+
+
+@pytest.mark.parametrize("damage", ["truncated", "garbage", "code"])
+def test_an_unreadable_checkpoint_fails_the_method_by_name_without_unsafe_advice(tmp_path, damage):
+    """Every caller of load_trained (evaluation, the cascade, scripts) gets one message naming the file,
+    never torch's advice to load with weights_only=False (which would run a foreign file's code)."""
+    import pickle
+
+    method = FOUND.methods["unet"]
+    path = tmp_path / "model.pt"
+    torch.save({"method": "unet", "model": build_model(method, PARAMS).state_dict()}, path)
+    if damage == "truncated":
+        path.write_bytes(path.read_bytes()[:200])
+    elif damage == "garbage":
+        path.write_bytes(b"\x00not a torch file" * 10)
+    else:  # a pickle that would call a function on load
+        path.write_bytes(pickle.dumps(print))
+    with pytest.raises(MethodFailed) as err:
+        load_trained(method, PARAMS, path)
+    assert str(err.value).startswith(f"{path}: cannot be read (") and "delete it" in str(err.value)
+    assert "weights_only" not in str(err.value)

@@ -4,6 +4,7 @@ and under `dvc repro` rerun only the evaluation whose folder changed."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -192,6 +193,22 @@ BAD = {
                   r"a/interp_00000.png: cannot read this PNG"),
     "broken after its header": (lambda f: (f / "b/deblur_00000.png").write_bytes(
         (f / "b/deblur_00000.png").read_bytes()[:120]), r"b/deblur_00000.png: cannot read this PNG"),
+    # only regular files inside the submission are read: a link, to anywhere, is refused by name
+    "a symlinked clip folder": (lambda f: (shutil.move(f / "a", f.parent / "elsewhere"),
+                                           (f / "a").symlink_to(f.parent / "elsewhere")),
+                                r"1 symbolic link\(s\): a/; the scorer reads only regular files inside the "
+                                r"outputs folder"),
+    "a symlinked frame": (lambda f: (shutil.move(f / "b/interp_00000.png", f.parent / "frame.png"),
+                                     (f / "b/interp_00000.png").symlink_to(f.parent / "frame.png")),
+                          r"1 symbolic link\(s\): b/interp_00000.png; the scorer reads only regular files"),
+    "a symlinked frame inside the folder": (
+        lambda f: ((f / "a/deblur_00001.png").unlink(), (f / "a/deblur_00001.png").symlink_to("deblur_00000.png")),
+        r"1 symbolic link\(s\): a/deblur_00001.png;"),
+    "a symlinked protocol.json": (lambda f: (shutil.move(f / PROTOCOL_FILE, f.parent / "p.json"),
+                                             (f / PROTOCOL_FILE).symlink_to(f.parent / "p.json")),
+                                  r"symbolic link\(s\): protocol.json;"),
+    "a FIFO for a frame": (lambda f: ((f / "a/interp_00000.png").unlink(), os.mkfifo(f / "a/interp_00000.png")),
+                           r"1 entry\(ies\) that are neither folders nor regular files: a/interp_00000.png;"),
     "no protocol.json": (lambda f: (f / PROTOCOL_FILE).unlink(), r"protocol.json: missing; copy the protocol.json"),
     "made for another protocol": (
         lambda f: shutil.copy(f.parent / "mixed" / PROTOCOL_FILE, f),

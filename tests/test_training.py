@@ -143,8 +143,9 @@ def test_stopped_run_resumes_to_identical_weights(data, reference, tmp_path):
     assert resumed_history == history, "the resumed run's history differs from the uninterrupted run's"
 
 
-# A child process that trains until its 8th step's loss, says so through a marker file, then waits
-# to be killed: steps 1-7 are done, the last checkpoint (every 2 steps) holds step 6.
+# A child process that trains until its n-th step's loss, says so through a marker file, then waits
+# to be killed: steps 1..n-1 are done, the last checkpoint (every 2 steps, and at the end of epoch 1,
+# step 5) holds the last of them it reached.
 KILLED_CHILD = """
 import sys, time
 from pathlib import Path
@@ -152,32 +153,46 @@ import torch
 from test_training import CountingLoss, run, windows
 
 root, checkpoint, marker, threads = Path(sys.argv[1]), Path(sys.argv[2]), Path(sys.argv[3]), int(sys.argv[4])
+block_at, workers = int(sys.argv[5]), int(sys.argv[6])
 torch.set_num_threads(threads)
 
 
-class BlockAtStep8(CountingLoss):
+class BlockAtStep(CountingLoss):
     def forward(self, outputs, targets):
-        if self.calls == 7:
-            marker.write_text("step 8")
+        if self.calls == block_at - 1:
+            marker.write_text(f"step {block_at}")
             time.sleep(600)
         return super().forward(outputs, targets)
 
 
-run(windows(root), checkpoint, loss=BlockAtStep8(), checkpoint_every=2)
+run(windows(root), checkpoint, loss=BlockAtStep(), checkpoint_every=2, loader_workers=workers)
 """
 
 
-def test_run_killed_with_sigkill_redoes_the_lost_steps_and_ends_identical(data, reference, clip_root, tmp_path):
+def checkpoint_bytes(weights: dict, path: Path) -> bytes:
+    """The bytes the train stage's model.pt gets for these weights (alabench.training.save_checkpoint)."""
+    save_checkpoint(path, {"method": "alanet", "model": weights})
+    return path.read_bytes()
+
+
+@pytest.mark.parametrize("block_at, saved, workers", [
+    (3, 2, 0),  # early in epoch 1
+    (8, 6, 0),  # mid epoch 2: step 7 is lost and redone
+    (6, 5, 2),  # first step of epoch 2, right after epoch 1's validation, with loader worker processes
+])
+def test_run_killed_with_sigkill_redoes_the_lost_steps_and_ends_identical(data, reference, clip_root, tmp_path,
+                                                                          block_at, saved, workers):
     checkpoint, marker = tmp_path / "k.pt", tmp_path / "blocked"
     tests = Path(__file__).resolve().parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tests), str(tests.parent), os.environ.get("PYTHONPATH", "")])}
     child = subprocess.Popen([sys.executable, "-c", KILLED_CHILD, str(clip_root), str(checkpoint), str(marker),
-                              str(torch.get_num_threads())], cwd=tests, env=env, stderr=subprocess.PIPE, text=True)
+                              str(torch.get_num_threads()), str(block_at), str(workers)],
+                             cwd=tests, env=env, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
-            assert child.poll() is None, f"the child ended before step 8:\n{child.stderr.read()}"
-            assert time.monotonic() < deadline, "the child did not reach step 8 in 120 s"
+            assert child.poll() is None, f"the child ended before step {block_at}:\n{child.stderr.read()}"
+            assert time.monotonic() < deadline, f"the child did not reach step {block_at} in 120 s"
             time.sleep(0.05)
         os.kill(child.pid, signal.SIGKILL)
         assert child.wait(30) == -signal.SIGKILL
@@ -185,12 +200,13 @@ def test_run_killed_with_sigkill_redoes_the_lost_steps_and_ends_identical(data, 
         if child.poll() is None:
             child.kill()
         child.stderr.close()
-    assert load_checkpoint(checkpoint)["step"] == 6  # step 7 was done, then lost with the process
+    assert load_checkpoint(checkpoint)["step"] == saved  # what came after was lost with the process
     loss = CountingLoss()
-    resumed, history = run(data, checkpoint, loss=loss, checkpoint_every=2)
-    assert loss.calls == 10 - 6  # steps 7-10: the lost step is redone
+    resumed, history = run(data, checkpoint, loss=loss, checkpoint_every=2, loader_workers=workers)
+    assert loss.calls == 10 - saved  # the lost steps are redone, the saved ones are not
     assert_same_weights(reference[0], resumed.state_dict())
     assert history == reference[1], "the resumed run's history differs from the uninterrupted run's"
+    assert checkpoint_bytes(resumed.state_dict(), tmp_path / "a.pt") == checkpoint_bytes(reference[0], tmp_path / "b.pt")
 
 
 def test_checkpoint_from_other_params_is_not_resumed(data, tmp_path, caplog):
@@ -218,7 +234,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(data, tmp_path):
             return parts
 
     params = train_params()
-    with pytest.raises(TrainingError, match=r"loss became nan at step 4 .*last good checkpoint is kept"):
+    with pytest.raises(TrainingError, match=r"loss became nan at step 4 .*and rerun: it then starts over from step 0"):
         train(model(), NanAfter(None, 0), data[0], data[1], params.train, ONE, tmp_path / "n.pt", {})
     state = load_checkpoint(tmp_path / "n.pt")
     assert state["step"] == 3

@@ -4,7 +4,9 @@ DDP loss averaging, orphaned MLflow runs; and seeds as separate train stages."""
 from __future__ import annotations
 
 import json
+import logging
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -15,12 +17,12 @@ import torch
 import torch.distributed as torch_dist
 import yaml
 from conftest import git_repo, run, tiny_params, write_clip
-from test_training import ONE, model, train_params
+from test_training import ONE, CountingLoss, assert_same_weights, model, train_params
 
 from alabench.blur import Eq7
 from alabench.datasets import ClipCache, TrainWindows, ValidationWindows
-from alabench.training import (Distributed, TrainingError, check_validation, data_fingerprint, load_checkpoint,
-                               save_checkpoint, train)
+from alabench.training import (Distributed, TrainingError, UnreadableCheckpoint, check_validation, data_fingerprint,
+                               load_checkpoint, save_checkpoint, train)
 from models.losses import ReconstructionLoss
 
 
@@ -196,3 +198,59 @@ def test_a_method_may_set_its_own_learning_rate():
     own = parse_params(data)
     assert method_train_params(own.train, method_options(own, "cain", cain.options)).lr == 3e-4 != own.train.lr
     assert method_train_params(own.train, None) is own.train
+
+
+def damaged(good: bytes, how: str) -> bytes:
+    """A resume state cut short by a full disk or a copy, or overwritten by something else."""
+    return {"truncated": good[: len(good) // 2], "cut_short": good[:100], "empty": b"",
+            "garbage": np.random.default_rng(3).integers(0, 256, 4000, dtype=np.uint8).tobytes(),
+            "code": pickle.dumps(print), "list": pickle.dumps([1, 2])}[how]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(data, tmp_path_factory):
+    net, history = fit(data, tmp_path_factory.mktemp("fresh") / "fresh.pt")
+    return net.state_dict(), history
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "code"])
+def test_an_unreadable_resume_state_is_moved_aside_and_training_starts_over(data, uninterrupted, tmp_path, caplog,
+                                                                            how):
+    path = tmp_path / "state.pt"
+    fit(data, path, stop=4)
+    bad = damaged(path.read_bytes(), how)
+    path.write_bytes(bad)
+    loss = CountingLoss()
+    with caplog.at_level(logging.WARNING, logger="alabench.training"):
+        net, history = fit(data, path, loss=loss)
+    assert loss.calls == 10, "the run did not start over"
+    assert (tmp_path / "state.pt.corrupt").read_bytes() == bad  # kept for a look, never read again
+    [line] = [r.getMessage() for r in caplog.records if "state.pt" in r.getMessage()]
+    assert line.startswith(f"{path}: ") and "\n" not in line
+    assert line.endswith(f"moved aside to {path}.corrupt: training starts over from step 0")
+    assert "weights_only" not in caplog.text
+    assert_same_weights(uninterrupted[0], net.state_dict())
+    assert history == uninterrupted[1] and load_checkpoint(path)["step"] == 10
+
+
+@pytest.mark.parametrize("how", ["truncated", "cut_short", "empty", "garbage", "code", "list"])
+def test_an_unreadable_checkpoint_is_named_without_torchs_unsafe_advice(tmp_path, how):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, {"model": model().state_dict()})
+    path.write_bytes(damaged(path.read_bytes(), how))
+    with pytest.raises(UnreadableCheckpoint) as caught:
+        load_checkpoint(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: ") and "delete it" in message
+    assert "weights_only" not in message and "\n" not in message
+
+
+def test_the_divergence_message_says_what_the_next_run_does(data, tmp_path, caplog):
+    with pytest.raises(TrainingError) as caught:  # lr 1.0 diverges within a few steps, after a checkpoint
+        fit(data, tmp_path / "d.pt", lr=1.0)
+    assert load_checkpoint(tmp_path / "d.pt")["step"] >= 1
+    assert "Lower train.lr (now 1) and rerun: it then starts over from step 0" in str(caught.value)
+    loss = CountingLoss()
+    with caplog.at_level(logging.INFO, logger="alabench.training"):
+        fit(data, tmp_path / "d.pt", loss=loss, lr=0.001)  # what the message says to do
+    assert loss.calls == 10 and "resuming" not in caplog.text  # it did start over, as the message said

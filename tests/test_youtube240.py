@@ -18,6 +18,7 @@ from alabench.config import parse_params
 from alabench.frames import read_clip
 from alabench.sources import SourceError
 from alabench.sources.checks import frame_difference
+from alabench.sources.download import canonical_url
 from alabench.sources import youtube240
 from alabench.sources.youtube240 import build, stated_capture_fps
 from conftest import tiny_params
@@ -254,3 +255,72 @@ def test_two_urls_of_one_video_give_one_clip_set_and_a_duplicate_row(tmp_path, m
                 assert rows[urls[1]]["status"] == "rejected" and rows[urls[1]]["clips"] == ""
                 assert rows[urls[1]]["reason"] == f"the same video as {urls[0]}, an earlier candidate"
             assert sorted(c.name for c in (sharp / "test").iterdir()) == ["generic-same-000"]
+
+
+def test_one_file_under_other_urls_is_refused_naming_both_and_lands_once(tmp_path):
+    """Other spellings of one URL are refused before any request; the same bytes under another URL
+    (``?copy=1``, a mirror) after the download, by their sha256. Only one clip set lands, all test;
+    a re-run decides the same without a request; with the first candidate gone, the next one counts."""
+    with serve() as server:
+        data = encode(tmp_path / "same.mp4", pendulum(5, 36), 240).read_bytes()
+        first, mirror = server.add("/a/same.mp4", data, "video/mp4"), server.add("/b/mirror.mp4", data, "video/mp4")
+        other = server.add("/c/other.mp4", encode(tmp_path / "other.mp4", pendulum(6, 36), 240).read_bytes(),
+                           "video/mp4")
+        host, port = server.base.removeprefix("http://").split(":")
+        spellings = [f"HTTP://{host}:{port}/a/./same.mp4", f"http://{host}:{port}/x/../a/%73ame.mp4#t=1",
+                     f"{first}?utm_source=feed&utm_medium=rss"]
+        copy = f"{first}?copy=1"
+        lists = tmp_path / "lists"
+        lists.mkdir()
+        p = tiny_params()
+        p["fetch"]["datasets"] = {"youtube240": str(lists)}
+        p["youtube240"].update(search=[], min_height=36)
+        p["video"].update(width=64, height=36, workers=1)
+        p["network"].update(retries=0, backoff_s=0.0, timeout_s=10.0)
+        raw, sharp = tmp_path / "raw", tmp_path / "sharp"
+
+        def crawl(listed: list[str]) -> dict[str, dict[str, str]]:
+            (lists / "sources.csv").write_text("url,capture_fps,note\n" + "".join(f"{u},240,\n" for u in listed))
+            build(parse_params(p), lists, raw, sharp)
+            with open(raw / "manifest.csv", newline="") as fh:
+                return {row["id"]: row for row in csv.DictReader(fh)}
+
+        rows = crawl([first, *spellings, copy, mirror, other])
+        assert [rows[u]["status"] for u in (first, other)] == ["ok", "ok"]
+        for url in spellings:
+            assert rows[url]["status"] == "rejected" and rows[url]["clips"] == ""
+            assert rows[url]["reason"] == (f"duplicate: {url} (sources.csv) is the same URL as {first} (sources.csv), "
+                                           f"an earlier candidate: both are {first} once normalised")
+        assert not [s for s in server.log if s.path.startswith(("/x/", "/a/./")) or "utm_" in s.path]  # never asked
+        digest = hashlib.sha256(data).hexdigest()
+        for url in (copy, mirror):
+            assert rows[url]["status"] == "rejected" and rows[url]["clips"] == ""
+            assert rows[url]["reason"] == (f"duplicate: {url} (sources.csv) is the same file as {first} "
+                                           f"(sources.csv), an earlier candidate: sha256 {digest}")
+        clips = {rows[first]["clips"], rows[other]["clips"]}
+        assert [p.name for p in sharp.iterdir()] == ["test"]  # never train, never twice in test
+        assert {c.name for c in (sharp / "test").iterdir()} == clips
+
+        asked = len(server.log)
+        assert crawl([first, *spellings, copy, mirror, other]) == rows
+        assert len(server.log) == asked  # every decision, duplicates included, taken from disk
+
+        rows = crawl([*spellings, copy, mirror, other])  # the first candidate gone: its first spelling counts
+        assert rows[spellings[0]]["status"] == "ok" and rows[copy]["reason"].startswith(
+            f"duplicate: {copy} (sources.csv) is the same file as {spellings[0]} (sources.csv)")
+        assert rows[spellings[1]]["reason"].endswith(f"is the same URL as {spellings[0]} (sources.csv), an earlier "
+                                                     f"candidate: both are {first} once normalised")
+        assert {c.name for c in (sharp / "test").iterdir()} == {rows[spellings[0]]["clips"], rows[other]["clips"]}
+
+
+@pytest.mark.parametrize("url, canonical", [
+    ("HTTP://Example.COM:80/a/./b/../v.mp4#t=3", "http://example.com/a/v.mp4"),
+    ("https://example.com:443/%7Euser/v%2emp4", "https://example.com/~user/v.mp4"),
+    ("https://example.com:8443/a%2fb/v.mp4", "https://example.com:8443/a%2Fb/v.mp4"),  # %2F is not a slash
+    ("http://example.com/../v.mp4?utm_source=rss&id=7&fbclid=x", "http://example.com/v.mp4?id=7"),
+    ("http://example.com/v.mp4?copy=1", "http://example.com/v.mp4?copy=1"),  # may select a file: the sha256 decides
+    ("http://example.com/cut.mp4?start=10", "http://example.com/cut.mp4?start=10"),
+    ("http://example.com", "http://example.com/"),
+])
+def test_canonical_url_drops_only_what_cannot_change_the_file(url, canonical):
+    assert canonical_url(url) == canonical

@@ -5,8 +5,14 @@ that Super SloMo, BIN and ALANET share (``test.txt`` in the folder ``fetch.datas
 every other video of the zip is train. The first complete download writes, beside that list,
 ``lock.json`` (the zip's size and sha256) and ``train.txt`` (the zip's other videos), both to be
 committed; later runs check the zip against both, so the split cannot drift. Both are written only
-after the zip passed every check (safe entries, the lists, the test videos extracted), so a refused
-zip is never pinned.
+after the zip passed every check (safe entries, the lists, every member read against its CRC-32,
+the test videos extracted), so a refused zip is never pinned.
+
+A zip is accepted or refused whole. Its entries, lists and members' CRCs are checked before
+anything is extracted; the frames are then extracted into a working copy of ``data/sharp/adobe240``
+that replaces it only when every check has passed. A refused zip (a corrupt member, a test video
+at 30 fps, a video that cannot be decoded) leaves nothing: not a clip, not an extracted video.
+A killed run leaves its working copy, and the next run goes on from it.
 
 These are real 240 fps files, so the container frame rate is the capture rate; one below
 ``adobe240.min_fps`` is rejected. A test video that is missing, rejected or unreadable stops the
@@ -21,10 +27,11 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urlparse
 
 from alabench.config import Params
+from alabench.errors import UserError
 from alabench.frames import atomic_write_text
 from alabench.sources import SourceError
-from alabench.sources.download import check_archive, extract_member, fetch_locked
-from alabench.sources.extract import Batch, failed_error, fingerprint
+from alabench.sources.download import check_archive, check_members, extract_member, fetch_locked
+from alabench.sources.extract import Batch, Row, fingerprint, staged
 from alabench.sources.video import Extraction, Video, safe_name
 
 log = logging.getLogger(__name__)
@@ -85,6 +92,21 @@ def assign_splits(names: list[str], folder: Path) -> tuple[dict[str, str], list[
     return {n: "test" if n in test else "train" for n in names if n in test or n in lists["train"]}, None
 
 
+def refuse_unusable(rows: list[Row], manifest: Path, zip_path: Path) -> None:
+    """Refuse the zip if a video could not be decoded, or a test video is not usable (the standard
+    8-video test split must be complete for Table 2 to mean anything)."""
+    failed = [r for r in rows if r["status"] == "failed"]
+    if failed:
+        lines = "\n".join(f"  {r['id']}: {r['reason']}" for r in failed)
+        raise SourceError(f"{len(failed)} of {len(rows)} videos of {zip_path} failed (see {manifest}):\n{lines}\n"
+                          f"Nothing was extracted: delete {zip_path} and run the stage again to download it again")
+    bad_test = [r for r in rows if r["split"] == "test" and r["status"] != "ok"]
+    if bad_test:
+        names = "; ".join(f"{r['id']}: {r['reason']}" for r in bad_test)
+        raise SourceError(f"test video(s) not usable: {names}. The standard 8-video test split must be complete "
+                          f"(see {manifest}); nothing was extracted: check adobe240.min_fps and the download")
+
+
 def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     """Download (or resume, or verify) the zip, unzip what is needed, extract every video's frames."""
     url = params.adobe240.url
@@ -98,27 +120,33 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     except zipfile.BadZipFile as err:
         raise SourceError(f"{zip_path}: not a readable zip ({err}); delete it and run again to download it "
                           "again") from None
-    with archive, Batch(sharp, manifest, cfg, params.video.workers) as batch:
+    videos = raw / "videos"
+    kept = set(videos.iterdir()) if videos.is_dir() else set()
+    with archive:
         check_archive(archive, zip_path)
         members = zip_videos(archive)
         if not members:
             raise SourceError(f"{zip_path}: no videos under a folder named {VIDEO_FOLDER}/; is this the "
                               f"original high-fps videos zip? Check adobe240.url")
         splits, new_train = assign_splits(sorted(members), folder)
-        for name, info in sorted(members.items()):
-            video = Video(zip_path.name, name, raw / "videos" / name, safe_name(Path(name).stem), splits[name])
-            key = fingerprint(cfg, video, info.CRC, info.file_size)
-            if batch.reusable(name, key) is None:
-                extract_member(archive, info, raw / "videos")
-            batch.submit(video, key)
-        rows = batch.finish()
-    if error := failed_error(rows, manifest):
-        raise error
-    bad_test = [r for r in rows if r["split"] == "test" and r["status"] != "ok"]
-    if bad_test:
-        names = "; ".join(f"{r['id']}: {r['reason']}" for r in bad_test)
-        raise SourceError(f"test video(s) not usable: {names}. The standard 8-video test split must be complete "
-                          f"(see {manifest}); check adobe240.min_fps and the download")
+        check_members(archive, zip_path)
+        try:
+            with staged(sharp) as work, Batch(work, manifest, cfg, params.video.workers) as batch:
+                for name, info in sorted(members.items()):
+                    video = Video(zip_path.name, name, videos / name, safe_name(Path(name).stem), splits[name])
+                    # the CRC-32 of the member's data (check_members compared the two), not only its entry's
+                    key = fingerprint(cfg, video, info.CRC, info.file_size)
+                    if batch.reusable(name, key) is None:
+                        extract_member(archive, info, videos)
+                    batch.submit(video, key)
+                rows = batch.finish()
+                refuse_unusable(rows, manifest, zip_path)
+        except UserError:
+            for path in set(videos.iterdir()) - kept if videos.is_dir() else ():
+                path.unlink()  # the refused zip's videos, as extracted by this run
+            if videos.is_dir() and not any(videos.iterdir()):
+                videos.rmdir()
+            raise
     # Only a zip that passed every check above is pinned (lock.json, train.txt).
     if new_lock is not None:
         new_lock.write(folder / LOCK)

@@ -1,4 +1,4 @@
-"""Resumable HTTP download of one large file, its checksum lock, and safe zip extraction.
+"""Resumable HTTP download of one large file, its checksum lock, canonical URLs, and safe zip extraction.
 
 Why so careful: the Adobe240 zip is several gigabytes on a university web server. A dropped
 connection or a killed run must not cost the bytes already fetched (``<file>.part`` grows with HTTP
@@ -14,12 +14,15 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import stat
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -32,6 +35,13 @@ log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
 ZIP_MAGIC = b"PK\x03\x04"
+DEFAULT_PORTS = {"http": 80, "https": 443, "ftp": 21}
+UNRESERVED = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+# Query keys that only say where a click came from (campaign tags, ad click ids): they never select
+# a file. Any other key may (``download.php?id=7``, nginx's ``video.mp4?start=10``), so it is kept;
+# a query that changes nothing (``?copy=1``) is caught by the content hash of the download instead.
+TRACKING = re.compile(r"utm_[a-z_]+|fbclid|gclid|dclid|gbraid|wbraid|msclkid|yclid|mc_cid|mc_eid|igshid|_ga|_gl",
+                      re.IGNORECASE)
 
 
 class _Interrupted(Exception):
@@ -59,6 +69,52 @@ class Lock:
 
     def write(self, path: Path) -> None:
         atomic_write_text(path, json.dumps(self.__dict__, indent=2) + "\n")
+
+
+def canonical_url(url: str) -> str:
+    """``url`` as a server sees it, so that two spellings of one address compare equal: scheme and
+    host in lower case, no default port, percent-escapes of unreserved characters decoded and the
+    others in upper case, ``.`` and ``..`` path segments resolved (RFC 3986, 6.2.2), no fragment
+    (never sent) and no click-tracking query keys (:data:`TRACKING`). Other query keys are kept: for
+    a direct link they may select the file, and dropping them could merge two different videos."""
+    parts = urllib.parse.urlsplit(url.strip())
+    try:
+        port = parts.port
+    except ValueError:  # not a port number: not a URL a server could answer, left as written
+        return url.strip()
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+    netloc = f"[{host}]" if ":" in host else host
+    if port is not None and port != DEFAULT_PORTS.get(scheme):
+        netloc += f":{port}"
+    if parts.username is not None:
+        netloc = parts.username + (f":{parts.password}" if parts.password is not None else "") + "@" + netloc
+    path = _dot_segments(_escapes(parts.path)) or "/"
+    pairs = [p for p in parts.query.split("&") if p and not TRACKING.fullmatch(urllib.parse.unquote(p.split("=")[0]))]
+    return urllib.parse.urlunsplit((scheme, netloc, path, "&".join(_escapes(p) for p in pairs), ""))
+
+
+def _escapes(text: str) -> str:
+    """Characters a URL cannot hold raw percent-encoded (UTF-8), escapes of unreserved ones decoded
+    (``%7E`` is ``~``, ``%2E`` a dot), the other escapes in upper case (``%2f`` is ``%2F``)."""
+    text = urllib.parse.quote(text, safe="%/:@!$&'()*+,;=?-._~")
+    return re.sub(r"%([0-9A-Fa-f]{2})", lambda m: chr(int(m[1], 16)) if chr(int(m[1], 16)) in UNRESERVED
+                  else f"%{m[1].upper()}", text)
+
+
+def _dot_segments(path: str) -> str:
+    """RFC 3986's remove_dot_segments for an absolute path: ``/a/./b/../c`` is ``/a/c``."""
+    out: list[str] = []
+    segments = path.split("/")
+    for i, segment in enumerate(segments):
+        last = i == len(segments) - 1
+        if segment in (".", ".."):
+            if segment == ".." and len(out) > 1:
+                out.pop()
+            if last:
+                out.append("")
+        else:
+            out.append(segment)
+    return "/".join(out)
 
 
 def sha256_of(path: Path) -> str:
@@ -189,10 +245,39 @@ def check_archive(archive: zipfile.ZipFile, zip_path: Path) -> None:
                               "Delete it and download it again from the official URL")
 
 
+def check_members(archive: zipfile.ZipFile, zip_path: Path) -> None:
+    """Read every member to its end, so that zipfile compares its data with the CRC-32 that the
+    central directory records: a zip is used (and pinned) only when each member's bytes are the
+    ones it claims, and a key made of those CRCs then keys on the members' data. One pass over the
+    zip, like its sha256; nothing is written."""
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    with progress(total=sum(i.file_size for i in members), unit="B", unit_scale=True,
+                  desc=f"check {zip_path.name}", leave=False) as bar:
+        for info in members:
+            # BadZipFile: a bad CRC-32 or header; zlib.error, EOFError: broken or cut compressed data;
+            # RuntimeError: an encrypted member, or (NotImplementedError) an unknown compression
+            try:
+                with archive.open(info) as member:
+                    while chunk := member.read(CHUNK):
+                        bar.update(len(chunk))
+            except (zipfile.BadZipFile, zlib.error, EOFError, RuntimeError, ValueError) as err:
+                raise SourceError(f"{zip_path}: member {info.filename!r} is corrupt ({err}); nothing was extracted. "
+                                  f"Delete {zip_path} and run the stage again to download it again") from None
+
+
+def crc32_of(path: Path) -> int:
+    crc = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK):
+            crc = zlib.crc32(chunk, crc)
+    return crc
+
+
 def extract_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, target_dir: Path) -> Path:
-    """Extract one (checked) entry as ``target_dir/<its base name>``, atomically; skip if already there."""
+    """Extract one (checked) entry as ``target_dir/<its base name>``, atomically; skip it if a file
+    with its size and CRC-32 is already there (its size alone would keep another version's bytes)."""
     dest = target_dir / PurePosixPath(info.filename).name
-    if dest.is_file() and dest.stat().st_size == info.file_size:
+    if dest.is_file() and dest.stat().st_size == info.file_size and crc32_of(dest) == info.CRC:
         return dest
     with archive.open(info) as src, atomic_path(dest) as tmp, open(tmp, "wb") as out:
         shutil.copyfileobj(src, out, CHUNK)

@@ -6,9 +6,11 @@ its capture rate and where that came from, its container rate, its source size (
 resizing), the frames decoded, the timing jitter of their timestamps, flags (``irregular_timing``,
 ``upscaled``, ``aspect_changed``, ``cuts``: kept but worth a look, the reason says why) and the
 clips written. The manifest is rewritten (atomically) after every video, so a killed run keeps
-what it finished. A row also holds a *key*: a hash of the video file (size, mtime) and of every
-setting its clips depend on. A re-run reuses an ok or rejected row whose key still matches and
-whose clips are all there, retries failed ones, and removes clips that no current row claims.
+what it finished. A row also holds a *key*: a hash of the video file (name, size and sha256 of its
+bytes, :func:`file_state`) and of every setting its clips depend on. A re-run reuses an ok or
+rejected row whose key still matches and whose clips are all there, retries failed ones, and
+removes clips that no current row claims. A source accepted or refused whole (a zip) extracts into
+a working copy of its folder (:func:`staged`).
 """
 
 from __future__ import annotations
@@ -18,11 +20,15 @@ import dataclasses
 import hashlib
 import json
 import logging
+import os
 import shutil
+from collections.abc import Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, wait
+from contextlib import contextmanager
 from pathlib import Path
 
-from alabench.frames import atomic_path
+from alabench.errors import UserError
+from alabench.frames import atomic_path, clean_leftovers
 from alabench.parallel import executor
 from alabench.progress import progress
 from alabench.sources import SourceError
@@ -42,10 +48,50 @@ def fingerprint(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, default=plain, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def file_state(path: Path) -> list[tuple[str, int, int]]:
-    """(name, size, mtime) of a file, or of every file of a frame folder: what a key must notice."""
+def file_state(path: Path) -> list[tuple[str, int, str]]:
+    """(name, size, sha256) of a file, or of every file of a frame folder: what a key must notice.
+    The bytes, not the mtime: a file rewritten with its size and mtime kept (a restore, ``rsync
+    -t``) would otherwise keep its old clips. One read per run, as DVC's own hash of the folder
+    already makes; decoding, which a matching key saves, costs far more."""
     files = sorted(p for p in path.iterdir() if p.is_file()) if path.is_dir() else [path]
-    return [(p.name, (st := p.stat()).st_size, st.st_mtime_ns) for p in files]
+    out = []
+    for p in files:
+        with open(p, "rb") as fh:
+            out.append((p.name, p.stat().st_size, hashlib.file_digest(fh, "sha256").hexdigest()))
+    return out
+
+
+@contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A working copy of the folder ``target`` (hard links: no bytes copied; every writer replaces
+    files, never rewrites one in place) that replaces ``target`` only if the block succeeds.
+
+    For a source that is accepted or refused whole (a zip): a refusal (a :class:`UserError`)
+    removes the copy, so ``target`` keeps exactly what it held before, nothing of the refused
+    source; a killed or crashed run leaves the copy (``.<name>.partial``) for the next run to go on
+    in, so finished videos are not redone.
+    """
+    target = Path(target)
+    work = target.with_name(f".{target.name}.partial")
+    clean_leftovers(target)  # a run killed between the two renames below
+    if not work.is_dir():
+        copying = target.with_name(f".{target.name}.copying")
+        shutil.rmtree(copying, ignore_errors=True)
+        if target.is_dir():
+            shutil.copytree(target, copying, symlinks=True, copy_function=os.link)
+        else:
+            copying.mkdir(parents=True)
+        os.replace(copying, work)
+    try:
+        yield work
+    except UserError:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    old = target.with_name(f".{target.name}.old")  # the name alabench.frames.clean_leftovers restores
+    if target.exists():
+        os.replace(target, old)
+    os.replace(work, target)
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def make_row(source: str, video_id: str, split: str, key: str, result: Result) -> Row:

@@ -29,7 +29,7 @@ from PIL import Image
 
 from alabench.blur import Eq7
 from alabench.config import ChecksParams, ParamError, Params
-from alabench.frames import FrameError, frame_name, write_png
+from alabench.frames import FrameError, frame_name, natural_key, write_png
 from alabench.sources.checks import (aspect_change, find_cuts, frame_difference, plan_clips, repeated_pairs,
                                      thumbnail, timing_jitter)
 
@@ -113,7 +113,7 @@ def open_frames(path: Path) -> Iterator[tuple[_Probe, Iterator[tuple[np.ndarray,
     """Probe a video file or frame folder and iterate its frames as stored, each as upright
     (H, W, 3) uint8 RGB with its presentation time in seconds (None in a frame folder)."""
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted((p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES), key=natural_key)
         if not files:
             raise FrameError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) in this frame folder")
         with Image.open(files[0]) as first:

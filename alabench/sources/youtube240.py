@@ -11,12 +11,20 @@ re-run keeps the same data set), then from the ``youtube240.search`` queries, un
 ``youtube240.target`` videos are accepted. Every clip is test data (the paper trains on Adobe240).
 yt-dlp's download archive and the manifest make re-runs idempotent: a candidate decided before is
 not fetched again, not even its metadata.
+
+One video must not be scored twice under two names: a candidate whose URL is an earlier one's once
+normalised (:func:`~alabench.sources.download.canonical_url`: ``/./``, ``%7E``, ``:80``, a fragment, a
+``utm_`` tag) is refused before any request; one whose download has the same sha256 as an earlier
+candidate's (``?copy=1``, a mirror) is refused before extraction; both rows name the two candidates.
+``sha256.json`` beside the manifest keeps each download's hash, so a later run decides the same
+without fetching anything again.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import logging
 import re
 import time
@@ -31,8 +39,10 @@ import yt_dlp
 from yt_dlp.networking.exceptions import HTTPError
 
 from alabench.config import Params
+from alabench.frames import atomic_write_text
 from alabench.progress import progress
 from alabench.sources import SourceError
+from alabench.sources.download import canonical_url, sha256_of
 from alabench.sources.extract import Batch, Row, fingerprint, make_row
 from alabench.sources.video import Extraction, Result, Video, safe_name
 
@@ -40,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SOURCES_CSV = "sources.csv"
 SOURCES_COLUMNS = ("url", "capture_fps", "note")
+DIGESTS = "sha256.json"  # beside the manifest: {candidate URL: sha256 of its download}
 
 
 @dataclass(frozen=True)
@@ -251,12 +262,36 @@ def _fetch(c: Candidate, params: Params, crawler: Crawler) -> Video | Result:
     return Video(c.source, c.url, path, name, "test", capture, where)
 
 
+def read_digests(path: Path) -> dict[str, str]:
+    """``sha256.json``: the hash of each candidate's download, by URL ({} if none or unreadable: the
+    downloads are then hashed again, after a metadata request each)."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+    except ValueError:
+        log.warning("%s: not JSON; every accepted candidate is hashed again", path)
+        return {}
+    return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+
+
+def _duplicate(c: Candidate, what: str, first: Candidate, why: str) -> Result:
+    """The refusal of a candidate that is an earlier one under another name; it names both."""
+    reason = f"duplicate: {c.url} ({c.source}) is the same {what} as {first.url} ({first.source}), an earlier " \
+             f"candidate: {why}"
+    log.warning("refused: %s", reason)
+    return Result("rejected", reason)
+
+
 def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     """Crawl until ``youtube240.target`` candidates are accepted (or the candidates run out)."""
     p = params.youtube240
     cfg = Extraction.from_params(params, p.min_fps, reject=True, min_height=p.min_height)
     manifest = raw / "manifest.csv"
     videos: dict[str, str] = {}  # clip name prefix -> the candidate that has it (one video, one row)
+    urls: dict[str, Candidate] = {}  # canonical URL -> the first candidate with it
+    files: dict[str, Candidate] = {}  # sha256 of a download -> the first candidate that downloaded it
+    digests = read_digests(raw / DIGESTS)
     with closing(Crawler(params, raw)) as crawler, Batch(sharp, manifest, cfg, params.video.workers) as batch:
         for c in _candidates(params, folder, batch.old, crawler):
             while batch.pending and batch.ok + len(batch.pending) >= p.target:
@@ -265,10 +300,22 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
                 break
             if c.url in batch.rows or any(r for r in batch.pending.values() if r[0].id == c.url):
                 continue
+            # A duplicate's row has no key: it is decided anew each run (from the URL and sha256.json, no
+            # request), so it is accepted once the candidate it duplicates is gone.
+            canonical = canonical_url(c.url)
+            if (first := urls.setdefault(canonical, c)) is not c:
+                same = _duplicate(c, "URL", first, f"both are {canonical} once normalised")
+                batch.record(make_row(c.source, c.url, "test", "", same))
+                continue
+            known = digests.get(c.url)
+            if known is not None and (first := files.setdefault(known, c)) is not c:
+                batch.record(make_row(c.source, c.url, "test", "", _duplicate(c, "file", first, f"sha256 {known}")))
+                continue
             # A decided candidate is never fetched again (not even its metadata), so the key hashes the
-            # candidate (URL, declared rate) and the settings, not the downloaded file.
+            # candidate (URL, declared rate) and the settings, not the downloaded file; an accepted one
+            # whose download has no hash on record yet is fetched (not downloaded again) to hash it.
             key = fingerprint(cfg, p.evidence, p.max_height, p.max_duration_s, c.url, c.capture_fps)
-            if (row := batch.reusable(c.url, key)) is not None:
+            if (row := batch.reusable(c.url, key)) is not None and (known or row["status"] != "ok"):
                 batch.record({**row, "source": c.source})
                 videos.update((clip.rsplit("-", 1)[0], c.url) for clip in row["clips"].split())
                 continue
@@ -276,6 +323,13 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
             if isinstance(fetched, Video) and videos.setdefault(fetched.name, c.url) != c.url:
                 fetched = Result("rejected", f"the same video as {videos[fetched.name]}, an earlier candidate",
                                  capture_fps=fetched.capture_fps, capture_fps_from=fetched.capture_fps_from)
+            if isinstance(fetched, Video):
+                digest = digests[c.url] = sha256_of(fetched.path)
+                atomic_write_text(raw / DIGESTS, json.dumps(digests, indent=1, sort_keys=True) + "\n")
+                if (first := files.setdefault(digest, c)) is not c:
+                    videos.pop(fetched.name)
+                    fetched = _duplicate(c, "file", first, f"sha256 {digest}")
+                    key = ""
             if isinstance(fetched, Video):
                 batch.submit(fetched, key)
             else:
