@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from conftest import run
-from test_report import METHODS, PARAMS, write_fixture
+from test_report import METHODS, PARAMS, summary_of, write_fixture
 
-from alabench.dvc_metrics import HEADLINE, SKIPPED, headline, write_metrics
+from alabench.dvc_metrics import DIGITS, HEADLINE, SKIPPED, headline, write_metrics
 from alabench.report import build_report
 
 
@@ -38,6 +38,11 @@ def test_one_small_file_per_evaluation_with_the_paired_difference(tmp_path):
     assert set(rows) == {("synth", p, m) for p in ("all_blurry", "mixed") for m in METHODS}
     alanet = rows[("synth", "all_blurry", "alanet")]
     assert set(alanet) == {*HEADLINE.values(), "vs_blurry", "vs_blurry_lo", "vs_blurry_hi"}
+    for (dataset, protocol, method), written in rows.items():  # every number is its summary.json's, rounded
+        averages = summary_of(tmp_path, protocol, method)["averages"][PARAMS.headline[protocol]]
+        for (kind, metric), key in HEADLINE.items():
+            assert written[key] == pytest.approx(averages[kind][metric]["mean"], abs=0.6 * 10 ** -DIGITS), (
+                dataset, protocol, method, key)
     assert alanet["vs_blurry"] == pytest.approx(3.0, abs=1e-3)  # +3 dB on every clip over blurry_input
     assert alanet["vs_blurry_lo"] <= alanet["vs_blurry"] <= alanet["vs_blurry_hi"]
     assert "vs_blurry" not in rows[("synth", "all_blurry", "blurry_input")]  # no difference to itself

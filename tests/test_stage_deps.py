@@ -260,3 +260,31 @@ def test_the_check_sees_a_missing_dep(tmp_path):
     assert not misses(cmd, deps)
     found = misses(cmd, [d for d in deps if d != "alabench/tracking.py"])
     assert any(m.startswith("alabench/tracking.py ") for m in found), found
+
+
+@pytest.mark.parametrize("profile", ["default", "entries"])
+def test_the_reports_stage_names_are_the_stages_dvc_generates(tmp_path, profile):
+    """The report tells the user which `dvc repro <stage>` makes a missing result: every such stage must
+    be one DVC really generates from dvc.yaml, and every evaluation stage DVC generates must be named,
+    with the results folder it writes (read from its `outs`, not rebuilt from the name)."""
+    from dvc.repo import Repo
+
+    from alabench.config import parse_params
+    from alabench.report import expected_results
+
+    raw = yaml.safe_load((REPO / "params.yaml").read_text())
+    raw = raw if profile == "default" else with_entries(raw)
+    raw["report"]["datasets"] = sorted({*raw["blur"]["datasets"], *raw["train"]["datasets"]})  # show every one
+    stages = resolved_stages(tmp_path, raw)
+    repo = Repo(tmp_path)
+    try:
+        writes = {s.addressing.rsplit(":", 1)[-1]: {o.def_path for o in s.outs} for s in repo.index.stages}
+    finally:
+        repo.close()
+    evaluations = {name for name in stages if name.startswith("evaluate")}
+    expected = expected_results(parse_params(raw, "params.yaml"))
+    named = {e.stage: f"results/{e.dataset}/{e.protocol}/{e.method}" for e in expected}
+    assert len(named) == len(expected), "two expected results name one stage"
+    assert set(named) == evaluations, (sorted(set(named) - evaluations), sorted(evaluations - set(named)))
+    for stage, folder in named.items():
+        assert folder in writes[stage], (stage, folder, writes[stage])
