@@ -36,6 +36,7 @@ def tiny_params() -> dict:
     p["train"]["methods"] = ["alanet", "alanet_self", "alanet_cross"]
     p["evaluate"].update(methods=["blurry_input"], bootstrap=50, samples=1, threads=1)
     p["methods"].update(superslomo={"width": 0.0625}, cain={"features": 8, "groups": 1, "blocks": 1, "reduction": 2})
+    p["methods"].update(dain={"width": 0.0625}, memcnet={"width": 0.0625})  # published sizes: 24M / 67M parameters
     p["methods"].update(bin={"width": 0.0625, "blocks": 1, "layers": 2}, nafnet={"width": 4, "encoder": [1, 1],
                                                                                 "decoder": [1, 1]})
     return p

@@ -1,0 +1,56 @@
+"""DAIN, "Depth-Aware Video Frame Interpolation" (Bao et al., CVPR 2019), in plain PyTorch and trained
+here; interpolation only.
+
+PWC-Net flows, MegaDepth depths, depth-aware flow projection, per-pixel 4x4 kernels, contextual
+features, the adaptive warping layer and a residual rectification network (``models.dain`` gives
+the formulas and the authors' files). Trained with its published loss, the Charbonnier distance of
+the rectified middle frame with ε = 1e-6 (DAIN ``loss_function.py``, ``--alpha 0 1``), which is L1
+to within 1e-6 (``models.losses.InterpolationL1``; ``loss: shared`` takes the train stage's eq. 8).
+
+Differences from the paper: ``width`` scales every channel (1.0 = the published model, 24.0M
+parameters); the published model starts from pretrained PWC-Net and MegaDepth weights, which this
+repo does not have, so every size trains from scratch here. With ``residual: true`` (the default)
+the flow heads, kernel heads and rectification output start at zero flows, bilinear kernels and no
+correction, so an untrained model is the blurry-input baseline (``residual: false`` keeps the
+authors' random initialisation). The deblurred frames are the inputs.
+"""
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from torch import nn
+
+from alabench.config import Params, Range
+from alabench.methods import Method, method_options, register
+from alabench.training import shared_loss
+from models.dain import DAIN
+from models.losses import InterpolationL1
+
+
+@dataclass(frozen=True)
+class Options:
+    width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier of every sub-network
+    residual: bool = True  # start as the blurry-input baseline (false: the authors' initialisation)
+    loss: Literal["published", "shared"] = "published"  # Charbonnier (= L1) of the middle frame, or eq. 8
+
+
+def build(params: Params) -> DAIN:
+    options = method_options(params, "dain", Options)
+    model = DAIN(options.width, options.residual)
+    model.config = options  # recorded in the checkpoint by the train stage
+    return model
+
+
+def loss(params: Params) -> nn.Module:
+    return shared_loss(params) if method_options(params, "dain", Options).loss == "shared" else InterpolationL1()
+
+
+register(Method(
+    name="dain",
+    tasks=frozenset({"interpolate"}),
+    trains=True,
+    build=build,
+    options=Options,
+    loss=loss,
+    description="DAIN (Bao et al. 2019): depth-aware flow projection, adaptive warping, context, rectification",
+))
