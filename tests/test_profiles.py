@@ -32,7 +32,8 @@ def experiment_line(repo: Path) -> str:
 def make_commands(repo: Path, profile: str) -> str:
     """The recipe `make repro PROFILE=<profile>` runs, from `make -n` on the project's Makefile,
     without its `venv` prerequisite (the test's venv is already there)."""
-    shown = run(["make", "-n", "-f", str(REPO / "Makefile"), "repro", f"PROFILE={profile}"], repo).stdout
+    shown = run(["make", "--no-print-directory", "-n", "-f", str(REPO / "Makefile"), "repro", f"PROFILE={profile}"],
+                repo).stdout  # (run by `make test`, a nested make would print "Entering directory" lines)
     return "\n".join(line for line in shown.splitlines() if "alabench.bootstrap" not in line)
 
 
