@@ -37,8 +37,10 @@ from alabench.progress import progress
 log = logging.getLogger(__name__)
 
 MANIFEST_COLUMNS = ("video", "clip", "k", "center", "blurry", "input", "gt_deblur", "gt_interp")
-# data/sharp/<ds>/videos.csv: the source video of each clip (a fetch stage writes it from its manifest;
-# synth has none: each of its clips is a video of its own). Videos are the test units (alabench.stats).
+# data/sharp/<ds>/videos.csv (clip,video): the independent source of each clip, the test unit of
+# alabench.stats: the source video (a fetch stage writes it from its manifest), or on synth the photo,
+# ``photo:<name>`` (a unit of another kind than a video is written ``<kind>:<name>``; the synth stage
+# writes it). A clip it does not list is its own unit.
 VIDEO_MAP = "videos.csv"
 PROTOCOLS = ("all_blurry", "mixed")
 
@@ -110,7 +112,7 @@ def write_video_map(raw_manifest: Path, sharp_dir: Path) -> None:
 
 
 def read_video_map(sharp_dir: Path) -> dict[str, str]:
-    """clip -> source video from ``sharp_dir/videos.csv``; {} where there is none (each clip its own video)."""
+    """clip -> test unit from ``sharp_dir/videos.csv``; {} where there is none (each clip its own unit)."""
     path = Path(sharp_dir) / VIDEO_MAP
     if not path.is_file():
         return {}

@@ -34,6 +34,10 @@ VENV = ROOT / ".venv"
 STAMP = ".complete"
 
 
+# The interpreter new environments are made from: the base Python, never this one's venv (the
+# Makefile puts .venv/bin first on PATH, so a rebuild of .venv runs from the .venv it deletes).
+BASE_PYTHON = getattr(sys, "_base_executable", None) or sys.executable
+
 def deps_key() -> str:
     digest = hashlib.sha256(LOCK_FILE.read_bytes())
     digest.update(f"{sys.version}|{platform.machine()}".encode())
@@ -69,7 +73,7 @@ def ensure_deps(cache: Path, key: str) -> Path:
             return deps
         print(f"dependencies: building {deps} from {LOCK_FILE.name} (a few minutes, once per lock file)")
         shutil.rmtree(deps, ignore_errors=True)
-        _run(sys.executable, "-m", "venv", deps)
+        _run(BASE_PYTHON, "-m", "venv", deps)
         _run(deps / "bin" / "python", "-m", "pip", "install", "--quiet", "--no-input", "-r", LOCK_FILE)
         (deps / STAMP).write_text(key + "\n")
     return deps
@@ -112,7 +116,7 @@ def ensure_venv(deps: Path, key: str) -> None:
         print(f"{VENV.name}: up to date")
         return
     shutil.rmtree(VENV, ignore_errors=True)
-    _run(sys.executable, "-m", "venv", "--without-pip", VENV)
+    _run(BASE_PYTHON, "-m", "venv", "--without-pip", VENV)
     pth = _site_packages(VENV) / "_alabench_deps.pth"
     pth.write_text(f"import site; site.addsitedir({str(_site_packages(deps))!r})\n")
     # pip and setuptools come from the cached dependencies through the .pth file above.

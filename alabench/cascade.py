@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from alabench.config import CascadeParams, ParamError, Params
-from alabench.inference import window_indices
+from alabench.inference import kept_slot, window_indices
 from alabench.methods import TASKS, Discovery, Method, MethodError, build_model, get_method
 
 
@@ -36,8 +36,9 @@ class Cascade(nn.Module):
         (self.deblur_name, d), (self.interp_name, i) = deblur, interpolate
         self.parts = nn.ModuleDict({self.deblur_name: d, self.interp_name: i})  # by method name: their checkpoints
         wd, wi = int(d.window), int(i.window)
+        self.kept = kept_slot(d), kept_slot(i)  # the slot of each part's window whose outputs clip inference keeps
         w = wd + wi - 1
-        while not self._fits(w, wd, wi):
+        while not self._fits(w, wd, wi, *self.kept):
             w += 1
         self.window = w
 
@@ -47,19 +48,19 @@ class Cascade(nn.Module):
         return self.parts[self.deblur_name], self.parts[self.interp_name]
 
     @staticmethod
-    def _fits(w: int, wd: int, wi: int) -> bool:
+    def _fits(w: int, wd: int, wi: int, cd: int, ci: int) -> bool:
         """Whether the inputs that slot c's outputs depend on all lie inside a window of ``w``."""
-        c, cd, ci = (w - 1) // 2, (wd - 1) // 2, (wi - 1) // 2
+        c = (w - 1) // 2
         return c - ci - cd >= 0 and c - ci - cd + wd + wi - 2 <= w - 1
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         d, i = self.parts[self.deblur_name], self.parts[self.interp_name]
         b, w = frames.shape[:2]
-        cd, ci = (d.window - 1) // 2, (i.window - 1) // 2
-        windows = torch.stack([frames[:, window_indices(j, w, d.window)] for j in range(w)], 1)
+        cd, ci = self.kept
+        windows = torch.stack([frames[:, window_indices(j, w, d.window, cd)] for j in range(w)], 1)
         # clipped as the deblurred frames a real cascade hands on (saved images) would be
         deblurred = d(windows.flatten(0, 1))[0][:, cd].unflatten(0, (b, w)).clamp(0, 1)
-        windows = torch.stack([deblurred[:, window_indices(j, w, i.window)] for j in range(w - 1)], 1)
+        windows = torch.stack([deblurred[:, window_indices(j, w, i.window, ci)] for j in range(w - 1)], 1)
         interp = i(windows.flatten(0, 1))[1][:, ci].unflatten(0, (b, w - 1))
         return deblurred, interp
 

@@ -62,12 +62,13 @@ PositiveInt = Annotated[int, Range(1)]
 Probability = Annotated[float, Range(0.0, 1.0)]
 Seed = Annotated[int, Range(0, 2**32 - 1)]
 
-# Photographs shipped inside scikit-image (see alabench.sources.photos); a "source" may hold
-# several views of one scene (the two motorcycle views), and a split never separates them.
+# Photographs shipped inside installed packages (alabench.sources.photos.SOURCES, docs/datasets.md); a
+# "source" may hold several views of one scene (the two motorcycle views), and a split never separates them.
 PhotoName = Literal[
     "astronaut", "chelsea", "coffee", "hubble_deep_field", "immunohistochemistry", "retina",
     "rocket", "motorcycle", "brick", "camera", "cell", "clock", "coins", "grass", "gravel",
-    "moon", "page", "text",
+    "moon", "page", "text", "grace_hopper", "china", "flower", "kodim23", "monarch", "sail", "tulips",
+    "ascent",
 ]
 # A name becomes a stage name, a folder and a word of a command: Annotated with the pattern it must
 # match (alabench.names), checked before anything else about it.
@@ -88,7 +89,7 @@ LayerCount = Annotated[int, Range(0, 8)]
 
 @dataclass(frozen=True)
 class SynthParams:
-    """The embedded 240 fps data set rendered from scikit-image photographs."""
+    """The embedded 240 fps data set rendered from packaged photographs; the test photos are its test units."""
 
     seed: Seed
     width: Annotated[int, Range(32, 4096)]
@@ -146,7 +147,7 @@ class TrainDataParams:
     """Training windows, blurred on the fly (paper §5.2), and the fixed validation draw."""
 
     window: Annotated[int, Range(2, 16)]  # W consecutive inputs per sample
-    crop: Annotated[int, Range(8, 4096)]  # square random crop, pixels
+    crop: Annotated[int, Range(0, 4096)]  # square random crop, pixels; 0: whole frames (clips of one size)
     p_blur: Probability  # each input blurry with this probability, fresh per sample
     val_clips: Annotated[int, Range(0, 1000)]  # last train clips held out for validation
     val_p_blur: Probability  # validation inputs blurry with this probability (1.0 = all, BIN's protocol)
@@ -174,6 +175,8 @@ class TrainParams:
     lr_schedule: Literal["step", "cosine"]  # step: lr_milestones / lr_gamma; cosine: per step to 0, after a short warm-up
     lr_milestones: tuple[Probability, ...]  # shares of the epochs where lr is multiplied by lr_gamma
     lr_gamma: Probability
+    grad_clip: Annotated[float, Range(0.0, 1e6)]  # the gradients' global L2 norm is clipped to this; 0: off
+    charbonnier_eps: Annotated[float, Range(0.0, 1.0)]  # pixel loss sqrt(d² + eps²) − eps; 0: the paper's L1
     perceptual_weight: Annotated[float, Range(0.0, 100.0)]  # lambda of eq. 8; 0 = L1 only
     perceptual_layers: tuple[VggLayer, ...]
     checkpoint_every: PositiveInt  # steps
@@ -203,6 +206,7 @@ class ALANetOptions:
     reduction: Annotated[int, Range(1, 256)] = 16  # r of the channel attention
     generators: Literal["separate", "shared"] = "separate"
     residual: bool = True
+    levels: Annotated[int, Range(1, 5)] = 5  # encoder downsampling levels; the latent at stride 2**levels (authors: 5)
 
 
 Protocol = Annotated[Literal["all_blurry", "mixed"], NAME]

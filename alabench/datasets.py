@@ -126,7 +126,17 @@ class TrainWindows(_Windows):
             h, w = read_png(list_frames(clip)[0]).shape[:2]
             if cfg.crop > min(h, w):
                 raise FrameError(f"train_data.crop = {cfg.crop} is larger than the frames of {clip} ({w}x{h}); "
-                                 "lower it")
+                                 "lower it, or set 0 to train on whole frames")
+
+    def _region(self, item: _Window, rng: np.random.Generator) -> tuple[slice, slice]:
+        """A random square of side ``crop``; the whole frame where ``crop`` is 0 (the latent then has
+        the spatial extent it has at test time: a 64-px crop leaves ALANet a 2x2 latent)."""
+        h, w = self.cache.load(item.clip).shape[1:3]
+        side = self.cfg.crop
+        if side == 0:
+            return slice(None), slice(None)
+        y, x = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        return slice(y, y + side), slice(x, x + side)
 
     def set_epoch(self, epoch: int) -> None:
         """Call at the start of each epoch (like DistributedSampler) to get new random draws."""
@@ -139,9 +149,7 @@ class TrainWindows(_Windows):
         item = self.index[i]
         rng = np.random.default_rng([self.cfg.seed, self.epoch, i])
         blurry = rng.random(self.window) < self.cfg.p_blur
-        h, w = self.cache.load(item.clip).shape[1:3]
-        y, x = rng.integers(0, h - self.cfg.crop + 1), rng.integers(0, w - self.cfg.crop + 1)
-        sample = self._sample(item, blurry, (slice(y, y + self.cfg.crop), slice(x, x + self.cfg.crop)))
+        sample = self._sample(item, blurry, self._region(item, rng))
         frames = ("inputs", "deblur", "interp")
         if self.cfg.hflip and rng.random() < 0.5:
             sample.update({k: sample[k].flip(-1) for k in frames})

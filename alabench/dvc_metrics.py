@@ -6,7 +6,11 @@ wide. Here each evaluation (data set, protocol, method) gets ``<folder>/<dataset
 with the same handful of headline keys, whose names match the training metrics'
 (``joint_psnr``, ``deblur_psnr``, ...) so both share columns; `dvc metrics diff` then names the
 method that moved in its path. Results folders the report left out (alabench.results_check) are
-listed in ``<folder>/skipped.json``, path -> reason, so that `dvc metrics show` names them too.
+listed in ``<folder>/skipped.json``, path -> reason, so that `dvc metrics show` names them too. Each
+knock-out of a method evaluated with knock-outs (alabench.probes) gets ``<method>.<knock-out>.json``
+holding ``cost``: the joint PSNR it costs (intact − knocked out, dB, the protocol's headline
+convention; the intervals and the other tasks are in its probes.json and on the page). One file per
+knock-out, one short key: four knock-outs as keys of the method's file would widen every row.
 """
 
 from __future__ import annotations
@@ -49,10 +53,12 @@ def headline(table2: pd.DataFrame) -> dict[tuple[str, str, str], dict[str, float
 SKIPPED = "skipped.json"
 
 
-def write_metrics(table2: pd.DataFrame, folder: Path, skipped: dict[str, str] | None = None) -> Path:
-    """``folder``/<dataset>/<protocol>/<method>.json for every measured evaluation, and ``SKIPPED`` when
-    results were left out (``skipped``: folder or file -> why), swapped in whole so that an evaluation
-    no longer measured leaves no stale file behind."""
+def write_metrics(table2: pd.DataFrame, folder: Path, skipped: dict[str, str] | None = None,
+                  costs: dict[tuple[str, str, str, str], float] | None = None) -> Path:
+    """``folder``/<dataset>/<protocol>/<method>.json for every measured evaluation, <method>.<knock-out>.json
+    for each knock-out cost (``costs``: (dataset, protocol, method, knock-out) -> dB), and ``SKIPPED``
+    when results were left out (``skipped``: folder or file -> why), swapped in whole so that an
+    evaluation no longer measured leaves no stale file behind."""
     with atomic_dir(folder) as tmp:
         if skipped:
             (tmp / SKIPPED).write_text(json.dumps(skipped, indent=2, ensure_ascii=False) + "\n")
@@ -60,6 +66,10 @@ def write_metrics(table2: pd.DataFrame, folder: Path, skipped: dict[str, str] | 
             target = tmp / dataset / protocol / f"{method}.json"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(values, indent=2) + "\n")
+        for (dataset, protocol, method, knockout), cost in sorted((costs or {}).items()):
+            target = tmp / dataset / protocol / f"{method}.{knockout}.json"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(json.dumps({"cost": round(cost, DIGITS)}, indent=2) + "\n")
     return folder
 
 

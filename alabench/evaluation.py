@@ -1,17 +1,17 @@
 """Evaluation: score every output frame of a method on a prepared test protocol, then summarise.
 
 Per frame (``frames.csv``): seed (the training seed of the checkpoint; empty for a method that does
-not train), video (the source video the clip was cut from: the test unit), clip, k, kind (deblur:
-input k's deblurred frame; interp: the frame between inputs k and k+1), input_blurry (1 when the
-input, or for interp either neighbour, is blurry), PSNR (``inf`` for a frame identical to its
-ground truth), SSIM, LPIPS.
+not train), video (the test unit: the source video the clip was cut from, or ``photo:<name>`` on
+synth), clip, k, kind (deblur: input k's deblurred frame; interp: the frame between inputs k and
+k+1), input_blurry (1 when the input, or for interp either neighbour, is blurry), PSNR (``inf`` for
+a frame identical to its ground truth), SSIM, LPIPS.
 
 Summary (``summary.json``): for deblur, interp, joint ((deblur + interp) / 2, as published) and
 pooled (both kinds' frames together), each metric and each averaging convention of
 :mod:`alabench.stats` (``per_clip``, ``per_clip_mse``, ``per_frame``), the mean over seeds with a
 bootstrap interval over units (and seeds), the per-seed means and their spread; the same for the
 frames whose inputs were all sharp and those with a blurry input; the number of frames over
-``psnr_cap``.
+``psnr_cap``; ``units``: what a test unit is (``photo``, ``video`` or ``clip``) and how many.
 """
 
 from __future__ import annotations
@@ -80,14 +80,16 @@ class Scored:
     samples: list[Sample] = field(default_factory=list)
 
 
-def score_frame(clip: TestClip, kind: str, k: int, output: np.ndarray, lpips: Lpips) -> dict[str, Any]:
-    """The frames.csv row of one (H, W, 3) uint8 output: input k deblurred, or the frame between k and k+1."""
+def score_frame(clip: TestClip, kind: str, k: int, output: np.ndarray, lpips: Lpips | None) -> dict[str, Any]:
+    """The frames.csv row of one (H, W, 3) uint8 output: input k deblurred, or the frame between k and k+1
+    (PSNR alone, SSIM and LPIPS left NaN, where ``lpips`` is None: a knock-out's cost is in PSNR)."""
     target = (clip.gt_deblur if kind == "deblur" else clip.gt_interp)[k][None]
     blurry = clip.blurry[k] if kind == "deblur" else clip.blurry[k] | clip.blurry[k + 1]
     output = output[None]
     return {"seed": "", "video": clip.video, "clip": clip.name, "k": k, "kind": kind, "input_blurry": int(blurry),
-            "psnr": float(psnr_batch(output, target)[0]), "ssim": float(ssim_batch(output, target)[0]),
-            "lpips": float(lpips(output, target)[0])}
+            "psnr": float(psnr_batch(output, target)[0]),
+            "ssim": float(ssim_batch(output, target)[0]) if lpips else np.nan,
+            "lpips": float(lpips(output, target)[0]) if lpips else np.nan}
 
 
 def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -> set[tuple[str, int]]:
@@ -103,7 +105,7 @@ def viewer_positions(clips: list[str], inputs_per_clip: list[int], count: int) -
     return {(name, k) for name, n in list(zip(clips, inputs_per_clip))[:count] for k in range(n)}
 
 
-def score_outputs(outputs: Iterable[ClipFrames], lpips: Lpips,
+def score_outputs(outputs: Iterable[ClipFrames], lpips: Lpips | None,
                   samples: set[tuple[str, int]] = frozenset()) -> Scored:
     """Score each output frame as it comes, clip by clip: the one scoring path of model and folder
     methods alike. ``seconds`` is left at 0 for the caller that timed the method."""
@@ -129,7 +131,7 @@ def model_outputs(runner: ClipRunner, clips: Iterable[TestClip]) -> Iterator[Cli
         yield ClipFrames(clip, ((kind, k, to_uint8(frame)) for kind, k, frame in frames))
 
 
-def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips, batch: int,
+def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips | None, batch: int,
                    device: torch.device | str = "cpu", samples: set[tuple[str, int]] = frozenset(),
                    autocast: torch.dtype | None = None) -> Scored:
     """Run ``model`` over every clip (``alabench.inference.ClipRunner``) and score each output frame."""
@@ -145,11 +147,11 @@ def checkpoint_path(dataset: str, method: str, seed: int) -> Path:
 
 
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
-                    summary: dict[str, Any], trained_on: str | None = None) -> Scored:
+                    summary: dict[str, Any], trained_on: str | None = None, psnr_only: bool = False) -> Scored:
     """Build ``method`` (once per training seed, with that seed's weights from ``trained_on`` or
     ``dataset``, if it trains), score it on ``clips`` and fill ``summary`` (model facts, speed,
     averages). Whatever the method's own code does wrong comes out as MethodFailed; ``summary``
-    then holds what was known before."""
+    then holds what was known before. ``psnr_only``: no SSIM, LPIPS or saved samples (knock-outs)."""
     cfg = params.evaluate
     summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
                    options=asdict(method_options(params, method.name, method.options)) if method.options else {})
@@ -161,10 +163,11 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
         summary.update(trained_on=weights_from,
                        checkpoints=[str(checkpoint_path(weights_from, name, s)) for name in trained for s in seeds])
     names, lengths = [c.name for c in clips], [len(c.inputs) for c in clips]
-    positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
+    positions = set() if psnr_only else (sample_positions(names, lengths, cfg.samples)
+                                         | viewer_positions(names, lengths, cfg.viewer_clips))
     summary["precision"] = cfg.precision
     autocast = torch.bfloat16 if cfg.precision == "bfloat16" else None
-    lpips = Lpips(device=device)
+    lpips = None if psnr_only else Lpips(device=device)
     runs = []
     for i, seed in enumerate(seeds):
         torch.manual_seed(cfg.seed)
@@ -201,7 +204,7 @@ def summarize(frames: pd.DataFrame, psnr_cap: float, bootstrap: int, confidence:
         by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in stats.KINDS.items()},
                           **stats.averages(stats.UnitScores.from_frames(part, psnr_cap, scores.units, scores.seeds),
                                            resamples, confidence)}
-    unit = "clip" if frames.groupby("video")["clip"].nunique().le(1).all() else "video"
+    unit = stats.unit_kind(frames)
     return {
         "clips": int(frames["clip"].nunique()),
         "units": {"unit": unit, "count": len(scores.units)},

@@ -8,7 +8,9 @@ c (for W = 3: inputs k-1, k, k+1; for W = 2: the pair itself). At the clip's end
 inputs are the first / last input repeated (replicate padding), so every input gets exactly one
 deblurred frame and every consecutive pair exactly one interpolated frame, from a window of the
 size the method was trained on. The last window's interpolation (towards a repeated input) is
-not made.
+not made. A module may keep another slot than the centre: ``centre`` (an int attribute, 0 <= c <=
+W - 2; BIN keeps slot 3 of its 6, the second pass's centre, as its authors test); window k then
+holds inputs ``k - centre, ..., k - centre + W - 1``.
 
 :class:`ClipRunner` slides that window over a *stream* of frames and yields each output as soon
 as its window is complete, holding at most ``W + 2 * batch`` inputs (or their features): memory
@@ -44,17 +46,29 @@ class ClipOutputs:
     seconds: float  # spent in the model's forward passes
 
 
-def window_indices(k: int, inputs: int, window: int) -> list[int]:
-    """Indices of the inputs in the window centred on input ``k`` (replicate padding at the ends)."""
-    c = (window - 1) // 2
+def window_indices(k: int, inputs: int, window: int, centre: int | None = None) -> list[int]:
+    """Indices of the inputs in the window whose slot ``centre`` (default: the middle) holds input
+    ``k`` (replicate padding at the ends)."""
+    c = (window - 1) // 2 if centre is None else centre
     return [min(max(k - c + j, 0), inputs - 1) for j in range(window)]
 
 
-def sliding_windows(items: Iterable[T], window: int) -> Iterator[Window]:
+def kept_slot(model: nn.Module) -> int:
+    """The slot of a window whose outputs clip inference keeps: the module's ``centre``, else the middle."""
+    window = int(model.window)
+    centre = getattr(model, "centre", (window - 1) // 2)
+    if not isinstance(centre, int) or not 0 <= centre <= window - 2:
+        raise MethodFailed(f"`centre` must be an int from 0 to window - 2 = {window - 2} (the slot whose "
+                           f"outputs clip inference keeps), got {centre!r}")
+    return centre
+
+
+def sliding_windows(items: Iterable[T], window: int, centre: int | None = None) -> Iterator[Window]:
     """Every window of a stream, in order, each as soon as its last item is read; at most
     ``window`` items are held (the clip's length is known only at its end, so the windows that
     reach past it wait for the stream to stop)."""
-    ahead = window - 1 - (window - 1) // 2  # slots after the centre
+    centre = (window - 1) // 2 if centre is None else centre
+    ahead = window - 1 - centre  # slots after the kept one
     held: deque[T] = deque(maxlen=window)
     read = k = 0
 
@@ -62,7 +76,7 @@ def sliding_windows(items: Iterable[T], window: int) -> Iterator[Window]:
         first = read - len(held)
         # clamping to the inputs read so far is the replicate padding: before the end, no window
         # reaches past them
-        return [held[i - first] for i in window_indices(k, read, window)]
+        return [held[i - first] for i in window_indices(k, read, window, centre)]
 
     for item in items:
         held.append(item)
@@ -102,6 +116,7 @@ class ClipRunner:
         self.model, self.batch, self.device = model, max(1, int(batch)), torch.device(device)
         self.autocast = autocast  # e.g. torch.bfloat16: the model's arithmetic in that type (outputs come back float32)
         self.window = int(model.window)
+        self.centre = kept_slot(model)  # the slot whose outputs are kept: input k's window puts k there
         self.reuse = reuse and isinstance(model, Incremental)
         self.recurrent = reuse and isinstance(model, Recurrent)  # windows in order, a state handed on
         self.seconds = 0.0
@@ -127,7 +142,7 @@ class ClipRunner:
             items, decode = (f.to(self.device) for f in frames), self._recurrent
         else:
             items, decode = (f.to(self.device) for f in frames), self._forward
-        for group in batched(sliding_windows(items, self.window), self.batch):
+        for group in batched(sliding_windows(items, self.window, self.centre), self.batch):
             deblur, interp = decode(group)
             for j, (k, has_pair, _) in enumerate(group):
                 yield "deblur", k, _own(deblur[j])
@@ -167,10 +182,9 @@ class ClipRunner:
 
     def _forward(self, group: list[Window]) -> tuple[torch.Tensor, torch.Tensor]:
         """Plain windowing: ``forward`` on the group's windows, slot c kept."""
-        c = (self.window - 1) // 2
         windows = torch.stack([torch.stack(items) for _, _, items in group])
         deblur, interp = check_outputs(windows, self._call("the forward pass", self.model, windows))
-        return deblur[:, c], interp[:, c]
+        return deblur[:, self.centre], interp[:, self.centre]
 
     def _recurrent(self, group: list[Window]) -> tuple[torch.Tensor, torch.Tensor]:
         """``step`` on each window of the group in turn, the state handed from one to the next."""
@@ -201,7 +215,7 @@ class ClipRunner:
     def _decode(self, group: list[Window]) -> tuple[torch.Tensor, torch.Tensor]:
         """Only the kept outputs: slot c deblurred for every window, interpolation c for those
         with a next input (all but the clip's last, which ends a group)."""
-        c = (self.window - 1) // 2
+        c = self.centre
         window = [[torch.cat(parts) if len(group) > 1 else parts[0] for parts in zip(*slot)]
                   for slot in zip(*(items for _, _, items in group))]
         shape = (len(group), *self._frame)

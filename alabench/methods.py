@@ -16,7 +16,9 @@ Trainable methods are trained by the shared `train` stage and evaluated from the
 Optionally the module also implements :class:`Incremental`; clip inference then encodes each
 input once and decodes only the outputs it keeps (``alabench.inference``); or :class:`Chained`,
 two modules that clip inference runs over the clip one after the other; or :class:`Recurrent`, a
-state handed from each window to the next.
+state handed from each window to the next. A module that implements :class:`Knockouts` names parts
+of itself that can be switched off; evaluation then scores each knock-out of a trained method like a
+method of its own (``alabench.probes``): does the part matter?
 
 A method made of plain per-frame functions, numpy or torch (``deblur(frame)``,
 ``interpolate(a, b)``), needs no module of its own: :func:`frame_method` wraps them in one that
@@ -36,6 +38,7 @@ import sys
 import traceback
 import warnings
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, runtime_checkable
@@ -144,6 +147,40 @@ class Chained(Protocol):
     other (``tests/test_joint_competitors.py`` checks both)."""
 
     chain: tuple[nn.Module, nn.Module]
+
+
+@runtime_checkable
+class Knockouts(Protocol):
+    """A module that can switch off parts of itself, one at a time: the mechanism probes.
+
+    ``knockouts()`` names them (name -> one line saying what is switched off; names are identifiers);
+    ``with module.knockout(name):`` runs ``forward`` and the :class:`Incremental` path alike with that
+    part off, and puts it back on leaving the block, also on an error. A knock-out must change the
+    outputs of an untrained module whose every part reaches them (``tests/test_probes.py``); one that
+    changes nothing measurable on the trained module is a part that is not used.
+    """
+
+    def knockouts(self) -> dict[str, str]:
+        """Name -> what it switches off (one line), for this module as built (a variant declares those it has)."""
+
+    def knockout(self, name: str) -> AbstractContextManager[None]:
+        """A context in which part ``name`` is off; an unknown name raises KeyError naming the known ones."""
+
+
+def knockouts_of(model: nn.Module) -> dict[str, str]:
+    """The knock-outs ``model`` declares ({} for a module that is not :class:`Knockouts`); a name that
+    cannot name a file (probes/<name>.csv) or a description that is not one line is a MethodError."""
+    if not isinstance(model, Knockouts):
+        return {}
+    declared = dict(model.knockouts())
+    for name, description in declared.items():
+        if not isinstance(name, str) or not NAME.fullmatch(name):
+            raise MethodError(f"{type(model).__name__}.knockouts(): {name!r} must match {NAME.pattern} "
+                              "(it names the file probes/<name>.csv); rename it")
+        if not isinstance(description, str) or not description.strip() or "\n" in description:
+            raise MethodError(f"{type(model).__name__}.knockouts(): the description of {name!r} must be one "
+                              f"line of text, got {description!r}")
+    return declared
 
 
 _REGISTRY: dict[str, Method] = {}  # its folder -> the method

@@ -11,7 +11,8 @@ all_blurry; ``per_clip_mse`` for mixed, where sharp inputs returned exactly woul
 PSNR cap) with the bootstrap interval the evaluate stage wrote. Rankings are paired: a number is bold
 when it is the best of its column, and marked not separable from the best when the paired bootstrap
 interval of its difference to the best, taken over the same test units (and seeds), contains zero.
-Every method also carries its paired difference to ``blurry_input``.
+Every method also carries its paired difference to ``blurry_input``. Methods evaluated with
+knock-outs get the "Does the attention do anything?" table (alabench.report_probes).
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from alabench.config import Params, ReportParams
 from alabench.dvc_metrics import joint_plot, write_metrics
 from alabench.frames import atomic_dir, atomic_write_text, read_png, visible_dirs
 from alabench.layout import OUTSIDE
+from alabench.report_ablation import comparison_rows
+from alabench.report_probes import THRESHOLD, metrics_values, probe_sections, probe_table
 from alabench.results_check import RejectedResult, checked_summary
 from alabench.sources.extract import flagged_notes
 from alabench.tracking import dvc_experiment, git_commit
@@ -712,6 +715,7 @@ class Report:
     table3: pd.DataFrame
     assets: dict[str, bytes | Path] = field(default_factory=dict)  # path under the page's folder -> content or source
     skipped: dict[str, str] = field(default_factory=dict)  # folder or file left out -> why
+    probes: pd.DataFrame | None = None  # knock-out costs (alabench.report_probes.probe_table)
 
 
 def _size(content: bytes | Path) -> int:
@@ -735,6 +739,7 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
                 for metric in METRICS]
     assets: dict[str, bytes | Path] = {}
     t2, t3, protocols, viewers = [], [], [], []
+    probes = probe_table(r for r in inputs.results if not r.outside)
     for protocol in params.protocols:
         measured = measured_table(inputs, protocol, found_methods, params.datasets)
         ablated = measured_table(inputs, protocol, ablation, params.datasets, ("deblur", "interp"))
@@ -770,8 +775,11 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
                          if (m := beats_matrix(inputs, protocol, d, found_methods, kind))],
             "matrices3": [m for d in params.datasets for kind in ("deblur", "interp")
                           if (m := beats_matrix(inputs, protocol, d, ablation, kind))],
+            "power3": [row for d in params.datasets
+                       for row in comparison_rows(inputs, compare, protocol, d, ablation, found_methods)],
             "seeds": seed_rows(inputs, protocol, found_methods, params.datasets),
             "conventions": convention_rows(inputs, protocol, found_methods, params.datasets),
+            "probes": probe_sections(probes, protocol, params.datasets),
             "figures": figures})
     for dataset in params.datasets:
         if png := training_figure(root, dataset):
@@ -798,7 +806,7 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
                                                                       for m in ("psnr", "ssim")], paper.TABLE3),
         "provenance": provenance(root, params), "headline": dict(params.headline), "reference": REFERENCE,
         "comparison_convention": COMPARISON_CONVENTION, "viewers": viewers,
-        "convention_columns": CONVENTION_COLUMNS,
+        "convention_columns": CONVENTION_COLUMNS, "probe_threshold": THRESHOLD,
         "asset_count": len(assets), "asset_bytes": sum(_size(c) for c in assets.values()),
     }
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True,
@@ -809,7 +817,7 @@ def build_report(root: Path, params: ReportParams, expected: list[Expected] = ()
     for table in (table2, table3):
         table["source"] = table["source"].fillna("measured")
         table["convention"] = np.where(table["source"] == "measured", table["convention"], "as published")
-    return Report(html, _tidy(table2), _tidy(table3), assets, {s.path: s.reason for s in inputs.skipped})
+    return Report(html, _tidy(table2), _tidy(table3), assets, {s.path: s.reason for s in inputs.skipped}, probes)
 
 
 def _tidy(table: pd.DataFrame) -> pd.DataFrame:
@@ -836,4 +844,5 @@ def write_report(report: Report, out_dir: Path) -> list[Path]:
     atomic_write_text(paths[1], report.table2.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(paths[2], report.table3.to_csv(index=False, float_format="%.6g"))
     atomic_write_text(paths[3], joint_plot(report.table2).to_csv(index=False, float_format="%.6g"))
-    return [*paths, write_metrics(report.table2, out_dir / "metrics", report.skipped)]
+    costs = metrics_values(report.probes) if report.probes is not None else {}
+    return [*paths, write_metrics(report.table2, out_dir / "metrics", report.skipped, costs)]

@@ -75,7 +75,7 @@ class ByInput(_Strict):
 
 
 class Units(_Strict):
-    unit: Literal["clip", "video"]
+    unit: Literal["clip", "video", "photo"]
     count: NonNegativeInt
 
 

@@ -1,8 +1,10 @@
 """Averages, intervals and paired comparisons of frame scores: the statistics behind every number.
 
 Everything starts from one method's frame scores (``frames.csv``: seed, video, clip, k, kind, ...)
-reduced to sums per (seed, unit): the unit is the source video (on synth every clip is its own
-video), so that the pieces of a long video count once and are resampled together.
+reduced to sums per (seed, unit). The unit is the ``video`` column: the independent source a clip
+was cut from (alabench.blur's videos.csv), a source video, or on synth the photo behind the clip
+(``photo:<name>``), so that the clips of one source count once and are resampled together, nested
+in it. A bootstrap resample draws units with replacement and keeps every clip of a drawn unit.
 
 Conventions, each an average of frame scores:
 
@@ -26,6 +28,7 @@ data set and protocol is resampled alike and a paired difference shares them.
 from __future__ import annotations
 
 import math
+import statistics
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -103,6 +106,17 @@ class UnitScores:
             else:
                 value = self.sums[(base, metric)] / counts
         return np.where(counts > 0, value, np.nan)
+
+
+def unit_kind(frames: pd.DataFrame) -> str:
+    """What the test units of a frames table are: the ``<kind>:`` prefix all their ids share (synth's
+    ``photo:astronaut``: ``photo``), else ``video`` where a unit holds several clips, else ``clip``."""
+    if "video" not in frames:
+        return "clip"
+    prefix = frames["video"].astype(str).str.extract(r"^([a-z]+):", expand=False)
+    if len(prefix) and prefix.notna().all() and prefix.nunique() == 1:
+        return str(prefix.iloc[0])
+    return "video" if frames.groupby("video")["clip"].nunique().gt(1).any() else "clip"
 
 
 def _seed_order(seed: str) -> tuple[int, str]:
@@ -198,6 +212,7 @@ class Difference:
     hi: float
     units: int
     seeds: int
+    mdd: float = math.nan  # the smallest true difference this comparison detects with POWER (see difference)
 
     @property
     def separable(self) -> bool:
@@ -206,7 +221,7 @@ class Difference:
 
     def as_dict(self) -> dict[str, Any]:
         return {"mean": _number(self.mean), "ci": [_number(self.lo), _number(self.hi)], "units": self.units,
-                "seeds": self.seeds}
+                "seeds": self.seeds, "mdd": _number(self.mdd)}
 
 
 def paired(a: UnitScores, b: UnitScores) -> tuple[UnitScores, UnitScores]:
@@ -251,7 +266,21 @@ def difference(a: UnitScores, b: UnitScores, convention: str, kind: str, metric:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         mean = float(_weighted(diff, Resamples.point(n_units, n_seeds))[0]) if n_units else math.nan
-        lo, hi = interval(_weighted(diff, Resamples.draw(n_units, n_seeds, bootstrap, seed)), confidence) \
-            if n_units else (None, None)
+        boot = _weighted(diff, Resamples.draw(n_units, n_seeds, bootstrap, seed)) if n_units else np.array([])
+        lo, hi = interval(boot, confidence) if n_units else (None, None)
+        spread = float(np.nanstd(boot, ddof=1)) if boot.size > 1 else math.nan
     # n_seeds: the seeds the difference spans (a seedless side met by every seed of the other counts them)
-    return Difference(mean, math.nan if lo is None else lo, math.nan if hi is None else hi, n_units, n_seeds)
+    return Difference(mean, math.nan if lo is None else lo, math.nan if hi is None else hi, n_units, n_seeds,
+                      minimum_detectable(spread, confidence))
+
+
+POWER = 0.8  # of the minimum detectable difference: the chance to separate a true difference of that size
+
+
+def minimum_detectable(standard_error: float, confidence: float, power: float = POWER) -> float:
+    """The smallest true difference a two-sided test at ``confidence`` separates from zero with
+    probability ``power``, given the difference's standard error (here: the spread of its bootstrap
+    means): (z_{1-α/2} + z_power) · se, 2.80 · se at 95 % and 80 %. A measured difference smaller than
+    this that does not separate says "no difference this run could see", not "no difference"."""
+    z = statistics.NormalDist()
+    return (z.inv_cdf(1 - (1 - confidence) / 2) + z.inv_cdf(power)) * standard_error

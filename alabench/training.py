@@ -35,6 +35,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, Sampler
 
 from alabench.config import Params, TrainDataParams, TrainParams
+from alabench.diagnostics import training_diagnostics
 from alabench.errors import UserError, disk_full_names, unreadable
 from alabench.frames import atomic_write_bytes, list_frames
 from alabench.methods import Method
@@ -88,9 +89,10 @@ def shared_loss(params: Params) -> ReconstructionLoss:
     loss unless its Method names its own."""
     cfg = params.train
     if cfg.perceptual_weight == 0:
-        return ReconstructionLoss(None, 0.0)
+        return ReconstructionLoss(None, 0.0, cfg.charbonnier_eps)
     from alabench.weights import vgg16_features
-    return ReconstructionLoss(PerceptualLoss(vgg16_features(), cfg.perceptual_layers), cfg.perceptual_weight)
+    return ReconstructionLoss(PerceptualLoss(vgg16_features(), cfg.perceptual_layers), cfg.perceptual_weight,
+                              cfg.charbonnier_eps)
 
 
 def build_loss(params: Params, method: Method) -> nn.Module:
@@ -229,15 +231,23 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, DistributedDataParallel) else model
 
 
+def scored_slots(model: nn.Module, window: int) -> tuple[list[int], list[int]]:
+    """The deblur and interpolation slots validation scores: the module's own estimates where it names
+    them (``scored_slots(window)``: BIN hands its window's end inputs back unchanged), else all."""
+    own = getattr(model, "scored_slots", None)
+    return own(window) if callable(own) else (list(range(window)), list(range(window - 1)))
+
+
 @torch.no_grad()
 def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str, float]:
     """Mean PSNR (capped at VALIDATION_PSNR_CAP) / SSIM of deblurred and interpolated frames, and of
-    the blurry-input baseline (deblur = the input, interpolation = mean of its two neighbours)."""
+    the blurry-input baseline (deblur = the input, interpolation = mean of its two neighbours), on
+    the slots the module really estimates (:func:`scored_slots`)."""
     model.eval()
     scores: dict[str, list[float]] = {}
 
-    def add(key: str, outputs: torch.Tensor, targets: torch.Tensor) -> None:
-        for out, tgt in zip(to_uint8(outputs.flatten(0, 1)), to_uint8(targets.flatten(0, 1))):
+    def add(key: str, outputs: torch.Tensor, targets: torch.Tensor, slots: list[int]) -> None:
+        for out, tgt in zip(to_uint8(outputs[:, slots].flatten(0, 1)), to_uint8(targets[:, slots].flatten(0, 1))):
             scores.setdefault(f"{key}_psnr", []).append(min(psnr(out, tgt), VALIDATION_PSNR_CAP))
             scores.setdefault(f"{key}_ssim", []).append(ssim(out, tgt))
 
@@ -245,10 +255,11 @@ def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str,
         sample = data[i]
         inputs = sample["inputs"].unsqueeze(0)
         deblur, interp = model(inputs.to(device))
-        add("deblur", deblur.cpu(), sample["deblur"].unsqueeze(0))
-        add("interp", interp.cpu(), sample["interp"].unsqueeze(0))
-        add("input_deblur", inputs, sample["deblur"].unsqueeze(0))
-        add("input_interp", (inputs[:, :-1] + inputs[:, 1:]) / 2, sample["interp"].unsqueeze(0))
+        d, m = scored_slots(model, inputs.shape[1])
+        add("deblur", deblur.cpu(), sample["deblur"].unsqueeze(0), d)
+        add("interp", interp.cpu(), sample["interp"].unsqueeze(0), m)
+        add("input_deblur", inputs, sample["deblur"].unsqueeze(0), d)
+        add("input_interp", (inputs[:, :-1] + inputs[:, 1:]) / 2, sample["interp"].unsqueeze(0), m)
     model.train()
     means = {k: float(np.mean(v)) for k, v in scores.items()}
     for prefix in ("", "input_"):  # joint = all output frames together
@@ -257,6 +268,11 @@ def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str,
             means[f"{prefix}joint_{metric}"] = (means[f"{prefix}deblur_{metric}"] * n_d
                                                + means[f"{prefix}interp_{metric}"] * n_i) / (n_d + n_i)
     return means
+
+
+def diagnostic_inputs(data: Dataset, count: int = 4) -> torch.Tensor:
+    """(B, W, 3, H, W): the first validation windows' inputs, on which the history's gate spread is measured."""
+    return torch.stack([data[i]["inputs"] for i in range(min(count, len(data)))])  # type: ignore[arg-type]
 
 
 def mean_over_ranks(value: torch.Tensor, dist: Distributed) -> float:
@@ -317,11 +333,13 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     key = fingerprint(config)
     step, history, epoch_loss, first_loss, start_psnr = 0, [], [0.0, 0], None, None
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()}  # W0 of the weight changes
     state = read_resume_state(checkpoint)
     if state is not None:
         if state.get("fingerprint") == key:
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
+            initial = state.get("initial", initial)
             step, history, epoch_loss = state["step"], state["history"], state["epoch_loss"]
             first_loss, start_psnr = state.get("first_loss"), state.get("start_psnr")
             keep_threads(state.get("threads"))
@@ -340,7 +358,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             save_checkpoint(checkpoint, {"fingerprint": key, "model": unwrap(net).state_dict(),
                                          "optimizer": optimizer.state_dict(), "step": step,
                                          "history": history, "epoch_loss": epoch_loss, "first_loss": first_loss,
-                                         "start_psnr": start_psnr, "config": config,
+                                         "start_psnr": start_psnr, "config": config, "initial": initial,
                                          "threads": torch.get_num_threads()})
 
     if start_psnr is None and dist.is_main:  # where the untrained model stands: the divergence guard's floor
@@ -374,6 +392,8 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
                                     f"{checkpoint} is resumed only with unchanged params)")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if cfg.grad_clip:  # one bad batch moves the weights at most this far (a long schedule stays stable)
+                torch.nn.utils.clip_grad_norm_(net.parameters(), cfg.grad_clip)
             optimizer.step()
             step += 1
             epoch_loss = [epoch_loss[0] + value, epoch_loss[1] + 1]
@@ -388,6 +408,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
                "train_loss": epoch_loss[0] / max(epoch_loss[1], 1)}
         if dist.is_main:
             row.update(validate(unwrap(net), val_set, dist.device))
+            row.update(training_diagnostics(unwrap(net), initial, diagnostic_inputs(val_set).to(dist.device)))
             log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
                      ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step")))
             check_validation(row, cfg, start_psnr)

@@ -37,19 +37,32 @@ class PerceptualLoss(nn.Module):
         return loss
 
 
-class ReconstructionLoss(nn.Module):
-    """L1 over every output frame plus λ · perceptual; returns the total and its parts."""
+def charbonnier(output: torch.Tensor, target: torch.Tensor, eps: float) -> torch.Tensor:
+    """mean(sqrt(d² + ε²) − ε): L1 for errors well above ε, quadratic below it, 0 at 0; ε = 0 is L1.
 
-    def __init__(self, perceptual: PerceptualLoss | None, weight: float) -> None:
+    Why not plain L1 under random blur: on a sharp input the best correction is exactly zero, and L1
+    pulls any correction back with full force however small it is, so a residual head that cannot yet
+    tell sharp inputs from blurry ones stays at its zero start (docs/training.md, "Mixed blur"). Below ε
+    the pull fades with the error, so a small correction survives long enough to be learnt."""
+    if eps == 0:
+        return F.l1_loss(output, target)
+    return ((output - target).square() + eps * eps).sqrt().mean() - eps
+
+
+class ReconstructionLoss(nn.Module):
+    """Pixel loss (L1, or Charbonnier with ``eps`` > 0) over every output frame plus λ · perceptual;
+    returns the total and its parts (the pixel part under the name ``l1``)."""
+
+    def __init__(self, perceptual: PerceptualLoss | None, weight: float, eps: float = 0.0) -> None:
         super().__init__()
         if weight > 0 and perceptual is None:
             raise ValueError("a perceptual weight > 0 needs the VGG16 features")
-        self.perceptual, self.weight = perceptual, weight
+        self.perceptual, self.weight, self.eps = perceptual, weight, eps
 
     def forward(self, outputs: list[torch.Tensor], targets: list[torch.Tensor], **_: object) -> dict[str, torch.Tensor]:
         out = torch.cat([o.flatten(0, 1) for o in outputs])  # (N, 3, H, W): every frame of every task
         tgt = torch.cat([t.flatten(0, 1) for t in targets])
-        l1 = F.l1_loss(out, tgt)
+        l1 = charbonnier(out, tgt, self.eps)
         parts = {"l1": l1}
         total = l1
         if self.weight > 0 and self.perceptual is not None:

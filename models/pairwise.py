@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from models.alanet import ALANet
+from models.alanet import pad_frames
 
 
 class PairwiseInterpolator(nn.Module):
@@ -31,11 +31,11 @@ class PairwiseInterpolator(nn.Module):
 
     def interp_at(self, window: list[list[torch.Tensor]], i: int) -> torch.Tensor:
         (a,), (b,) = window[i], window[i + 1]
-        padded, (h, w) = ALANet.pad(torch.stack([a, b], 1))
+        padded, (h, w) = pad_frames(torch.stack([a, b], 1))
         return self.middle(padded[:, 0], padded[:, 1])[..., :h, :w]
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         b, w, _, h, wd = frames.shape
-        padded, _ = ALANet.pad(frames)
+        padded, _ = pad_frames(frames)
         middle = self.middle(padded[:, :-1].flatten(0, 1), padded[:, 1:].flatten(0, 1))
         return frames, middle.unflatten(0, (b, w - 1))[..., :h, :wd]

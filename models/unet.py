@@ -15,12 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 BASE_CHANNELS = (32, 64, 128, 256, 512, 512)
-STRIDE = 2 ** (len(BASE_CHANNELS) - 1)  # total downsampling of the encoder
+STRIDE = 2 ** (len(BASE_CHANNELS) - 1)  # the authors' encoder's total downsampling (5 levels)
 
 
-def channel_plan(width: float) -> tuple[int, ...]:
-    """Channels per level at a width multiplier (at least 4 per level)."""
-    return tuple(max(4, int(round(c * width))) for c in BASE_CHANNELS)
+def channel_plan(width: float, levels: int = len(BASE_CHANNELS) - 1) -> tuple[int, ...]:
+    """Channels of the stem and of each of ``levels`` downsampling levels at a width multiplier (at
+    least 4 per level); the latent then lies at stride ``2 ** levels``."""
+    return tuple(max(4, int(round(c * width))) for c in BASE_CHANNELS[:levels + 1])
 
 
 def _act(x: torch.Tensor) -> torch.Tensor:

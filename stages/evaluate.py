@@ -2,7 +2,9 @@
 
 Writes results/<dataset>/<protocol>/<method>/{frames.csv, summary.json, samples/}
 (docs/evaluation.md) and logs the run to MLflow. A trainable method is loaded from the checkpoint
-of each seed in ``train.seeds`` (written by the `train` stages) and scored once per seed. A method
+of each seed in ``train.seeds`` (written by the `train` stages) and scored once per seed; if its
+module declares knock-outs, each is scored too and its cost written to probes.json and probes/
+in the same folder (alabench.probes). A method
 that raises or breaks the output contract gets ``status: failed`` and its error in summary.json;
 the stage then exits 1 only when ``evaluate.strict`` is true.
 """
@@ -24,6 +26,7 @@ from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
 from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, record
 from alabench.methods import Method, MethodFailed, discover, get_method
+from alabench.probes import run_probes, write_probes
 from alabench.threads import configure_threads
 
 log = logging.getLogger("stages.evaluate")
@@ -81,11 +84,16 @@ def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) 
     tags = {"stage": "evaluate", "method": name, "protocol": protocol, "status": summary["status"]}
     run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
                   "options": summary.get("options", {}), "checkpoints": summary["checkpoints"]}
-    record(Path("results") / dataset / protocol / name, scored, summary, run_params, tags)
+    out_dir = Path("results") / dataset / protocol / name
+    record(out_dir, scored, summary, run_params, tags)
     if summary["status"] == "failed":
         if cfg.strict:
             raise EvaluationError(f"{name} failed on {dataset}/{protocol} (evaluate.strict is true): {summary['error']}")
         return
+    probes = run_probes(method, params, dataset, clips, summary["device"], trained_on)
+    if probes:
+        write_probes(out_dir, probes, scored.frames, cfg, {"method": name, "dataset": dataset, "protocol": protocol})
+        log.info("%s on %s/%s: %d knock-out(s) probed", name, dataset, protocol, len(probes))
     joint = summary["averages"]["per_clip"]["joint"]
     log.info("%s on %s/%s: joint PSNR %.2f dB, SSIM %.4f, LPIPS %.4f (%d frames capped at %.0f dB), %.4f s/frame",
              name, dataset, protocol, joint["psnr"]["mean"], joint["ssim"]["mean"], joint["lpips"]["mean"],

@@ -12,8 +12,9 @@ Exit status: 0 when every mutant was applied and caught, 1 when one survived, 2 
 was not found (the code moved on: update the snippet here) or the unbroken copy fails its tests.
 The first five mutants are the breaks of issue 26's table, the next nine guard the tests it asked to
 strengthen; the next eleven are the breaks of issue 33's table (statistics, ALANet's wiring, the
-training recipe, the report's cells, the order of frames, draws across processes); the last three
-break DAIN's and MEMC-Net's operations (issue 31).
+training recipe, the report's cells, the order of frames, draws across processes); the next three
+break DAIN's and MEMC-Net's operations (issue 31); then ALANet's knock-outs and their costs and
+verdicts (issue 36) and BIN's test protocol (issue 34).
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ MUTANTS = [
            (M + "test_one_runner_over_two_clips_equals_a_fresh_runner_per_clip",)),
     Mutant("interp-cross-gate-from-own-features", "ALANet's interpolation cross-attention gate reads the "
            "features it gates (self) instead of the other frame's", "models/alanet.py",
-           (('x_a * self.interp_cross["a_given_b"](x_b)', 'x_a * self.interp_cross["a_given_b"](x_a)'),),
+           (('self.cross(self.interp_cross["a_given_b"], x_a, x_b)', 'self.cross(self.interp_cross["a_given_b"], x_a, x_a)'),),
            (M + "test_each_variant_computes_eq5_and_eq6_with_its_real_gates",)),
     Mutant("alanet-self-builds-cross", "alanet_self builds the cross-attention modules too (unused)",
            "models/alanet.py",
@@ -185,6 +186,45 @@ MUTANTS = [
            "models/flow_projection.py", (("inside * weight[:, 0]", "inside.to(flow.dtype)"),),
            (MEMC + "test_flow_projection_matches_the_loop_reference",
             MEMC + "test_depth_weighting_lets_the_nearer_pixel_win"), all_fail=True),
+    # -- issue 36: mechanism probes (knock-outs wired to nothing, a cost of the wrong sign) ----------------
+    Mutant("knockout-latent-zeroed-wired-to-nothing", "the latent_zeroed knock-out hands the generators the "
+           "latent unchanged", "models/alanet.py",
+           (('return torch.zeros_like(z) if self.knocked_out == "latent_zeroed" else z', "return z"),),
+           (T + "test_probes.py::test_every_knockout_changes_both_paths_of_an_untrained_model_and_is_undone_after",
+            T + "test_probes.py::test_latent_zeroed_equals_an_explicitly_zero_latent"), all_fail=True),
+    Mutant("knockout-cross-replaces-nothing", "the cross knock-out keeps each neighbour's latent in M_C",
+           "models/alanet.py",
+           (('return (x_i if self.knocked_out == "cross_knocked_out" else x_j) * gate(x_i)',
+             "return x_j * gate(x_i)"),),
+           (T + "test_probes.py::test_every_knockout_changes_both_paths_of_an_untrained_model_and_is_undone_after",
+            T + "test_probes.py::test_cross_knocked_out_makes_a_frames_deblurring_independent_of_its_neighbours"),
+           all_fail=True),
+    Mutant("knockout-self-keeps-self-terms", "the self knock-out keeps the M_S terms", "models/alanet.py",
+           (('return self.use_self and self.knocked_out != "self_knocked_out"', "return self.use_self"),),
+           (T + "test_probes.py::test_every_knockout_changes_both_paths_of_an_untrained_model_and_is_undone_after",
+            T + "test_probes.py::test_self_knocked_out_equals_alanet_without_its_self_terms"), all_fail=True),
+    Mutant("knockout-gates-fixed-wired-to-nothing", "the gates_fixed knock-out leaves every gate as it is",
+           "models/alanet.py", (('if self.knocked_out == "gates_fixed":', "if False:"),),
+           (T + "test_probes.py::test_every_knockout_changes_both_paths_of_an_untrained_model_and_is_undone_after",
+            T + "test_probes.py::test_gates_fixed_equals_gates_of_one_half"), all_fail=True),
+    Mutant("knockout-cost-reversed", "probes.json's cost is knocked out − intact (a part that helps looks harmful)",
+           "alabench/probes.py", (("for f in (intact, knocked))", "for f in (knocked, intact))"),),
+           (T + "test_probes.py::test_evaluation_writes_probes_whose_costs_recompute_from_both_frames_tables",)),
+    Mutant("knockout-verdict-unused-one-sided", "the report calls a part unused when only the upper end of its "
+           "interval is under 0.1 dB", "alabench/report_probes.py",
+           (("all(-THRESHOLD <= lo and hi <= THRESHOLD", "all(hi <= THRESHOLD"),),
+           (T + "test_probes.py::test_verdicts",)),
+    # -- issue 34: BIN tested as its authors test it (a fresh window per output) --------------------------
+    Mutant("bin-state-carried-by-default", "BIN carries its state along the clip whatever carry_state says "
+           "(the authors' fresh window per output is lost)", "baselines/bin/__init__.py",
+           (("return (CarriedBIN if options.carry_state else BIN)(options)", "return CarriedBIN(options)"),),
+           (T + "test_bin_protocol.py::test_by_default_each_output_is_a_fresh_window_through_both_passes",
+            T + "test_bin_protocol.py::test_by_default_an_output_does_not_depend_on_frames_outside_its_window"),
+           all_fail=True),
+    Mutant("kept-slot-ignored", "clip inference keeps the window's middle slot, not the one the module names "
+           "(BIN's first pass, not its second)", "alabench/inference.py",
+           (("self.centre = kept_slot(model)", "self.centre = (self.window - 1) // 2"),),
+           (T + "test_bin_protocol.py::test_by_default_each_output_is_a_fresh_window_through_both_passes",)),
 ]
 
 

@@ -162,3 +162,16 @@ def test_variants_built_with_one_seed_share_every_tensor_they_have_in_common():
         shared = [k for k in other if k in full and other[k].shape == full[k].shape]
         assert len(shared) >= 60 and all(torch.equal(full[k], other[k]) for k in shared), attention
     assert not torch.equal(build("both", seed=6)["encoder.stem1.weight"], full["encoder.stem1.weight"])
+
+
+@pytest.mark.parametrize("levels", [3, 4, 5])
+def test_levels_put_the_latent_at_their_stride_for_any_frame_size(levels):
+    torch.manual_seed(0)
+    model = ALANet(ALANetConfig(window=3, width=0.0625, reduction=2, levels=levels)).eval()
+    frames = torch.rand(1, 3, 3, 40, 52)
+    deblur, interp = model(frames)
+    assert deblur.shape == frames.shape and interp.shape == (1, 2, 3, 40, 52)
+    latent = model.encode_frames(frames[:, 0])[-1]
+    stride = 2 ** levels
+    assert latent.shape[-2:] == (-(-40 // stride), -(-52 // stride))  # padded up to the stride, then /stride
+    assert len(model.encoder.downs) == levels and len(model.deblur_generator.ups) == levels

@@ -165,3 +165,24 @@ def test_the_readmes_commands_run_from_the_venv(command):
     result = subprocess.run([str(script), *command[1:]], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip()
+
+
+def test_a_rebuild_of_the_venv_runs_from_the_base_python_not_from_the_venv_it_deletes(tmp_path, monkeypatch):
+    """`make` puts .venv/bin first on PATH, so a second `make venv` (after the lock changed) is run by
+    .venv's own python3.11: the venv must be made by the base interpreter, which survives the rebuild."""
+    venv = tmp_path / ".venv"
+    monkeypatch.setattr(boot, "VENV", venv)
+    monkeypatch.setattr(boot, "BASE_PYTHON", "/base/python3.11")
+    monkeypatch.setattr(sys, "executable", str(venv / "bin" / "python3.11"))
+    calls = []
+
+    def record(*cmd):
+        calls.append(tuple(map(str, cmd)))
+        if cmd[1:3] == ("-m", "venv"):
+            boot._site_packages(Path(cmd[-1])).mkdir(parents=True)
+    monkeypatch.setattr(boot, "_run", record)
+    monkeypatch.setattr(boot, "link_scripts", lambda deps, venv: [])
+    boot.ensure_venv(tmp_path / "deps", "key")
+    assert calls[0][:3] == ("/base/python3.11", "-m", "venv")
+    assert Path(getattr(sys, "_base_executable", sys.executable)).name.startswith("python")
+    assert not Path(boot.BASE_PYTHON).is_relative_to(boot.ROOT / ".venv")  # the real one is outside .venv

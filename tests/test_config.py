@@ -140,7 +140,7 @@ def test_cpu_long_overlay_runs_table3_and_the_joint_competitors(tmp_path):
     apply_overlay(REPO / "params.cpu-long.yaml", params)
     merged, default = load_params(params), load_params(REPO / "params.yaml")
     assert {"alanet", "alanet_self", "alanet_cross", "unet", "bin", "nafnet"} <= set(merged.train.methods)
-    assert merged.train.seeds == (0, 1, 2) and merged.synth.test.clips == 16
+    assert merged.train.seeds == (0, 1, 2) and merged.synth.test.clips == 24
     assert merged.methods["alanet"] == default.methods["alanet"]  # deep merge: only bin and nafnet are added
     assert merged.methods["bin"]["width"] < 1 and merged.methods["nafnet"]["width"] < 32  # CPU sizes
     for cascade in merged.evaluate.cascades:

@@ -16,7 +16,7 @@ from conftest import tiny_params
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from test_methods import ECHO, write_method
 
-from alabench import evaluation
+from alabench import evaluation, stats
 from alabench.cli import run_stage
 from alabench.config import parse_params
 from alabench.datasets import TestClip as PreparedClip
@@ -152,6 +152,26 @@ def test_the_unit_is_the_video_and_seeds_are_averaged_with_their_spread():
     assert cell["seeds"] == {"0": 32.5, "1": 34.5} and cell["mean"] == pytest.approx(33.5)
     assert cell["seed_sd"] == pytest.approx(math.sqrt(2))
     assert 25 <= cell["ci"][0] < 33.5 < cell["ci"][1] <= 42  # resamples whole videos: v1 alone gives 26
+
+
+def test_the_summary_names_the_photo_unit_and_its_interval_resamples_photos():
+    """Issue 36: on synth the unit is the source photo (``photo:<name>`` in frames.csv): summary.json
+    says so with the count, and its interval is the percentile of the photo means under resampled photos."""
+    rng = np.random.default_rng(5)
+    psnr = np.repeat(rng.normal(28.0, 3.0, 6), 2) + rng.normal(0.0, 0.2, 12)  # 6 photos x 2 alike clips
+    rows = [(f"c{i:02d}", 0, kind, 1, p, 0.9, 0.1) for i, p in enumerate(psnr) for kind in ("deblur", "interp")]
+    frames = hand_made(rows)
+    frames["video"] = [f"photo:p{int(clip[1:]) // 2}" for clip in frames["clip"]]
+    s = summarize(frames, 50.0, 1000, 0.95, 0)
+    assert s["units"] == {"unit": "photo", "count": 6} and s["bootstrap"]["unit"] == "photo" and s["clips"] == 12
+    cell = s["averages"]["per_clip"]["joint"]["psnr"]
+    boot = stats.Resamples.draw(6, 1, 1000, 0).units @ psnr.reshape(6, 2).mean(axis=1) / 6
+    assert cell["mean"] == pytest.approx(psnr.mean(), abs=1e-6)
+    assert cell["ci"] == pytest.approx(list(np.percentile(boot, [2.5, 97.5])), abs=1e-6)
+    by_clip = summarize(frames.assign(video=frames["clip"]), 50.0, 1000, 0.95, 0)
+    assert by_clip["units"] == {"unit": "clip", "count": 12}
+    lo, hi = by_clip["averages"]["per_clip"]["joint"]["psnr"]["ci"]
+    assert hi - lo < 0.85 * (cell["ci"][1] - cell["ci"][0])  # clips taken for independent: too narrow
 
 
 def test_a_method_in_a_temporary_folder_is_discovered_and_evaluated(tmp_path, lpips):

@@ -35,8 +35,8 @@ def test_published_sizes_have_the_published_parameter_counts():
     assert round(parameter_count(build_model(FOUND.methods["nafnet"], params)) / 1e6, 2) == 17.11
 
 
-def bin_model(recurrent: bool = True) -> torch.nn.Module:
-    params = with_method_options(PARAMS, "bin", recurrent=recurrent)
+def bin_model(recurrent: bool = True, carry_state: bool = False) -> torch.nn.Module:
+    params = with_method_options(PARAMS, "bin", recurrent=recurrent, carry_state=carry_state)
     torch.manual_seed(0)
     return perturbed(build_model(FOUND.methods["bin"], params), 1).eval()
 
@@ -70,7 +70,7 @@ def test_bin_returns_frames_in_range_once_trained_and_raw_estimates_to_its_loss(
     """A BIN that overshoots (every level's output pushed up by 2) still hands clip inference
     frames in [0, 1], as the evaluation requires; training and the next pass see the unbounded values
     (without the ConvLSTM cells, whose tanh would bound them anyway)."""
-    model = bin_model(recurrent=False)
+    model = bin_model(recurrent=False, carry_state=True)
     with torch.no_grad():
         for level in model.levels:
             level.out.bias.add_(2.0)
@@ -221,14 +221,15 @@ def test_clip_inference_deblurs_each_input_once_through_the_chain():
     assert sum(seen) == 7 * cascade.window * d.window == 56
 
 
-def test_bin_hands_its_state_along_the_whole_clip_in_clip_inference():
-    model = bin_model()
+def test_bin_with_carry_state_hands_its_state_along_the_whole_clip_in_clip_inference():
+    model = bin_model(carry_state=True)
     clip = torch.rand(9, 3, 16, 20, generator=torch.Generator().manual_seed(6))
     changed = clip.clone()
     changed[0] = 1 - changed[0]
     with torch.no_grad():
-        # the clip's first window, no state yet: clip inference keeps what the training forward hands out
-        first, middle, _ = model.step(clip[[0, 0, 0, 1, 2, 3]][None], None)
+        # the clip's first window (inputs 0, 0, 0, 0, 1, 2; its pass on the last five), no state yet:
+        # clip inference keeps what the training forward's first pass hands out
+        first, middle, _ = model.step(clip[[0, 0, 0, 0, 1, 2]][None], None)
         deblur, interp = model(clip[[0, 0, 0, 1, 2, 3]][None])
         torch.testing.assert_close(first, deblur[:, 2])
         torch.testing.assert_close(middle, interp[:, 2])

@@ -18,10 +18,11 @@ from test_methods import FOUND, perturbed
 
 from alabench.config import parse_params
 from alabench.inference import ClipRunner, window_indices
-from alabench.methods import build_model, get_method
+from alabench.methods import build_model, get_method, with_method_options
 from models.alanet import ALANet, ChannelAttention
 
 PARAMS = parse_params(tiny_params())
+CARRIED = with_method_options(PARAMS, "bin", carry_state=True)  # BIN carrying its state along a clip (Recurrent)
 
 # The gates each registered variant must have, and no other (window 3: neighbours at offsets -1 and +1).
 SELF = {"deblur_self.self", "interp_self.a", "interp_self.b"}
@@ -181,12 +182,12 @@ def test_the_runner_hands_the_recurrent_state_from_each_window_to_the_next():
     """BIN over a clip: ClipRunner's outputs equal ``step`` called here on the clip's windows in order,
     the state of each handed to the next (None at the start), whatever the batch."""
     torch.manual_seed(0)
-    model = perturbed(build_model(get_method("bin"), PARAMS), 5).eval()
+    model = perturbed(build_model(get_method("bin"), CARRIED), 5).eval()
     clip, _ = clips()
     state, expected = None, []
     with torch.no_grad():
         for k in range(len(clip)):
-            window = clip[window_indices(k, len(clip), model.window)][None]
+            window = clip[window_indices(k, len(clip), model.window, model.centre)][None]
             deblur, interp, state = model.step(window, state)
             expected += [("deblur", k, deblur[0])] + ([("interp", k, interp[0])] if k < len(clip) - 1 else [])
     for batch in (1, 3):
@@ -266,12 +267,13 @@ def run(runner: ClipRunner, clip: torch.Tensor) -> list[tuple[str, int, torch.Te
     return list(runner.run(clip))
 
 
-@pytest.mark.parametrize("name", sorted(FOUND.methods))
+@pytest.mark.parametrize("name", [*sorted(FOUND.methods), "bin:carry_state"])
 def test_one_runner_over_two_clips_equals_a_fresh_runner_per_clip(name):
-    """Evaluation runs one ClipRunner over every clip: a recurrent state (BIN's) or any cache must start
-    afresh with each clip. Clip B after clip A equals clip B alone."""
+    """Evaluation runs one ClipRunner over every clip: a recurrent state (BIN's with carry_state) or
+    any cache must start afresh with each clip. Clip B after clip A equals clip B alone."""
     torch.manual_seed(0)
-    model = perturbed(build_model(get_method(name), PARAMS), 5).eval()
+    name, params = ("bin", CARRIED) if name == "bin:carry_state" else (name, PARAMS)
+    model = perturbed(build_model(get_method(name), params), 5).eval()
     first, second = clips()
     shared = ClipRunner(model, batch=2)
     run(shared, first)
@@ -285,7 +287,7 @@ def test_one_runner_over_two_clips_equals_a_fresh_runner_per_clip(name):
 def test_the_recurrent_state_matters_so_the_reset_is_tested():
     """BIN's outputs do depend on the state handed on: without a reset the test above would see it."""
     torch.manual_seed(0)
-    model = perturbed(build_model(get_method("bin"), PARAMS), 5).eval()
+    model = perturbed(build_model(get_method("bin"), CARRIED), 5).eval()
     first, second = clips()
     window = second[None, :model.window] if len(second) >= model.window else \
         torch.cat([second, second[-1:].expand(model.window - len(second), -1, -1, -1)])[None]

@@ -75,3 +75,37 @@ def test_resamples_are_seeded_and_shared():
     one, two = stats.Resamples.draw(8, 1, 100, 3), stats.Resamples.draw(8, 3, 100, 3)
     assert np.array_equal(one.units, two.units) and (one.units.sum(1) == 8).all() and (two.seeds.sum(1) == 3).all()
     assert not np.array_equal(one.units, stats.Resamples.draw(8, 1, 100, 4).units)
+
+
+def nested(clip_psnr: np.ndarray, clips_per_photo: int, by_clip: bool = False) -> pd.DataFrame:
+    """One deblurred and one interpolated frame per clip; clip i is cut from photo i // clips_per_photo
+    (``video`` = ``photo:pNN``), or with ``by_clip`` each clip taken for a unit of its own."""
+    rows = [("", f"c{i:02d}" if by_clip else f"photo:p{i // clips_per_photo:02d}", f"c{i:02d}", 0, kind, 1, psnr,
+             0.9, 0.1) for i, psnr in enumerate(clip_psnr) for kind in ("deblur", "interp")]
+    return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def test_the_bootstrap_resamples_photos_with_their_clips_nested():
+    """Issue 36: two clips cut from one photo are not independent. The paired interval is the one from
+    resampling the 12 photos (each photo's mean over its clips' frames), and clip-level resampling,
+    which takes the 24 clips for independent, would give a narrower one."""
+    rng = np.random.default_rng(2)
+    photo_gain = rng.normal(0.3, 0.6, 12)
+    gain = np.repeat(photo_gain, 2) + rng.normal(0.0, 0.05, 24)  # a photo's two clips gain alike
+    base = 25.0 + rng.normal(0.0, 2.0, 24)
+    diff = stats.difference(scores(nested(base + gain, 2)), scores(nested(base, 2)), "per_clip", "joint", "psnr",
+                            4000, 0.95, 0)
+    assert diff.units == 12 and diff.mean == pytest.approx(gain.mean())
+    boot = stats.Resamples.draw(12, 1, 4000, 0).units @ gain.reshape(12, 2).mean(axis=1) / 12
+    assert (diff.lo, diff.hi) == pytest.approx(tuple(np.percentile(boot, [2.5, 97.5])), abs=1e-6)
+    clips = stats.difference(scores(nested(base + gain, 2, by_clip=True)), scores(nested(base, 2, by_clip=True)),
+                             "per_clip", "joint", "psnr", 4000, 0.95, 0)
+    assert clips.units == 24 and clips.mean == pytest.approx(diff.mean)
+    assert clips.hi - clips.lo < 0.8 * (diff.hi - diff.lo)  # ~1/sqrt(2): the clip-level interval is too narrow
+
+
+def test_the_unit_kind_comes_from_the_ids():
+    assert stats.unit_kind(nested(np.full(4, 30.0), 2)) == "photo"
+    assert stats.unit_kind(nested(np.full(4, 30.0), 2, by_clip=True)) == "clip"
+    assert stats.unit_kind(frames({"v1": 30.0, "v2": 20.0}, clips_per_unit=2)) == "video"
+    assert stats.unit_kind(frames({"v1": 30.0, "photo:v2": 20.0})) == "clip"  # no kind shared by every unit

@@ -1,17 +1,26 @@
-"""The embedded data set: deterministic, split by photo, sub-pixel motion that blurs like video."""
+"""The embedded data set: deterministic, split by photo, sub-pixel motion that blurs like video;
+each test clip depends on one photo, the independent test unit."""
 
 from __future__ import annotations
 
 import csv
+import importlib.util
+import itertools
 
 import numpy as np
+import pandas as pd
 import pytest
-from conftest import tiny_params
+import yaml
+from conftest import REPO, repo_params, tiny_params
+from skimage.transform import resize
 
 import alabench.sources.synth as synth
-from alabench.config import parse_params
+from alabench import stats
+from alabench.blur import VIDEO_MAP, prepare_split, read_video_map
+from alabench.config import merge, parse_params
+from alabench.datasets import iter_test_clips
 from alabench.frames import list_clips, list_frames, read_clip
-from alabench.sources.photos import SOURCES, load_photo
+from alabench.sources.photos import SOURCES, PhotoError, load_photo
 
 
 def synth_params(**changes):
@@ -30,16 +39,47 @@ def test_every_photo_loads_offline_as_rgb_float():
 
 
 def test_split_is_by_source_photo():
+    """No photo on both sides; a training clip cuts its layers from other photos of its split, a test
+    clip from its own photo only, so that it depends on one test unit."""
     cfg = synth_params()
     sources = synth.split_sources(cfg.test_photos)
     assert set(sources["train"]).isdisjoint(sources["test"])
     assert set(sources["train"]) | set(sources["test"]) == set(SOURCES)
+    layered = 0
     for split, count in (("train", 6), ("test", 6)):
         for i in range(count):
             clip = synth.render_clip(cfg, split, i, 4)
             used = {clip.background, *clip.layers}
             assert used <= set(sources[split]), (split, i, used)
-            assert clip.background not in clip.layers
+            if split == "train":
+                assert clip.background not in clip.layers
+            else:
+                assert set(clip.layers) <= {clip.background}, (i, clip.layers)
+                layered += bool(clip.layers)
+    assert layered  # the test clips do have foreground layers
+
+
+@pytest.mark.parametrize("profile", [None, "params.cpu-long.yaml"])
+def test_the_test_clips_cover_at_least_12_photos_none_of_them_trained_on(profile):
+    """Issue 36: the test units are >= 12 independent source photos, each the background of a test clip."""
+    data = repo_params() if profile is None else merge(repo_params(), yaml.safe_load((REPO / profile).read_text()))
+    cfg = parse_params(data).synth
+    sources = synth.split_sources(cfg.test_photos)
+    shown = {synth.background_photo(cfg, "test", i) for i in range(cfg.test.clips)}
+    assert len(set(cfg.test_photos)) >= 12 and shown == set(cfg.test_photos)
+    assert set(sources["train"]).isdisjoint(shown) and len(sources["train"]) >= 13  # as many as before issue 36
+
+
+def test_no_two_sources_are_one_photo():
+    """A source is one scene: two names for the same picture (PyWavelets' ``camera`` is scikit-image's)
+    would put one photo on both sides of the split. Their thumbnails must differ."""
+    def thumb(source):
+        grey = load_photo(source).views[0].mean(axis=2)
+        small = resize(grey, (32, 32), anti_aliasing=True)
+        return (small - small.mean()) / (small.std() + 1e-6)
+    thumbs = {s: thumb(s) for s in SOURCES}
+    for a, b in itertools.combinations(SOURCES, 2):
+        assert (thumbs[a] * thumbs[b]).mean() < 0.9, (a, b)
 
 
 def test_render_is_deterministic_and_seeded():
@@ -95,6 +135,33 @@ def test_write_dataset_layout_and_identical_bytes_with_any_worker_count(tmp_path
         rows = list(csv.DictReader(fh))
     assert len(rows) == cfg1.train.clips + cfg1.test.clips
     assert {r["split"] for r in rows} == {"train", "test"}
+    assert synth.UNITS_CSV == VIDEO_MAP  # the file the blur stage reads
+    assert read_video_map(tmp_path / "one") == {r["clip"]: f"photo:{r['background']}" for r in rows}
+
+
+def test_the_prepared_test_clips_carry_their_photo_as_the_unit(tmp_path):
+    """videos.csv -> the blur stage's manifest -> TestClip.video: two clips over one photo are one unit."""
+    cfg = synth_params(test={"clips": 3, "frames": 27}, test_photos=["astronaut", "coffee"],
+                       train={"clips": 1, "frames": 2})
+    synth.write_dataset(cfg, tmp_path / "sharp")
+    blur = parse_params(tiny_params()).blur
+    prepare_split(tmp_path / "sharp" / "test", tmp_path / "prepared", blur, root=tmp_path)
+    clips = list(iter_test_clips(tmp_path / "prepared" / "all_blurry", tmp_path))
+    assert {c.name: c.video for c in clips} == {"000_astronaut": "photo:astronaut", "001_coffee": "photo:coffee",
+                                                "002_astronaut": "photo:astronaut"}
+    table = pd.DataFrame({"video": [c.video for c in clips], "clip": [c.name for c in clips]})
+    assert stats.unit_kind(table) == "photo"
+
+
+def test_a_photo_whose_package_is_missing_is_named(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "sporco" else real(name, *a))
+    load_photo.cache_clear()
+    try:
+        with pytest.raises(PhotoError, match=r"sporco/data/kodim23.png: the Python package sporco.*make venv"):
+            load_photo("kodim23")
+    finally:
+        load_photo.cache_clear()
 
 
 def test_unknown_photo_is_named():

@@ -1,11 +1,17 @@
-"""The embedded 240 fps data set: clips rendered from scikit-image photographs.
+"""The embedded 240 fps data set: clips rendered from real photographs (alabench.sources.photos).
 
 Each clip is a camera moving smoothly over a background photo (translation whose velocity turns
-and changes speed, plus a steady rotation and zoom) with 1-3 foreground layers cut from *other*
-photos of the same split, each with a soft mask and a motion of its own. Every frame is sampled
-at sub-pixel positions with cubic B-spline interpolation from photos that were resized with an
-antialiasing filter, so averaging consecutive frames (paper eq. 7) gives a smooth, real-looking
-motion blur, including the mixed pixels where a layer moves over the background.
+and changes speed, plus a steady rotation and zoom) with 1-3 foreground layers, each with a soft
+mask and a motion of its own. Every frame is sampled at sub-pixel positions with cubic B-spline
+interpolation from photos that were resized with an antialiasing filter, so averaging consecutive
+frames (paper eq. 7) gives a smooth, real-looking motion blur, including the mixed pixels where a
+layer moves over the background.
+
+Photos are split by source scene (``synth.test_photos``). A training clip cuts its layers from
+*other* photos of its split, for variety; a test clip cuts them from its own photo, so that it
+depends on that one photo alone: the photo is the independent test unit, and test clip ``i`` has
+photo ``i mod n`` as background, so every test photo gets clips once there are as many clips as
+photos. ``videos.csv`` names each clip's photo (``photo:<source>``) for the statistics.
 
 Everything is drawn from a generator seeded by ``(seed, split, clip index)``: the same params give
 the same bytes, and one clip does not depend on how many others are rendered.
@@ -162,13 +168,21 @@ class RenderedClip:
     layers: tuple[str, ...]  # photo source of each foreground layer
 
 
+def background_photo(cfg: SynthParams, split: str, index: int) -> str:
+    """The photo behind clip ``index`` of ``split``: the split's photos in turn, so ``n`` clips cover
+    ``n`` photos (on the test split, clip ``index``'s test unit)."""
+    sources = split_sources(cfg.test_photos)[split]
+    return sources[index % len(sources)]
+
+
 def render_clip(cfg: SynthParams, split: str, index: int, frames: int) -> RenderedClip:
     """Render clip ``index`` of ``split``."""
     rng = np.random.default_rng([cfg.seed, SPLITS.index(split), index])
     sources = split_sources(cfg.test_photos)[split]
-    bg_source = sources[index % len(sources)]
+    bg_source = background_photo(cfg, split, index)
     background = _background(rng, bg_source, cfg, frames)
-    others = [s for s in sources if s != bg_source]
+    # test: layers from the clip's own photo (it depends on its test unit alone); train: from other photos
+    others = [bg_source] if split == "test" else [s for s in sources if s != bg_source]
     count = int(rng.integers(cfg.layers[0], cfg.layers[1] + 1))
     layer_sources = tuple(others[rng.integers(len(others))] for _ in range(count))
     layers = [_layer(rng, source, cfg, frames) for source in layer_sources]
@@ -187,24 +201,40 @@ def render_clip(cfg: SynthParams, split: str, index: int, frames: int) -> Render
     return RenderedClip(f"{index:03d}_{bg_source}", out, bg_source, layer_sources)
 
 
-def _render_and_write(job: tuple[SynthParams, str, int, int, Path]) -> str:
+UNITS_CSV = "videos.csv"  # alabench.blur.VIDEO_MAP, which the blur stage reads (not imported: not a dep of synth)
+
+
+def photo_unit(source: str) -> str:
+    """The test unit of a clip rendered over photo ``source`` (its id in videos.csv and frames.csv)."""
+    return f"photo:{source}"
+
+
+def _render_and_write(job: tuple[SynthParams, str, int, int, Path]) -> tuple[str, str, str]:
+    """Render and write one clip; returns its name, its background photo and its clips.csv row."""
     cfg, split, index, frames, split_dir = job
     clip = render_clip(cfg, split, index, frames)
     for t, frame in enumerate(clip.frames):
         write_png(split_dir / clip.name / frame_name(t), frame, cfg.png_compression)
-    return f"{split},{clip.name},{clip.background},{' '.join(clip.layers)}\n"
+    return clip.name, clip.background, f"{split},{clip.name},{clip.background},{' '.join(clip.layers)}\n"
 
 
 def write_dataset(cfg: SynthParams, out_dir: Path) -> None:
     """Render every clip of both splits into ``out_dir/<split>/<clip>/%05d.png``, plus
-    ``out_dir/clips.csv`` naming the photo behind each clip's background and layers."""
+    ``out_dir/clips.csv`` naming the photo behind each clip's background and layers and
+    ``out_dir/videos.csv`` the test unit of each clip: its background photo."""
     sizes: dict[str, SplitSize] = {"train": cfg.train, "test": cfg.test}
     jobs = [(cfg, split, i, sizes[split].frames, Path(out_dir) / split)
             for split in SPLITS for i in range(sizes[split].clips)]
     log.info("rendering %d clips (%s) at %dx%d with %d worker(s)", len(jobs),
              ", ".join(f"{s}: {sizes[s].clips} x {sizes[s].frames} frames" for s in SPLITS),
              cfg.width, cfg.height, cfg.workers)
+    if cfg.test.clips < len(cfg.test_photos):
+        log.warning("synth.test.clips = %d covers %d of the %d synth.test_photos: the test units are the photos, "
+                    "raise it to at least %d", cfg.test.clips, cfg.test.clips, len(cfg.test_photos),
+                    len(cfg.test_photos))
     with executor(cfg.workers) as pool:
-        rows = list(progress(pool.map(_render_and_write, jobs), total=len(jobs), desc="synth", unit="clip"))
-    atomic_write_text(Path(out_dir) / "clips.csv", "split,clip,background,layers\n" + "".join(rows))
+        clips = list(progress(pool.map(_render_and_write, jobs), total=len(jobs), desc="synth", unit="clip"))
+    atomic_write_text(Path(out_dir) / "clips.csv", "split,clip,background,layers\n" + "".join(row for *_, row in clips))
+    atomic_write_text(Path(out_dir) / UNITS_CSV, "clip,video\n" + "".join(
+        f"{name},{photo_unit(background)}\n" for name, background, _ in sorted(clips)))
 

@@ -15,17 +15,27 @@ same instants (its I4, I6, I8, I5, I7, I6'), each through a ConvLSTM cell whose 
 video; without a previous pass they are this pass's own neighbours (I2, I4, I6, I3, I5, I4), as in
 the authors' code. BIN trains on windows of **6 inputs**: a pass on B1..B9, then one on B3..B11 fed
 by the first's recurrent state. So does ``forward`` (``window = 6``): slot 2 and the middle of slots
-2-3 come from the first pass's I5'' and I6', what clip inference keeps of a pass (``step``), and
-slot 3 and the middle of slots 3-4 from the second pass's, made with the state; every other output
+2-3 come from the first pass's I5'' and I6', and slot 3 and the middle of slots 3-4 from the second
+pass's, made with the state (what clip inference keeps, below); every other output
 of the window is the finest-level estimate of that instant, so even the shared loss reaches every
-level. (The second pass's I4' is not handed out: the published loss never supervises it.)
+level, but slots 0 and 5, the window's ends, return their inputs (``scored_slots``: what validation
+should score). (The second pass's I4' is not handed out: the published loss never supervises it.)
 BIN trains on its own 6-input windows (option ``window``, which overrides ``train_data.window``), so
 its second pass learns from a state made of real frames, as at test time; its training clips must
 hold 51 sharp frames. A shorter window (``window`` 3, say) is replicate-padded to 6 around its
 centre, as clip inference pads a clip's ends: then the second pass only ever sees repeated frames.
-At test time BIN carries the state along the whole video: so does clip inference here, through
-``step`` (``alabench.methods.Recurrent``): one pass per window, centred on the input kept, fed by
-the previous window's pass, from the clip's first window on.
+Clip inference follows the authors' test code (laomao0/BIN ``test.py``) by default: each output gets
+a fresh 6-input window, the two passes of ``forward`` with the state reset, and keeps the second
+pass's outputs. Input k and the middle of inputs k, k+1 come from the window on inputs k-3 .. k+2
+(``centre`` = slot 3, the second pass's centre): its I5'' (the authors' I7''', ``Ft_p[13]``) and
+its I6' (their I8'', ``Ft_p[12]``); the clip's ends are replicate-padded, as their clamped indices
+are. Two outputs differ from theirs: they never output input 0, and take the middle of inputs 0, 1
+from the *first* pass of the window on inputs 0, 0, 0, 1, 2, 3 (``Ft_p[8]``); here both come from
+the window on 0, 0, 0, 0, 1, 2, as every other output does. ``carry_state: true`` carries the state
+along the whole clip instead (``CarriedBIN.step``, ``alabench.methods.Recurrent``): one pass per
+output on the same five inputs (slots 1-5 of that window), fed by the previous output's pass from
+the clip's first on; half the cost, but the cell state then grows along the clip, while training
+only ever sees it after one pass.
 
 Trained with its published loss (``BINLoss``, as the authors' ``bin_model.get_loss`` for BIN₄):
 the Charbonnier penalty sqrt(d² + 1e-6) of each of the 14 pyramid outputs of a 6-input window
@@ -39,9 +49,11 @@ Differences from the published model, said plainly: every level's last layer sta
 at zero, so an untrained model returns means of its inputs (not the inputs themselves: no level
 sees the input it deblurs, so an untrained BIN scores below the blurry inputs); ``width`` scales the
 96 features and 32-channel growth; ``blocks`` = RDBs per level (12 published). At width 1.0,
-blocks 12, layers 4 it has 11,441,668 parameters, the count of the authors' model.
+blocks 12, layers 4 it has 11,441,668 parameters, the count of the authors' model
+(``BIN.published_parameters``: a smaller row can say how much smaller).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
@@ -51,11 +63,12 @@ from torch import nn
 from alabench.config import Params, Range
 from alabench.methods import TASKS, Method, method_options, register
 from alabench.training import shared_loss
-from models.alanet import ALANet
+from models.alanet import pad_frames
 from models.rdn import ConvLSTMCell, FrameRDN
 
 WINDOW = 6  # inputs per window: two pyramid passes of 5, the second fed by the first's recurrent state
-CENTRE = (WINDOW - 1) // 2  # the slot clip inference keeps
+CENTRE = (WINDOW - 1) // 2  # where forward centres a shorter (training) window
+KEPT = 3  # the slot clip inference keeps: the second pass's centre, as the authors' test keeps it
 HAND_ON = ("i4", "i6", "i8", "i5", "i7", "i6b")  # a pass's estimates that the next pass uses (as p4 ... p6')
 # Where each output of a pass on slots s..s+4 lies, in half-input steps from slot s (inputs even,
 # middles odd): I2 is the middle of slots s and s+1, I3 the input s+1 deblurred, and so on.
@@ -72,14 +85,22 @@ class Options:
     recurrent: bool = True  # the ConvLSTM cells (false: estimates handed on directly, the authors' non-LSTM variant)
     loss: Literal["published", "shared"] = "published"  # BINLoss (Charbonnier, every pyramid output), or eq. 8
     window: Annotated[int, Range(2, WINDOW)] = WINDOW  # inputs per training window (published 6: both passes)
+    carry_state: bool = False  # the state along the whole clip (false: a fresh window per output, as its authors test)
 
 
 class BIN(nn.Module):
+    """BIN₄; clip inference runs ``forward`` on a fresh window per output (the authors' test protocol)."""
+
     window = WINDOW
+    centre = KEPT  # the slot clip inference keeps (alabench.inference)
+    published_parameters = 11_441_668  # the authors' bin_stage4_lstm (counted by instantiating it)
 
     def __init__(self, options: Options) -> None:
         super().__init__()
-        self.config = options  # recorded in the checkpoint by the train stage
+        # recorded in the checkpoint (and the resume key) by the train stage: carry_state changes only
+        # clip inference, so it is left out and switching it resumes a finished run instead of retraining
+        self.config = dataclasses.replace(options, carry_state=Options.carry_state)
+        self.carry_state = options.carry_state
         f, g = max(4, round(96 * options.width)), max(2, round(32 * options.width))
         self.levels = nn.ModuleList(FrameRDN(n, f, g, options.layers, options.blocks) for n in (2, 3, 5, 5))
         # one cell per instant handed on: I4, I6, I8, I5, I7, I6' (3 -> 3 channels, as published)
@@ -106,23 +127,13 @@ class BIN(nn.Module):
         stepped = [cell(x, c) for cell, x, c in zip(self.cells, prev, cells or [None] * len(prev))]
         return [h for h, _ in stepped], [c for _, c in stepped]
 
-    def step(self, window: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
-        """Clip inference (alabench.methods.Recurrent), BIN's test-time mode: one pass on slots 0-4
-        (centred on slot 2) fed by the previous window's hand-on, so the state follows the whole clip."""
-        padded, (h, w) = ALANet.pad(window)
-        prev, cells = state if state is not None else (None, None)
-        out = self.pyramid([padded[:, t] for t in range(5)], prev)
-        # frames once trained, clamped as ALANet's and CAIN's are; the state carries the raw estimates on
-        frames = [out[k][..., :h, :w].clamp(0, 1) for k in ("i5c", "i6b")]
-        return frames[0], frames[1], self.hand_on(out, cells)
-
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, W, 3, H, W) inputs in [0, 1], 2 <= W <= 6 -> (deblur (B, W, ...), interp (B, W-1, ...))."""
         n, w, _, h, wd = frames.shape
         if not 2 <= w <= WINDOW:
             raise ValueError(f"bin takes windows of 2 to {WINDOW} inputs, got {w}")
         shift = CENTRE - (w - 1) // 2  # the given window's centre lands on slot CENTRE
-        padded, _ = ALANet.pad(frames)
+        padded, _ = pad_frames(frames)
         slots = [padded[:, min(max(t - shift, 0), w - 1)] for t in range(WINDOW)]
         first = self.pyramid(slots[:5], None)
         second = self.pyramid(slots[1:], self.hand_on(first, None)[0])
@@ -136,6 +147,26 @@ class BIN(nn.Module):
             deblur_out, interp_out = deblur_out.clamp(0, 1), interp_out.clamp(0, 1)
         # the inputs' slots with no estimate of their own (the window's ends) come back as given
         return deblur_out, interp_out
+
+    def scored_slots(self, window: int) -> tuple[list[int], list[int]]:
+        """The slots of ``forward``'s outputs on a ``window``-input window that are estimates (deblurred,
+        interpolated): the padded six's end slots 0 and 5 return their inputs and are not scored."""
+        shift = CENTRE - (window - 1) // 2
+        return [j for j in range(window) if 0 < j + shift < WINDOW - 1], list(range(window - 1))
+
+
+class CarriedBIN(BIN):
+    """BIN with ``carry_state: true``: clip inference carries the recurrent state along the whole clip."""
+
+    def step(self, window: torch.Tensor, state: Any) -> tuple[torch.Tensor, torch.Tensor, Any]:
+        """Clip inference (alabench.methods.Recurrent): on the window of inputs k-3 .. k+2, one pass
+        on slots 1-5 (centred on slot 3, input k) fed by the previous window's hand-on."""
+        padded, (h, w) = pad_frames(window)
+        prev, cells = state if state is not None else (None, None)
+        out = self.pyramid([padded[:, t] for t in range(KEPT - 2, KEPT + 3)], prev)
+        # frames once trained, clamped as ALANet's and CAIN's are; the state carries the raw estimates on
+        frames = [out[k][..., :h, :w].clamp(0, 1) for k in ("i5c", "i6b")]
+        return frames[0], frames[1], self.hand_on(out, cells)
 
 
 def charbonnier(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -171,7 +202,8 @@ class BINLoss(nn.Module):
 
 
 def build(params: Params) -> BIN:
-    return BIN(method_options(params, "bin", Options))
+    options = method_options(params, "bin", Options)
+    return (CarriedBIN if options.carry_state else BIN)(options)
 
 
 def loss(params: Params) -> nn.Module:
@@ -185,5 +217,7 @@ register(Method(
     build=build,
     options=Options,
     loss=loss,
-    description="BIN (Shen et al. 2020): pyramid of residual dense networks, ConvLSTM between passes; window 6",
+    description="BIN (Shen et al. 2020): pyramid of residual dense networks, ConvLSTM between passes; window 6, "
+                "a fresh one per output as its authors test (carry_state: the state along the clip); published "
+                "size 11,441,668 parameters",
 ))

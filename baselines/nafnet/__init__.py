@@ -27,7 +27,7 @@ from torch import nn
 from alabench.config import ParamError, Params, Range
 from alabench.methods import Features, Method, method_options, register
 from alabench.training import shared_loss
-from models.alanet import ALANet
+from models.alanet import pad_frames
 from models.nafnet import NAFNet
 
 
@@ -56,7 +56,7 @@ class FrameDeblurrer(nn.Module):
 
     def deblur(self, frames: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) -> (N, 3, H, W), any size (replicate-padded to the network's stride)."""
-        padded, (h, w) = ALANet.pad(frames)
+        padded, (h, w) = pad_frames(frames)
         return self.net(padded)[..., :h, :w]
 
     def forward(self, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

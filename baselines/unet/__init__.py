@@ -3,7 +3,9 @@
 Everything but M is ALANet's (the same ``ALANetOptions``: width, generators, residual; same skips,
 padding and zero-initialised residual output): the deblur latent of frame i is its own encoder
 latent x_i, the interpolation latent between i and i+1 is (x_i + x_{i+1}) / 2. Comparing it with
-`alanet`, `alanet_self` and `alanet_cross` isolates what the attention adds (paper Table 3).
+`alanet`, `alanet_self` and `alanet_cross` isolates what the attention adds (paper Table 3). Its one
+knock-out (``ALANet.knockouts``) is ``latent_zeroed``: without attention there are no gates or terms to
+switch off, but whether the decoder uses the bottleneck latent at all is the same question.
 """
 
 from dataclasses import asdict
