@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from conftest import git_repo, run, run_env, tiny_params
+from conftest import DDP_COMPARABLE, git_repo, run, run_env, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 TRAIN = ["-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"]
@@ -35,7 +35,9 @@ def node_launcher(rank: int, port: int) -> list[str]:
 
 
 def test_two_nodes_match_one_process(tmp_path):
-    base = git_repo(tmp_path / "base", tiny_params())
+    params = tiny_params()
+    params["train_data"].update(DDP_COMPARABLE)
+    base = git_repo(tmp_path / "base", params)
     run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], base)
     nodes = [tmp_path / f"node{rank}" for rank in (0, 1)]
     for work in [tmp_path / "one", *nodes]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import git_repo, run, tiny_params
+from conftest import DDP_COMPARABLE, git_repo, run, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
@@ -130,6 +130,9 @@ def test_ddp_on_two_cpu_processes_matches_one_process(repo, tmp_path):
         work = tmp_path / f"p{procs}"
         shutil.copytree(repo, work, ignore=shutil.ignore_patterns("checkpoints", "training", "mlflow.db"))
         shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
+        params = yaml.safe_load((work / "params.yaml").read_text())
+        params["train_data"].update(DDP_COMPARABLE)
+        (work / "params.yaml").write_text(yaml.safe_dump(params))
         launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
         result = run([*launcher, "-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"], work)
         assert "2 process(es)" in result.stderr if procs == 2 else "1 process(es)" in result.stderr
