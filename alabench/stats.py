@@ -108,14 +108,19 @@ class UnitScores:
         return np.where(counts > 0, value, np.nan)
 
 
+PREFIXED_UNITS = ("photo",)  # unit kinds named by their ids' prefix (synth's ``photo:astronaut``)
+
+
 def unit_kind(frames: pd.DataFrame) -> str:
-    """What the test units of a frames table are: the ``<kind>:`` prefix all their ids share (synth's
-    ``photo:astronaut``: ``photo``), else ``video`` where a unit holds several clips, else ``clip``."""
+    """What the test units of a frames table are: ``photo`` where every id is ``photo:<source>``, else
+    ``video`` where a unit holds several clips, else ``clip``. Only the known prefixes count: a video id
+    may be a URL (``https://…``, YouTube240), whose scheme is no unit kind."""
     if "video" not in frames:
         return "clip"
-    prefix = frames["video"].astype(str).str.extract(r"^([a-z]+):", expand=False)
-    if len(prefix) and prefix.notna().all() and prefix.nunique() == 1:
-        return str(prefix.iloc[0])
+    ids = frames["video"].astype(str)
+    for kind in PREFIXED_UNITS:
+        if len(ids) and ids.str.startswith(f"{kind}:").all():
+            return kind
     return "video" if frames.groupby("video")["clip"].nunique().gt(1).any() else "clip"
 
 

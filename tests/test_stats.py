@@ -109,3 +109,6 @@ def test_the_unit_kind_comes_from_the_ids():
     assert stats.unit_kind(nested(np.full(4, 30.0), 2, by_clip=True)) == "clip"
     assert stats.unit_kind(frames({"v1": 30.0, "v2": 20.0}, clips_per_unit=2)) == "video"
     assert stats.unit_kind(frames({"v1": 30.0, "photo:v2": 20.0})) == "clip"  # no kind shared by every unit
+    # a video id that is a URL (YouTube240) names no kind by its scheme; its summary must fit the schema
+    assert stats.unit_kind(frames({"https://youtu.be/a": 30.0, "https://youtu.be/b": 20.0}, clips_per_unit=2)) == "video"
+    assert stats.unit_kind(frames({"http://127.0.0.1/a.mp4": 30.0, "http://127.0.0.1/b.mp4": 20.0})) == "clip"
