@@ -88,8 +88,8 @@ def score_frame(clip: TestClip, kind: str, k: int, output: np.ndarray, lpips: Lp
     output = output[None]
     return {"seed": "", "video": clip.video, "clip": clip.name, "k": k, "kind": kind, "input_blurry": int(blurry),
             "psnr": float(psnr_batch(output, target)[0]),
-            "ssim": float(ssim_batch(output, target)[0]) if lpips else np.nan,
-            "lpips": float(lpips(output, target)[0]) if lpips else np.nan}
+            "ssim": float(ssim_batch(output, target)[0]) if lpips is not None else np.nan,
+            "lpips": float(lpips(output, target)[0]) if lpips is not None else np.nan}
 
 
 def sample_positions(clips: list[str], inputs_per_clip: list[int], count: int) -> set[tuple[str, int]]:

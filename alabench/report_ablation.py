@@ -34,8 +34,8 @@ def pairs(ablation: list[str], found: list[str]) -> list[tuple[str, str]]:
 def _text(diff: stats.Difference | None) -> dict[str, str]:
     if diff is None or not math.isfinite(diff.mean):
         return {"text": "–", "mdd": "–", "mark": "", "title": ""}
-    mark = "separates" if diff.separable else ("below MDD" if abs(diff.mean) < diff.mdd else "")
-    return {"text": f"{diff.mean:+.3f} [{diff.lo:+.3f}, {diff.hi:+.3f}]", "mdd": f"{diff.mdd:.3f}", "mark": mark,
+    return {"text": f"{diff.mean:+.3f} [{diff.lo:+.3f}, {diff.hi:+.3f}]", "mdd": f"{diff.mdd:.3f}",
+            "mark": "separates" if diff.separable else "",
             "title": f"paired over {diff.units} units × {diff.seeds} seed(s); minimum detectable difference at "
                      f"{stats.POWER:.0%} power: {diff.mdd:.3f} dB"}
 

@@ -361,6 +361,8 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
                                          "start_psnr": start_psnr, "config": config, "initial": initial,
                                          "threads": torch.get_num_threads()})
 
+    # the same validation windows every epoch, read once: where the history's gate spread is measured
+    gate_inputs = diagnostic_inputs(val_set).to(dist.device) if dist.is_main else None
     if start_psnr is None and dist.is_main:  # where the untrained model stands: the divergence guard's floor
         start_psnr = validate(unwrap(net), val_set, dist.device)["joint_psnr"]
         unwrap(net).train()
@@ -408,7 +410,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
                "train_loss": epoch_loss[0] / max(epoch_loss[1], 1)}
         if dist.is_main:
             row.update(validate(unwrap(net), val_set, dist.device))
-            row.update(training_diagnostics(unwrap(net), initial, diagnostic_inputs(val_set).to(dist.device)))
+            row.update(training_diagnostics(unwrap(net), initial, gate_inputs))
             log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
                      ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step")))
             check_validation(row, cfg, start_psnr)
