@@ -15,8 +15,10 @@ repro: venv
 	@if [ -n "$(PROFILE)" ]; then python -m alabench.config --experiment params.$(PROFILE).yaml; \
 	else python -m dvc repro; fi
 
+# Two pytest-xdist workers (TEST_JOBS); loadgroup keeps the tests of the shared tiny repository on one
+# worker (tests/conftest.py). Pieces: `python -m pytest -m "not pipeline"` (unit tests), `-m pipeline`.
 test: venv chromium
-	python -m pytest $(PYTEST_ARGS)
+	python -m pytest -n $${TEST_JOBS:-2} --dist loadgroup $(PYTEST_ARGS)
 
 # The paper profile run for real on footage served from 127.0.0.1 (minutes: CI runs it after `make test`).
 test-paper: venv

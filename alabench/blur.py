@@ -33,6 +33,7 @@ from alabench.frames import (
     write_png,
 )
 from alabench.progress import progress
+from alabench.vocabulary import PROTOCOLS
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +43,6 @@ MANIFEST_COLUMNS = ("video", "clip", "k", "center", "blurry", "input", "gt_deblu
 # ``photo:<name>`` (a unit of another kind than a video is written ``<kind>:<name>``; the synth stage
 # writes it). A clip it does not list is its own unit.
 VIDEO_MAP = "videos.csv"
-PROTOCOLS = ("all_blurry", "mixed")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,12 @@ consecutive *deblurred* frames is interpolated by the second. It trains nothing:
 built as ``methods.<component>`` says and, if it trains, loads its own checkpoint of each seed (the
 `evaluate_cascade` stage depends on both components' checkpoint folders), so nothing is trained
 twice. This is the "deblur, then interpolate" row that every joint method argues against.
+
+An interpolator trained on blurry inputs sees deblurred frames only in the cascade, which handicaps
+it. So every cascade has a twin, ``cascade_nafnet_superslomo_tuned``: from both components'
+checkpoints of a seed, the interpolator is fine-tuned for ``tune_epochs`` on the frozen deblurrer's
+outputs (the `tune_cascade` stage, through the train stage's code: one run per seed), and the twin
+is scored with the result. The deblurrer is never trained again.
 """
 
 from __future__ import annotations
@@ -31,9 +37,12 @@ class Cascade(nn.Module):
     with any part's own clip-level reuse or recurrence.
     """
 
-    def __init__(self, deblur: tuple[str, nn.Module], interpolate: tuple[str, nn.Module]) -> None:
+    def __init__(self, deblur: tuple[str, nn.Module], interpolate: tuple[str, nn.Module],
+                 frozen_deblur: bool = False) -> None:
         super().__init__()
         (self.deblur_name, d), (self.interp_name, i) = deblur, interpolate
+        self.frozen_deblur = frozen_deblur  # the tuned twin: only the interpolator learns
+        d.requires_grad_(not frozen_deblur)
         self.parts = nn.ModuleDict({self.deblur_name: d, self.interp_name: i})  # by method name: their checkpoints
         wd, wi = int(d.window), int(i.window)
         self.kept = kept_slot(d), kept_slot(i)  # the slot of each part's window whose outputs clip inference keeps
@@ -41,6 +50,13 @@ class Cascade(nn.Module):
         while not self._fits(w, wd, wi, *self.kept):
             w += 1
         self.window = w
+
+    def train(self, mode: bool = True) -> Cascade:
+        """A frozen deblurrer stays in eval mode (as it is scored) while the interpolator trains."""
+        super().train(mode)
+        if self.frozen_deblur:
+            self.parts[self.deblur_name].eval()
+        return self
 
     @property
     def chain(self) -> tuple[nn.Module, nn.Module]:
@@ -83,7 +99,7 @@ def cascade_method(spec: CascadeParams, found: Discovery) -> Method:
                              f"methods that do: {', '.join(capable)}")
     d, i = parts["deblur"], parts["interpolate"]
 
-    def build(params: Params) -> Cascade:
+    def build(params: Params, options: None) -> Cascade:  # no options of its own: each part reads its own
         return Cascade((d.name, build_model(d, params)), (i.name, build_model(i, params)))
 
     return Method(name=spec.name, tasks=TASKS, trains=False, build=build,
@@ -91,13 +107,34 @@ def cascade_method(spec: CascadeParams, found: Discovery) -> Method:
                   description=f"{d.name} deblurs every input, then {i.name} interpolates between the deblurred frames")
 
 
+def tuned_cascade_method(spec: CascadeParams, found: Discovery) -> Method:
+    """The ``_tuned`` twin of a cascade: it trains (its checkpoint holds both parts, the interpolator
+    fine-tuned), starting from both components' checkpoints of the same seed (``uses``), with the
+    deblurrer frozen; the shared loss (eq. 8), whose deblurring term the frozen part keeps constant."""
+    plain = cascade_method(spec, found)
+    d, i = (found.methods[n] for n in (spec.deblur, spec.interpolate))
+
+    def build(params: Params, options: None) -> Cascade:
+        return Cascade((d.name, build_model(d, params)), (i.name, build_model(i, params)), frozen_deblur=True)
+
+    return Method(name=spec.tuned_name, tasks=TASKS, trains=True, build=build, uses=plain.uses,
+                  description=f"{plain.description}, {i.name} fine-tuned for {spec.tune_epochs} epoch(s) on "
+                              f"{d.name}'s outputs")
+
+
+def cascade_spec(name: str, params: Params) -> CascadeParams | None:
+    """The ``evaluate.cascades`` entry that makes ``name``, itself or its ``_tuned`` twin (None: no entry)."""
+    return next((c for c in params.evaluate.cascades if name in (c.name, c.tuned_name)), None)
+
+
 def find_cascade(name: str, params: Params, found: Discovery, dataset: str) -> Method | None:
-    """The cascade ``name`` of ``params.evaluate.cascades`` checked for the `evaluate_cascade` stage
-    (None when no entry makes that name): each component that trains must be trained on ``dataset``."""
-    spec = next((c for c in params.evaluate.cascades if c.name == name), None)
+    """The cascade ``name`` of ``params.evaluate.cascades`` (or its ``_tuned`` twin), checked for the
+    `evaluate_cascade` and `tune_cascade` stages (None when no entry makes that name): each component
+    that trains must be trained on ``dataset``."""
+    spec = cascade_spec(name, params)
     if spec is None:
         return None
-    method = cascade_method(spec, found)
+    method = cascade_method(spec, found) if name == spec.name else tuned_cascade_method(spec, found)
     for part in (spec.deblur, spec.interpolate):
         if found.methods[part].trains and part not in params.train.methods:
             raise ParamError(f"evaluate.cascades entry {name}: {part} trains, so it must be listed in train.methods "

@@ -1,66 +1,41 @@
-"""Typed, validated ``params.yaml``.
+"""Typed, validated ``params.yaml``: one frozen dataclass per section, assembled into :class:`Params`.
 
 Every stage starts by loading the whole file through :func:`load_params`, so a typo anywhere stops
 the run at once with a message naming the key, the value and what is allowed, instead of silently
-falling back to a default. Each section is a frozen dataclass; its fields are the knobs, their
-``Annotated`` ranges are the rules.
-
-``python -m alabench.config OVERLAY`` merges a partial params file (e.g. ``params.paper.yaml``)
-into ``params.yaml`` after validating the result: that is the one-liner that switches profiles.
+falling back to a default. Each section's fields are the knobs, their ``Annotated`` ranges are the
+rules (checked by the generic converter, ``alabench.schema``); the sections of real footage live in
+``alabench.config_sources``, the profiles (``python -m alabench.config``) in ``alabench.profiles``.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import re
-import shlex
-import subprocess
-import sys
 import typing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
-import yaml
-
-from alabench.errors import UserError
-from alabench.frames import atomic_write_text
-from alabench.names import KEY, NAME, check_name, check_path
-
-PARAMS_FILE = Path("params.yaml")
-T = TypeVar("T")
-
-
-class ParamError(UserError, ValueError):
-    """A params file that cannot be run: names the key, the value and what is allowed."""
-
-
-def distinct(key: str, values: typing.Sequence[Any]) -> None:
-    """Each value once: a list that makes one stage per value would otherwise make one stage twice."""
-    twice = sorted({v for v in values if list(values).count(v) > 1}, key=str)
-    if twice:
-        raise ParamError(f"{key} = {list(values)} is not allowed: {twice[0]} is listed twice; list each once")
-
-
-@dataclass(frozen=True)
-class Range:
-    """Inclusive bounds for a number (``None`` = unbounded)."""
-
-    lo: float | None = None
-    hi: float | None = None
-
-    def allows(self, value: float) -> bool:
-        return (self.lo is None or value >= self.lo) and (self.hi is None or value <= self.hi)
-
-    def describe(self) -> str:
-        parts = [f">= {self.lo}" if self.lo is not None else "", f"<= {self.hi}" if self.hi is not None else ""]
-        return " and ".join(p for p in parts if p)
-
-
-PositiveInt = Annotated[int, Range(1)]
-Probability = Annotated[float, Range(0.0, 1.0)]
-Seed = Annotated[int, Range(0, 2**32 - 1)]
+from alabench.config_sources import (
+    Adobe240Params,
+    ChecksParams,
+    FetchParams,
+    LocalParams,
+    NetworkParams,
+    VideoParams,
+    YouTube240Params,
+)
+from alabench.layout import PARAMS_FILE
+from alabench.names import KEY, NAME, check_path
+from alabench.schema import (  # also imported from here across the project: ParamError, Range, merge, parse_section
+    ParamError,
+    PositiveInt,
+    Probability,
+    Range,
+    Seed,
+    distinct,
+    merge,
+    parse_section,
+    read_yaml,
+)
 
 # Photographs shipped inside installed packages (alabench.sources.photos.SOURCES, docs/datasets.md); a
 # "source" may hold several views of one scene (the two motorcycle views), and a split never separates them.
@@ -74,7 +49,6 @@ PhotoName = Literal[
 # match (alabench.names), checked before anything else about it.
 MethodName = Annotated[str, NAME]
 DatasetName = Annotated[Literal["synth", "adobe240", "youtube240", "local"], NAME]
-RealDatasetName = Literal["adobe240", "youtube240", "local"]  # built by a fetch@<name> stage (stages.fetch lists them)
 
 
 @dataclass(frozen=True)
@@ -179,6 +153,7 @@ class TrainParams:
     charbonnier_eps: Annotated[float, Range(0.0, 1.0)]  # pixel loss sqrt(d² + eps²) − eps; 0: the paper's L1
     perceptual_weight: Annotated[float, Range(0.0, 100.0)]  # lambda of eq. 8; 0 = L1 only
     perceptual_layers: tuple[VggLayer, ...]
+    track_knockout: str  # a knock-out whose cost the history records every epoch (models declaring it); '': none
     checkpoint_every: PositiveInt  # steps
     threads: Annotated[int, Range(0, 256)]  # torch intra-op threads per process; 0 = torch's choice
     loader_workers: Annotated[int, Range(0, 64)]
@@ -196,21 +171,8 @@ class TrainParams:
         distinct("train.datasets", self.datasets)
 
 
-@dataclass(frozen=True)
-class ALANetOptions:
-    """The knobs of the ALANet family (`alanet`, `alanet_self`, `alanet_cross`, `unet`), read from each
-    method's own ``methods.<name>`` entry, so that a method's stages depend on its slice of the params
-    alone. Defaults: the authors' model (models/alanet.py explains each choice)."""
-
-    width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier; 1.0 = 32-64-128-256-512-512
-    reduction: Annotated[int, Range(1, 256)] = 16  # r of the channel attention
-    generators: Literal["separate", "shared"] = "separate"
-    residual: bool = True
-    levels: Annotated[int, Range(1, 5)] = 5  # encoder downsampling levels; the latent at stride 2**levels (authors: 5)
-
-
 Protocol = Annotated[Literal["all_blurry", "mixed"], NAME]
-Convention = Literal["per_clip", "per_clip_mse", "per_frame"]  # alabench.stats.CONVENTIONS
+Convention = Literal["per_clip", "per_clip_mse", "per_frame"]  # alabench.vocabulary.CONVENTIONS
 METHOD_NAME = NAME  # a method's name names its folder and its results folder (alabench.names)
 
 
@@ -242,10 +204,17 @@ class CascadeParams:
 
     deblur: MethodName  # a method addressing deblur; its deblurred frames feed ...
     interpolate: MethodName  # ... a method addressing interpolate
+    tune_epochs: Annotated[int, Range(1, 1000)] = 1  # the `_tuned` twin: epochs fine-tuning the interpolator on
+                                                     # the deblurrer's outputs (alabench.cascade)
 
     @property
     def name(self) -> str:
         return f"cascade_{self.deblur}_{self.interpolate}"
+
+    @property
+    def tuned_name(self) -> str:
+        """Its twin whose interpolator was fine-tuned on this deblurrer's outputs (tune_cascade stage)."""
+        return f"{self.name}_tuned"
 
 
 @dataclass(frozen=True)
@@ -292,95 +261,6 @@ class WeightsParams:
 
 
 @dataclass(frozen=True)
-class FetchParams:
-    """Which real data sets exist as ``fetch@<name>`` stages, and the folder each reads (a DVC dep).
-
-    Empty by default, so that a plain ``dvc repro`` never goes online.
-    """
-
-    datasets: dict[Annotated[RealDatasetName, NAME], str]  # adobe240 / youtube240: committed lists; local: your videos
-
-    def __post_init__(self) -> None:
-        for name, folder in self.datasets.items():
-            check_path(f"fetch.datasets.{name}", folder, inside_repo=False)  # a DVC dependency, never a command word
-
-
-FrameSize = Annotated[int, Range(32, 4096)]
-Fps = Annotated[float, Range(1.0, 100000.0)]
-
-
-@dataclass(frozen=True)
-class VideoParams:
-    """Frame extraction shared by every real source (alabench/sources/video.py)."""
-
-    width: FrameSize  # output frames, pixels (paper §5.1: 1280x720 resized to 640x352)
-    height: FrameSize
-    max_clip_frames: Annotated[int, Range(2, 100000)]  # longer clips are cut into equal pieces
-    workers: Annotated[int, Range(1, 64)]  # videos extracted in parallel
-    png_compression: Annotated[int, Range(0, 9)]
-
-
-@dataclass(frozen=True)
-class ChecksParams:
-    """Frame checks (alabench/sources/checks.py); d = mean |frame - previous frame|, 0-255. They reject
-    youtube240 and local videos; adobe240's standard videos are only flagged."""
-
-    repeat_ratio: Annotated[float, Range(0.0, 1.0)]  # repeated: d <= this x the larger neighbouring d
-    max_repeated: Probability  # a larger share of repeated pairs rejects the video
-    cut_diff: Annotated[float, Range(0.0, 255.0)]  # a cut needs thumbnail d >= this ...
-    cut_ratio: Annotated[float, Range(1.0, 1e6)]  # ... and d >= this x the median d around it
-    cut_window: Annotated[int, Range(1, 1000)]  # pairs on each side that make that median
-    max_timing_jitter: Annotated[float, Range(0.0, 100.0)]  # frame interval vs the mean: beyond, rejected
-    max_aspect_change: Annotated[float, Range(0.0, 10.0)]  # resize stretching the shape more: flagged
-    min_width: Annotated[int, Range(0, 8192)]  # a smaller source is rejected (0: any)
-    min_height: Annotated[int, Range(0, 8192)]
-
-
-@dataclass(frozen=True)
-class NetworkParams:
-    retries: Annotated[int, Range(0, 100)]  # per file, after a dropped connection or a server error
-    backoff_s: Annotated[float, Range(0.0, 3600.0)]  # wait before retry k: backoff_s * 2**k
-    timeout_s: Annotated[float, Range(1.0, 3600.0)]  # socket timeout
-
-
-@dataclass(frozen=True)
-class Adobe240Params:
-    url: str  # the original high-fps videos zip
-    min_fps: Fps  # a container frame rate below this rejects the video
-
-
-@dataclass(frozen=True)
-class YouTube240Params:
-    search: tuple[str, ...]  # yt-dlp search URLs, e.g. "ytsearch100:240fps slow motion"
-    evidence: str  # regex on title and description; group 1 = the stated capture rate
-    min_fps: Fps  # a stated or declared capture rate below this rejects the candidate
-    target: Annotated[int, Range(1, 10000)]  # accepted videos wanted (paper: 60)
-    min_height: Annotated[int, Range(0, 8192)]  # video-only stream height (paper: 720)
-    max_height: Annotated[int, Range(1, 8192)]
-    max_duration_s: Annotated[float, Range(1.0, 1e6)]
-
-    def __post_init__(self) -> None:
-        try:
-            groups = re.compile(self.evidence).groups
-        except re.error as err:
-            raise ParamError(f"youtube240.evidence = {self.evidence!r} is not allowed: not a valid "
-                             f"regular expression ({err})") from None
-        if groups < 1:
-            raise ParamError(f"youtube240.evidence = {self.evidence!r} is not allowed: group 1 must "
-                             "capture the frame rate, e.g. '(\\d{3,4}) ?fps'")
-        if self.min_height > self.max_height:
-            raise ParamError(f"youtube240.min_height = {self.min_height} is not allowed: must be <= "
-                             f"youtube240.max_height = {self.max_height}")
-
-
-@dataclass(frozen=True)
-class LocalParams:
-    min_fps: Fps  # a capture rate below this rejects the video (capture_fps.csv, or the container's)
-
-
-
-
-@dataclass(frozen=True)
 class ReportParams:
     """The `report` stage: which results it reads and how its figures look (README, "Reports")."""
 
@@ -411,7 +291,7 @@ class Params:
     train: TrainParams
     evaluate: EvaluateParams
     # Each method's own knobs, checked against the ``Options`` dataclass beside it in
-    # ``baselines/<name>/`` when the method is built (``alabench.methods.method_options``).
+    # ``baselines/<name>/`` when the method is built (``Method.options_from``).
     methods: dict[MethodName, dict[str, Any]]
     weights: WeightsParams
     fetch: FetchParams
@@ -464,6 +344,10 @@ class Params:
             if f.protocol not in self.evaluate.protocols:
                 raise ParamError(f"{where}.protocol = {f.protocol!r} is not in evaluate.protocols "
                                  f"{list(self.evaluate.protocols)}")
+        unheaded = [p for p in self.evaluate.protocols if p not in self.report.headline]
+        if unheaded:  # every evaluation prints its numbers in its protocol's headline convention
+            raise ParamError(f"report.headline has no convention for evaluate.protocols {unheaded}: add e.g. "
+                             f"{unheaded[0]}: per_clip")
         for dataset in self.train.datasets:
             if dataset not in self.blur.datasets:
                 raise ParamError(f"train.datasets names '{dataset}' but blur.datasets does not: add it there, so "
@@ -480,112 +364,11 @@ class Params:
                 raise ParamError(f"{where}.test = {pair.test!r} is listed twice: one checkpoint set per test data set")
 
 
-# --------------------------------------------------------------------------------------------
-# Validation: a dict from YAML -> a frozen dataclass, or a ParamError naming the key.
-
-
-def _fail(key: str, value: Any, allowed: str) -> ParamError:
-    return ParamError(f"{key} = {value!r} is not allowed: must be {allowed}")
-
-
-def _convert(hint: Any, value: Any, key: str) -> Any:
-    """Check ``value`` against the type ``hint``; return it in the dataclass's own types."""
-    if hint is Any:  # checked in depth by whoever reads it (e.g. a method's own Options)
-        return value
-    rules: tuple[Any, ...] = ()
-    if typing.get_origin(hint) is Annotated:
-        hint, *rules = typing.get_args(hint)
-    for rule in rules:  # a name: its pattern first (it reaches folders and commands), then its type
-        if isinstance(rule, re.Pattern):
-            check_name(key, value, rule)
-    origin = typing.get_origin(hint)
-
-    if dataclasses.is_dataclass(hint):
-        if not isinstance(value, dict):
-            raise _fail(key, value, f"a mapping with keys {[f.name for f in dataclasses.fields(hint)]}")
-        return _build(hint, value, f"{key}.")
-    if origin is Literal:
-        choices = typing.get_args(hint)
-        if value not in choices:
-            raise _fail(key, value, "one of " + ", ".join(map(str, choices)))
-        return value
-    if origin is dict:
-        key_hint, value_hint = typing.get_args(hint)
-        if not isinstance(value, dict):
-            raise _fail(key, value, "a mapping")
-        return {_convert(key_hint, k, f"{key} key"): _convert(value_hint, v, f"{key}.{k}") for k, v in value.items()}
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, (list, tuple)):
-            raise _fail(key, value, "a list")
-        if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
-        if len(value) != len(args):
-            raise _fail(key, value, f"a list of exactly {len(args)} values")
-        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
-    if hint is bool:
-        if not isinstance(value, bool):
-            raise _fail(key, value, "true or false")
-        return value
-    if hint is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise _fail(key, value, "an integer" + "".join(f" {r.describe()}" for r in rules))
-    elif hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise _fail(key, value, "a number" + "".join(f" {r.describe()}" for r in rules))
-        value = float(value)
-    elif hint is str:
-        if not isinstance(value, str):
-            raise _fail(key, value, "a string")
-    else:  # pragma: no cover - a schema bug, not a user error
-        raise TypeError(f"unsupported type {hint!r} for {key}")
-    for rule in rules:
-        if isinstance(rule, Range) and not rule.allows(value):
-            raise _fail(key, value, f"{'an integer' if hint is int else 'a number'} {rule.describe()}")
-    return value
-
-
-def _build(cls: type, data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls, include_extras=True)
-    names = [f.name for f in dataclasses.fields(cls)]
-    for key in data:
-        if key not in names:
-            near = difflib.get_close_matches(str(key), names, n=1)
-            guess = f" (did you mean '{prefix}{near[0]}'?)" if near else ""
-            raise ParamError(f"unknown key '{prefix}{key}'{guess}; allowed here: {', '.join(names)}")
-    optional = {f.name for f in dataclasses.fields(cls)
-                if f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING}
-    missing = [n for n in names if n not in data and n not in optional]
-    if missing:
-        raise ParamError(f"missing key '{prefix}{missing[0]}': add it (see the README's params table)")
-    return cls(**{k: _convert(hints[k], v, f"{prefix}{k}") for k, v in data.items()})
-
-
-def parse_section(cls: type[T], data: Any, key: str, source: str = str(PARAMS_FILE)) -> T:
-    """Validate one mapping against a frozen dataclass (fields with a default may be left out)."""
-    try:
-        return _convert(cls, data, key)
-    except ParamError as err:
-        raise ParamError(f"{source}: {err}") from None
-
-
 def parse_params(data: Any, source: str = str(PARAMS_FILE)) -> Params:
     """Validate a parsed params mapping; errors are prefixed with ``source``."""
     if not isinstance(data, dict):
         raise ParamError(f"{source}: the top level must be a mapping of sections, got {type(data).__name__}")
-    try:
-        return _build(Params, data, "")
-    except ParamError as err:
-        raise ParamError(f"{source}: {err}") from None
-
-
-def read_yaml(path: Path) -> Any:
-    try:
-        return yaml.safe_load(path.read_text())
-    except FileNotFoundError:
-        raise ParamError(f"{path}: file not found; run from the repository root") from None
-    except yaml.YAMLError as err:
-        raise ParamError(f"{path}: not valid YAML: {err}") from None
+    return parse_section(Params, data, "", source)
 
 
 def load_params(path: Path | str = PARAMS_FILE) -> Params:
@@ -594,101 +377,7 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
     return parse_params(read_yaml(path), str(path))
 
 
-def merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
-    """Recursively overlay mappings; lists and scalars in ``overlay`` replace those in ``base``."""
-    out = dict(base)
-    for key, value in overlay.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = value
-    return out
+if __name__ == "__main__":  # `python -m alabench.config` (make repro PROFILE=..., docs): alabench.profiles' CLI
+    from alabench.profiles import main
 
-
-def apply_overlay(overlay_path: Path, params_path: Path = PARAMS_FILE) -> None:
-    """Write ``params_path`` merged with ``overlay_path``, after validating the result. It drops the
-    file's comments: for scratch copies of the project (tests); `make repro PROFILE=` never calls
-    it, it runs the profile as an experiment (:func:`profile_command`)."""
-    merged = merge(read_yaml(params_path) or {}, read_yaml(overlay_path) or {})
-    parse_params(merged, f"{params_path} + {overlay_path}")
-    atomic_write_text(params_path, yaml.safe_dump(merged, sort_keys=False))
-
-
-PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # params.<name>.yaml: <name> names a DVC experiment (a git ref)
-
-
-def override_value(value: Any) -> str:
-    """``value`` in the override syntax of ``dvc exp run -S`` (Hydra's): strings quoted, lists and
-    mappings in flow style, so that a path, a list of cascades or ``null`` arrive with their types."""
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{key}: {override_value(v)}" for key, v in value.items()) + "}"
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(map(override_value, value)) + "]"
-    if isinstance(value, str):
-        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, bool) or value is None:
-        return {True: "true", False: "false", None: "null"}[value]
-    return repr(value)
-
-
-def overrides(overlay: dict[str, Any], prefix: str = "") -> list[str]:
-    """An overlay as ``dvc exp run -S`` arguments, one ``++key=value`` per leaf (``++`` also adds a
-    key params.yaml lacks): the same result as :func:`merge` (mappings merge, the rest replaces)."""
-    out: list[str] = []
-    for key, value in overlay.items():
-        if isinstance(value, dict) and value:
-            out += overrides(value, f"{prefix}{key}.")
-        elif not isinstance(value, dict):  # an empty mapping merges to no change
-            out.append(f"++{prefix}{key}={override_value(value)}")
-    return out
-
-
-def profile_command(overlay_path: Path, params_path: Path = PARAMS_FILE) -> list[str]:
-    """`make repro PROFILE=<name>`: ``params.<name>.yaml`` run as the DVC experiment ``<name>`` in a
-    temporary copy of the project (``dvc exp run --temp``), its keys given as ``-S`` overrides.
-    params.yaml and the workspace's results are never touched; the merged params are checked here
-    first, so a bad profile stops before DVC copies anything (docs/reproducing.md)."""
-    if not overlay_path.is_file():
-        known = sorted(p.name.removeprefix("params.").removesuffix(".yaml")
-                       for p in overlay_path.parent.glob("params.*.yaml"))
-        raise ParamError(f"{overlay_path}: no such profile file; PROFILE= takes one of: {', '.join(known) or 'none'}")
-    overlay = read_yaml(overlay_path) or {}
-    if not isinstance(overlay, dict):
-        raise ParamError(f"{overlay_path}: the top level must be a mapping of sections, got {type(overlay).__name__}")
-    parse_params(merge(read_yaml(params_path) or {}, overlay), f"{params_path} + {overlay_path}")
-    name = overlay_path.name.removeprefix("params.").removesuffix(".yaml")
-    if not PROFILE_NAME.fullmatch(name):
-        raise ParamError(f"{overlay_path}: the profile name {name!r} is not allowed: name the file params.<name>.yaml "
-                         "with <name> of lower case letters, digits, _ and - (it names the experiment)")
-    sets = [arg for override in overrides(overlay) for arg in ("-S", override)]
-    return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, *sets]
-
-
-USAGE = """usage: python -m alabench.config --experiment params.<name>.yaml   (make repro PROFILE=<name>: runs the
-       profile as the DVC experiment <name>, params.yaml untouched)
-   or: python -m alabench.config OVERLAY.yaml   (rewrites params.yaml merged with it, comments dropped)"""
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (1, 2) or (len(argv) == 2 and argv[0] != "--experiment"):
-        print(USAGE, file=sys.stderr)
-        return 2
-    try:
-        if len(argv) == 2:
-            command = profile_command(Path(argv[1]))
-            print(shlex.join(["python", *command[1:]]), flush=True)
-            try:
-                return subprocess.run(command).returncode
-            except KeyboardInterrupt:  # DVC got the Ctrl-C too and stopped; the workspace was never touched
-                return 130
-        apply_overlay(Path(argv[0]))
-    except ParamError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
-    print(f"params.yaml now includes {argv[0]}")
-    return 0
-
-
-if __name__ == "__main__":
     raise SystemExit(main())

@@ -33,20 +33,18 @@ from alabench.datasets import TestClip, to_tensor
 from alabench.errors import UserError, disk_full_names
 from alabench.frames import atomic_dir, write_png
 from alabench.inference import ClipRunner
+from alabench.layout import FRAMES, SAMPLES, SAMPLES_CSV, SUMMARY, checkpoint
 from alabench.methods import (
     Method,
-    MethodFailed,
     build_model,
     load_weights,
-    method_options,
     parameter_count,
 )
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
 from alabench.tracking import mlflow_run
+from alabench.vocabulary import FRAME_KINDS, METRIC
 
 COLUMNS = ["seed", "video", "clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
-METRICS, KINDS = stats.METRICS, stats.KINDS
-
 
 class EvaluationError(UserError, RuntimeError):
     """An evaluation that cannot be made or read; names the file or the method."""
@@ -78,6 +76,8 @@ class Scored:
     frames: pd.DataFrame  # COLUMNS, one row per output frame
     seconds: float  # in the method's forward passes
     samples: list[Sample] = field(default_factory=list)
+    # per deblurred frame whose input was sharp (its own ground truth): mean |output - input|, grey levels
+    sharp_change: list[float] = field(default_factory=list)
 
 
 def score_frame(clip: TestClip, kind: str, k: int, output: np.ndarray, lpips: Lpips | None) -> dict[str, Any]:
@@ -109,19 +109,21 @@ def score_outputs(outputs: Iterable[ClipFrames], lpips: Lpips | None,
                   samples: set[tuple[str, int]] = frozenset()) -> Scored:
     """Score each output frame as it comes, clip by clip: the one scoring path of model and folder
     methods alike. ``seconds`` is left at 0 for the caller that timed the method."""
-    rows, saved = [], []
+    rows, saved, sharp_change = [], [], []
     for out in outputs:
         clip = out.clip
         keep = {k for name, k in samples if name == clip.name}
         scored = []
         for kind, k, image in out.frames:
             scored.append(score_frame(clip, kind, k, image, lpips))
+            if kind == "deblur" and not clip.blurry[k]:  # a sharp input is its own ground truth
+                sharp_change.append(float(np.abs(image.astype(np.int16) - clip.gt_deblur[k].astype(np.int16)).mean()))
             if k in keep:
                 inputs = clip.input_paths[k:k + 1] if kind == "deblur" else clip.input_paths[k:k + 2]
                 target = (clip.gt_deblur_paths if kind == "deblur" else clip.gt_interp_paths)[k]
                 saved.append(Sample(clip.name, k, kind, image, inputs, target))
         rows += sorted(scored, key=lambda row: (row["kind"] != "deblur", row["k"]))  # deblur rows, then interp
-    return Scored(pd.DataFrame(rows, columns=COLUMNS), 0.0, saved)
+    return Scored(pd.DataFrame(rows, columns=COLUMNS), 0.0, saved, sharp_change)
 
 
 def model_outputs(runner: ClipRunner, clips: Iterable[TestClip]) -> Iterator[ClipFrames]:
@@ -141,9 +143,7 @@ def evaluate_clips(model: nn.Module, clips: Iterable[TestClip], lpips: Lpips | N
     return scored
 
 
-def checkpoint_path(dataset: str, method: str, seed: int) -> Path:
-    """Where ``train@<method>-<dataset>-<seed>`` writes its weights."""
-    return Path("checkpoints") / dataset / method / f"seed{seed}" / "model.pt"
+checkpoint_path = checkpoint  # the name other modules' tests import (alabench.layout.checkpoint)
 
 
 def evaluate_method(method: Method, params: Params, dataset: str, clips: list[TestClip],
@@ -153,15 +153,16 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
     averages). Whatever the method's own code does wrong comes out as MethodFailed; ``summary``
     then holds what was known before. ``psnr_only``: no SSIM, LPIPS or saved samples (knock-outs)."""
     cfg = params.evaluate
+    options = method.options_from(params)
     summary.update(tasks=sorted(method.tasks), trains=method.trains, description=method.description,
-                   options=asdict(method_options(params, method.name, method.options)) if method.options else {})
+                   options=asdict(options) if options is not None else {})
     device = torch.device(summary["device"])
     seeds: list[int | None] = list(params.train.seeds) if method.trains or method.uses else [None]
     weights_from = trained_on or dataset  # the data set whose checkpoints are loaded (evaluate.transfer)
     trained = ([method.name] if method.trains else []) + list(method.uses)  # whose checkpoints are loaded
     if trained:
         summary.update(trained_on=weights_from,
-                       checkpoints=[str(checkpoint_path(weights_from, name, s)) for name in trained for s in seeds])
+                       checkpoints=[str(checkpoint(weights_from, name, s)) for name in trained for s in seeds])
     names, lengths = [c.name for c in clips], [len(c.inputs) for c in clips]
     positions = set() if psnr_only else (sample_positions(names, lengths, cfg.samples)
                                          | viewer_positions(names, lengths, cfg.viewer_clips))
@@ -173,9 +174,10 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
         torch.manual_seed(cfg.seed)
         model = build_model(method, params)
         if seed is not None and method.trains:
-            load_weights(model, method.name, checkpoint_path(weights_from, method.name, seed))
-        for part in method.uses if seed is not None else ():  # a cascade's trained components, same seed
-            load_weights(model.parts[part], part, checkpoint_path(weights_from, part, seed))
+            load_weights(model, method.name, checkpoint(weights_from, method.name, seed))
+        for part in method.uses if seed is not None and not method.trains else ():  # a cascade's components,
+            load_weights(model.parts[part], part, checkpoint(weights_from, part, seed))  # same seed (a tuned
+            # cascade's own checkpoint holds both parts, the frozen deblurrer as its checkpoint has it)
         # channels-last weights: every method ran as fast or faster so on this CPU (bench/inference.py)
         model = model.to(device, memory_format=torch.channels_last).eval()
         summary.update(parameters=parameter_count(model), window=model.window)
@@ -183,9 +185,11 @@ def evaluate_method(method: Method, params: Params, dataset: str, clips: list[Te
         scored.frames["seed"] = "" if seed is None else seed
         runs.append(scored)
     scored = Scored(pd.concat([r.frames for r in runs], ignore_index=True), sum(r.seconds for r in runs),
-                    runs[0].samples)
+                    runs[0].samples, [c for r in runs for c in r.sharp_change])
     summary.update(seconds=round(scored.seconds, 4), seconds_per_frame=round(scored.seconds / len(scored.frames), 6))
     summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
+    if scored.sharp_change:  # the paper's premise: a sharp input should come back unchanged
+        summary["by_input"]["sharp"]["mean_abs_change"] = round(float(np.mean(scored.sharp_change)), 4)
     return scored
 
 
@@ -201,7 +205,7 @@ def summarize(frames: pd.DataFrame, psnr_cap: float, bootstrap: int, confidence:
     by_input = {}
     for name, flag in (("sharp", 0), ("blurry", 1)):
         part = frames[frames["input_blurry"] == flag]
-        by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in stats.KINDS.items()},
+        by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in FRAME_KINDS.items()},
                           **stats.averages(stats.UnitScores.from_frames(part, psnr_cap, scores.units, scores.seeds),
                                            resamples, confidence)}
     unit = stats.unit_kind(frames)
@@ -209,14 +213,22 @@ def summarize(frames: pd.DataFrame, psnr_cap: float, bootstrap: int, confidence:
         "clips": int(frames["clip"].nunique()),
         "units": {"unit": unit, "count": len(scores.units)},
         "seeds": [s for s in scores.seeds if s != stats.NO_SEED],
-        "frames": {kind: int(frames["kind"].isin(k).sum()) for kind, k in stats.KINDS.items()},
+        "frames": {kind: int(frames["kind"].isin(k).sum()) for kind, k in FRAME_KINDS.items()},
         "psnr_cap": psnr_cap,
-        "psnr_capped": {kind: int((over & frames["kind"].isin(k)).sum()) for kind, k in stats.KINDS.items()},
+        "psnr_capped": {kind: int((over & frames["kind"].isin(k)).sum()) for kind, k in FRAME_KINDS.items()},
         "bootstrap": {"resamples": bootstrap, "confidence": confidence, "seed": seed, "unit": unit,
                       "seeds_resampled": len(scores.seeds) > 1},
         "averages": stats.averages(scores, resamples, confidence),
         "by_input": by_input,
     }
+
+
+def joint_line(summary: dict[str, Any], convention: str) -> str:
+    """The joint numbers of a summary in one line, in ``convention`` (the protocol's headline,
+    ``alabench.vocabulary.headline_convention``, as the report's tables), with what was capped."""
+    joint = {m: METRIC[m].format(summary["averages"][convention]["joint"][m]["mean"]) for m in METRIC}
+    return (f"joint PSNR {joint['psnr']} dB, SSIM {joint['ssim']}, LPIPS {joint['lpips']} ({convention}; "
+            f"{summary['psnr_capped']['joint']} frames capped at {summary['psnr_cap']:g} dB)")
 
 
 def flat_metrics(summary: dict[str, Any]) -> dict[str, float]:
@@ -241,17 +253,17 @@ def write_results(out_dir: Path, frames: pd.DataFrame, summary: dict[str, Any], 
     the previous results whole."""
     out_dir = Path(out_dir)
     with disk_full_names(out_dir), atomic_dir(out_dir) as tmp:
-        frames[COLUMNS].to_csv(tmp / "frames.csv", index=False, float_format="%.6f")
-        (tmp / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-        (tmp / "samples").mkdir()
+        frames[COLUMNS].to_csv(tmp / FRAMES, index=False, float_format="%.6f")
+        (tmp / SUMMARY).write_text(json.dumps(summary, indent=2) + "\n")
+        (tmp / SAMPLES).mkdir()
         rows = []
         for s in samples:
             name = f"{s.clip}_{s.k:03d}_{s.kind}.png"
-            write_png(tmp / "samples" / name, s.image)
-            rows.append({"clip": s.clip, "k": s.k, "kind": s.kind, "output": str(out_dir / "samples" / name),
+            write_png(tmp / SAMPLES / name, s.image)
+            rows.append({"clip": s.clip, "k": s.k, "kind": s.kind, "output": str(out_dir / SAMPLES / name),
                          "inputs": " ".join(s.inputs), "target": s.target})
         pd.DataFrame(rows, columns=["clip", "k", "kind", "output", "inputs", "target"]).to_csv(
-            tmp / "samples" / "samples.csv", index=False)
+            tmp / SAMPLES / SAMPLES_CSV, index=False)
 
 
 def record(out_dir: Path, scored: Scored, summary: dict[str, Any], run_params: dict[str, Any],
@@ -262,8 +274,8 @@ def record(out_dir: Path, scored: Scored, summary: dict[str, Any], run_params: d
     name, dataset, protocol = summary["method"], summary["dataset"], summary["protocol"]
     with mlflow_run(dataset, f"evaluate {name} {protocol}", run_params, tags) as mlflow:
         mlflow.log_metrics(flat_metrics(summary), 0)
-        mlflow.log_artifact(Path(out_dir) / "summary.json")
-        mlflow.log_artifact(Path(out_dir) / "frames.csv")
+        mlflow.log_artifact(Path(out_dir) / SUMMARY)
+        mlflow.log_artifact(Path(out_dir) / FRAMES)
 
 
 def read_frames(path: Path) -> pd.DataFrame:

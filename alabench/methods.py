@@ -4,7 +4,10 @@ A method is one folder ``baselines/<name>/`` (no central list) whose ``__init__.
 :func:`register` with a :class:`Method`: its name (the folder's name: the pipeline's stages depend
 on that whole folder, so helper modules and small assets beside ``__init__.py`` count), the tasks it
 addresses, whether it trains, optionally an ``Options`` dataclass of its own knobs (defaults beside
-the method, overridden by ``params.yaml: methods.<name>``), and ``build(params) -> nn.Module``.
+the method, overridden by ``params.yaml: methods.<name>``), and ``build(params, options) -> nn.Module``.
+The registry parses the options (:meth:`Method.options_from`: it knows the method's name) and hands
+them to ``build`` and ``loss``, so a package never names itself to find its own knobs: a copied
+package cannot read another method's by mistake.
 
 The module has a ``window`` attribute (frames per window) and maps (B, W, 3, H, W) frames in
 [0, 1] to ``(deblur (B, W, 3, H, W), interp (B, W-1, 3, H, W))``, interp k lying midway between
@@ -41,21 +44,21 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import nn
 
-from alabench.config import Params, parse_section
+from alabench.config import ParamError, Params, parse_section
 from alabench.errors import UserError, unreadable
+from alabench import vocabulary
 from alabench.names import BASELINES_DIR, NAME, method_packages
 
-TASKS = frozenset({"deblur", "interpolate"})
+TASKS = frozenset(vocabulary.TASKS)
 # Outputs may overshoot [0, 1] a little (residual networks); they are clipped when scored. Values
 # beyond these bounds mean another convention (0-255, or -1-1) and fail the method.
 OUTPUT_RANGE = (-0.5, 1.5)
-T = TypeVar("T")
 
 
 class MethodError(UserError, LookupError):
@@ -73,10 +76,12 @@ class Method:
     name: str  # = the folder's name: baselines/<name>/
     tasks: frozenset[str]  # what it really addresses, a non-empty subset of TASKS
     trains: bool  # trained by the `train` stage (then listed in train.methods)
-    build: Callable[[Params], nn.Module]
+    # (params, its parsed options: an instance of ``options``, or None without) -> the module
+    build: Callable[[Params, Any], nn.Module]
     description: str = ""
     options: type | None = None  # frozen dataclass of its knobs, every field with a default
-    loss: Callable[[Params], nn.Module] | None = None  # its training loss as published; None: the shared eq. 8 loss
+    # its training loss as published, (params, options) -> nn.Module; None: the shared eq. 8 loss
+    loss: Callable[[Params, Any], nn.Module] | None = None
     source: str = field(default="", compare=False)  # its folder, baselines/<name> (set by register)
     # trained methods whose checkpoints it loads into ``model.parts[<name>]``, one per seed (a
     # cascade's components, alabench.cascade); it trains nothing itself
@@ -87,8 +92,10 @@ class Method:
             raise ValueError(f"method name {self.name!r}: must match {NAME.pattern} (it names a folder)")
         if not self.tasks or not self.tasks <= TASKS:
             raise ValueError(f"method {self.name}: tasks must be a non-empty subset of {sorted(TASKS)}")
-        if not callable(self.build):
-            raise TypeError(f"method {self.name}: build must be a function params -> nn.Module")
+        for role, fn in (("build", self.build), ("loss", self.loss)):
+            if fn is not None and not _takes_two(fn):
+                raise TypeError(f"method {self.name}: {role} must be a function (params, options) -> nn.Module "
+                                "(options: the method's parsed Options, or None when it has none)")
         if self.options is not None:
             if not dataclasses.is_dataclass(self.options):
                 raise TypeError(f"method {self.name}: options must be a dataclass")
@@ -96,6 +103,29 @@ class Method:
                           if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
             if no_default:
                 raise TypeError(f"method {self.name}: option '{no_default[0]}' needs a default")
+
+    def options_from(self, params: Params) -> Any:
+        """Its ``options`` (defaults) overridden by ``params.yaml: methods.<name>``, parsed and typed (a
+        ParamError names ``methods.<name>.<key>``); None for a method without options, whose entry
+        must then be empty."""
+        given = params.methods.get(self.name) or {}
+        if self.options is None:
+            if given:
+                raise ParamError(f"methods.{self.name} sets {given}, but {self.name} has no options; "
+                                 "remove the entry")
+            return None
+        return parse_section(self.options, given, f"methods.{self.name}")
+
+
+def _takes_two(fn: Callable[..., Any]) -> bool:
+    """Whether ``fn`` can be called with two positional arguments (a builtin that hides its signature passes)."""
+    try:
+        inspect.signature(fn).bind(None, None)
+    except TypeError:
+        return False
+    except ValueError:
+        return callable(fn)
+    return True
 
 
 Features = list[torch.Tensor]  # one frame's encoding, or a batch's (frames along dim 0)
@@ -269,11 +299,6 @@ def get_method(name: str, found: Discovery | None = None) -> Method:
 # What the stages (and the methods' build functions) call.
 
 
-def method_options(params: Params, name: str, options: type[T]) -> T:
-    """``options`` (a method's knobs, with defaults) overridden by ``params.yaml: methods.<name>``."""
-    return parse_section(options, params.methods.get(name, {}), f"methods.{name}")
-
-
 def with_method_options(params: Params, name: str, **changes: Any) -> Params:
     """``params`` with ``methods.<name>`` updated: benches and tests build a method at other sizes."""
     methods = {**params.methods, name: {**params.methods.get(name, {}), **changes}}
@@ -285,10 +310,11 @@ def parameter_count(model: nn.Module) -> int:
 
 
 def build_model(method: Method, params: Params) -> nn.Module:
-    """``method.build(params)``, checked; what the method's own code raises comes out as MethodFailed
-    (a bad param or another user error stays what it is)."""
+    """``method.build(params, its options)``, checked; what the method's own code raises comes out as
+    MethodFailed (a bad param or another user error stays what it is)."""
+    options = method.options_from(params)
     try:
-        model = method.build(params)
+        model = method.build(params, options)
     except UserError:
         raise
     except Exception as err:  # the method's own failure, whatever it is
@@ -438,8 +464,7 @@ def frame_method(name: str, deblur: Callable[..., Any] | None = None,
             raise TypeError(f"method {name}: deblur and interpolate must be functions, got {type(fn).__name__}")
     tasks = frozenset(task for task, fn in (("deblur", deblur), ("interpolate", interpolate)) if fn is not None)
 
-    def build(params: Params) -> FrameFunctions:
-        config = method_options(params, name, options) if options is not None else None
+    def build(params: Params, config: Any) -> FrameFunctions:
         return FrameFunctions(deblur, interpolate, arrays, config)
 
     return Method(name=name, tasks=tasks, trains=False, build=build, options=options, description=description)

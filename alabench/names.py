@@ -29,8 +29,8 @@ BASELINES_DIR = Path(__file__).resolve().parent.parent / "baselines"
 
 
 def _refuse(message: str) -> Exception:
-    """The params schema's error (``alabench.config`` imports this module, so it is imported late)."""
-    from alabench.config import ParamError
+    """The params schema's error (``alabench.schema`` imports this module, so it is imported late)."""
+    from alabench.schema import ParamError
 
     return ParamError(message)
 

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# Table 2 column order: task, then data set, then metric.
-TASKS = ("deblur", "interp", "joint")
+from alabench.vocabulary import KINDS
+
+# Table 2 column order: kind (deblur, interp, joint), then data set, then metric.
 DATASETS = ("adobe240", "youtube240")
 
 
 @dataclass(frozen=True)
 class PaperRow:
-    """One row of a published table: {(task, dataset, metric): value}."""
+    """One row of a published table: {(kind, dataset, metric): value}."""
 
     method: str  # as printed in the paper
     source: str  # who reported it (the paper cites [25] = BIN for every † row)
@@ -25,8 +26,8 @@ class PaperRow:
 
 
 def _row(method: str, source: str, numbers: list[float | None]) -> PaperRow:
-    """``numbers`` in the paper's column order: per task, Adobe240 PSNR, SSIM, YouTube240 PSNR, SSIM."""
-    keys = [(t, d, m) for t in TASKS for d in DATASETS for m in ("psnr", "ssim")]
+    """``numbers`` in the paper's column order: per kind, Adobe240 PSNR, SSIM, YouTube240 PSNR, SSIM."""
+    keys = [(k, d, m) for k in KINDS for d in DATASETS for m in ("psnr", "ssim")]
     assert len(numbers) == len(keys), method
     return PaperRow(method, source, dict(zip(keys, numbers)))
 
@@ -46,9 +47,15 @@ TABLE2: tuple[PaperRow, ...] = (
 )
 
 # The method measured here that each † row stands for (the report names the † row beside it).
-# Jin [10], MEMC-Net [4] and DAIN [3] are not re-implemented here.
 MEASURED_AS: dict[str, str] = {"Blurry Inputs": "blurry_input", "Super SloMo [9]": "superslomo",
+                               "MEMC-Net [4]": "memcnet", "DAIN [3]": "dain", "Jin [10]": "jin",
                                "BIN₄ [25]": "bin", "ALANET (Ours)": "alanet"}
+
+# Parameters of each published model, counted by building the authors' own code on the CPU
+# (bench/authors_models.py; docs/methods.md): a row trained here says what share of it it has.
+PUBLISHED_PARAMETERS: dict[str, int] = {
+    "alanet": 30_602_918, "superslomo": 39_610_473, "cain": 42_780_432, "nafnet": 17_111_907,
+    "bin": 11_441_668, "dain": 24_031_656, "memcnet": 67_260_469, "jin": 10_812_492}
 
 # Table 3 (Adobe240 only): ablation of the attention, deblurring and interpolation.
 TABLE3: tuple[PaperRow, ...] = tuple(

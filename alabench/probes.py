@@ -33,8 +33,8 @@ from alabench.evaluation import COLUMNS, evaluate_method
 from alabench.frames import atomic_dir, atomic_write_text
 from alabench.layout import PROBE_FRAMES, PROBES, probe_frames
 from alabench.methods import Method, MethodFailed, build_model, knockouts_of
+from alabench.vocabulary import KINDS
 
-KINDS = ("deblur", "interp", "joint")
 METRIC = "psnr"
 
 
@@ -60,8 +60,8 @@ def knocked_out(method: Method, name: str, stack: ExitStack) -> Method:
     """``method`` whose every built module has knock-out ``name`` active until ``stack`` closes: the
     evaluation then loads each seed's weights into it and scores it as it scores any method."""
 
-    def build(params: Params) -> Any:
-        model = method.build(params)
+    def build(params: Params, options: Any) -> Any:
+        model = method.build(params, options)
         stack.enter_context(model.knockout(name))
         return model
 

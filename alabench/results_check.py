@@ -20,10 +20,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, ValidationError, create_model
 
-from alabench import stats
 from alabench.errors import UserError
 from alabench.evaluation import COLUMNS, EvaluationError, read_frames, summarize
+from alabench.layout import FRAMES, RESULTS, SUMMARY
 from alabench.methods import TASKS
+from alabench.vocabulary import CONVENTIONS, FRAME_KINDS, METRICS
 
 TOLERANCE = 1e-4  # summary.json holds 6 decimals, frames.csv 6 decimals: far below this, far below a shown digit
 SHOWN_PROBLEMS = 3  # a reason names at most this many problems, then how many more there are
@@ -32,7 +33,7 @@ SHOWN_PROBLEMS = 3  # a reason names at most this many problems, then how many m
 def _fix(shown: str) -> str:
     """What to do about a rejected folder: under results/ the pipeline rewrites it, under outside/ stages.score."""
     base = shown.split("/", 1)[0]
-    redo = "rerun its evaluation (dvc repro)" if base == "results" else "score it again (python -m stages.score)"
+    redo = "rerun its evaluation (dvc repro)" if base == RESULTS.name else "score it again (python -m stages.score)"
     return f"{redo}, or move the folder out of {base}/"
 
 
@@ -62,10 +63,10 @@ class Average(_Strict):
 
 
 # Every convention x kind x metric stats.averages writes is required: a missing one is named.
-_Metrics = create_model("Metrics", __base__=_Strict, **{m: (Average, ...) for m in stats.METRICS})
-_Kinds = create_model("Kinds", __base__=_Strict, **{k: (_Metrics, ...) for k in stats.KINDS})
-Averages = create_model("Averages", __base__=_Strict, **{c: (_Kinds, ...) for c in stats.CONVENTIONS})
-Counts = create_model("Counts", __base__=_Strict, **{k: (NonNegativeInt, ...) for k in stats.KINDS})
+_Metrics = create_model("Metrics", __base__=_Strict, **{m: (Average, ...) for m in METRICS})
+_Kinds = create_model("Kinds", __base__=_Strict, **{k: (_Metrics, ...) for k in FRAME_KINDS})
+Averages = create_model("Averages", __base__=_Strict, **{c: (_Kinds, ...) for c in CONVENTIONS})
+Counts = create_model("Counts", __base__=_Strict, **{k: (NonNegativeInt, ...) for k in FRAME_KINDS})
 _Subset = create_model("Subset", __base__=Averages, frames=(Counts, ...))
 
 
@@ -166,9 +167,9 @@ def _cells(summary: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]
     """(where, metric, cell) for every average, overall and per input subset."""
     subsets = ((f"by_input.{s}", summary["by_input"][s]) for s in ("sharp", "blurry"))
     for name, tree in [("averages", summary["averages"]), *subsets]:
-        for convention in stats.CONVENTIONS:
-            for kind in stats.KINDS:
-                for metric in stats.METRICS:
+        for convention in CONVENTIONS:
+            for kind in FRAME_KINDS:
+                for metric in METRICS:
                     yield f"{name}.{convention}.{kind}.{metric}", metric, tree[convention][kind][metric]
 
 
@@ -226,9 +227,9 @@ def unasked_problem(method: str, dataset: str, protocol: str, asked: Collection[
         return None
     if method in {m for _, _, m in asked}:
         return (f"params.yaml does not evaluate {method} on {dataset} / {protocol}; "
-                f"add it there, or move the folder out of results/")
+                f"add it there, or move the folder out of {RESULTS}/")
     return (f"{method} is not a method of params.yaml (evaluate.methods, train.methods, evaluate.cascades, "
-            f"evaluate.folders); add it there, or move the folder out of results/")
+            f"evaluate.folders); add it there, or move the folder out of {RESULTS}/")
 
 
 def checked_summary(root: Path, folder: Path, dataset: str, protocol: str,
@@ -239,10 +240,10 @@ def checked_summary(root: Path, folder: Path, dataset: str, protocol: str,
     shown = folder.relative_to(root).as_posix()
     if asked is not None and (problem := unasked_problem(folder.name, dataset, protocol, asked)):
         raise RejectedResult(shown, problem)
-    summary = parse_summary(folder / "summary.json", f"{shown}/summary.json")
+    summary = parse_summary(folder / SUMMARY, f"{shown}/{SUMMARY}")
     problems = name_problems(summary, folder.name, dataset, protocol)
     if summary["status"] == "ok":
-        problems += number_problems(summary) + frames_problems(summary, folder / "frames.csv", f"{shown}/frames.csv")
+        problems += number_problems(summary) + frames_problems(summary, folder / FRAMES, f"{shown}/{FRAMES}")
     if problems:
-        raise RejectedResult(f"{shown}/summary.json", f"{_listed(problems)}; {_fix(shown)}")
+        raise RejectedResult(f"{shown}/{SUMMARY}", f"{_listed(problems)}; {_fix(shown)}")
     return summary

@@ -2,7 +2,7 @@
 
 Three templates in ``alabench/method_templates/``: per-frame numpy functions, per-frame torch
 functions (both through ``alabench.methods.frame_method``, not trained), and a small trainable
-torch network. Each passes the contract tests as written (``tests/test_scaffold.py``), so a user
+torch network. Each passes the contract tests as written (``tests/test_method_packages.py``), so a user
 starts from something that runs and replaces its body. Also says what to add to params.yaml and
 the one ``dvc repro`` command that evaluates the new method alone.
 """

@@ -36,11 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-CONVENTIONS = ("per_clip", "per_clip_mse", "per_frame")
-KINDS = {"deblur": ("deblur",), "interp": ("interp",), "joint": ("deblur", "interp"),
-         "pooled": ("deblur", "interp")}
-BASE_KINDS = ("deblur", "interp", "pooled")
-METRICS = ("psnr", "ssim", "lpips")
+from alabench.vocabulary import CONVENTIONS, METRICS
+from alabench.vocabulary import FRAME_KINDS as KINDS  # every average's kind -> the frame kinds it reads
+
+BASE_KINDS = ("deblur", "interp", "pooled")  # summed per unit; joint is the mean of deblur and interp
 NO_SEED = "-"  # the seed of a method that does not train
 
 

@@ -45,8 +45,6 @@ from alabench.config import BlurParams, EvaluateParams
 from alabench.datasets import TestClip, iter_test_clips
 from alabench.errors import UserError
 from alabench.evaluation import (
-    KINDS,
-    METRICS,
     ClipFrames,
     Scored,
     sample_positions,
@@ -55,8 +53,10 @@ from alabench.evaluation import (
     viewer_positions,
 )
 from alabench.frames import atomic_dir, read_png
+from alabench.layout import MANIFEST, prepared_dir
 from alabench.methods import ROUNDING
 from alabench.metrics import Lpips
+from alabench.vocabulary import KINDS, METRIC, METRICS
 
 log = logging.getLogger(__name__)
 
@@ -74,10 +74,6 @@ PNG_COLOURS = {0: ("greyscale", 1), 2: ("RGB", 3), 3: ("palette", 1), 4: ("greys
 
 class SubmissionError(UserError, ValueError):
     """An export or a folder of outputs that cannot be used; names the file and what to do."""
-
-
-def prepared_dir(root: Path, dataset: str, protocol: str) -> Path:
-    return Path(root) / "data" / "prepared" / dataset / "test" / protocol
 
 
 @dataclass(frozen=True)
@@ -102,14 +98,15 @@ class PreparedInputs:
 def read_inputs(root: Path, dataset: str, protocol: str) -> PreparedInputs:
     """Read a prepared protocol's inputs and hash their pixels (not their PNG bytes, which depend on
     the encoder: the same pixels always give the same hash)."""
-    rows = read_manifest(prepared_dir(root, dataset, protocol) / "manifest.csv")
+    manifest = prepared_dir(dataset, protocol, root) / MANIFEST
+    rows = read_manifest(manifest)
     files: dict[str, list[Path]] = {}
     sizes: dict[str, tuple[int, int]] = {}
     digest = hashlib.sha256()
     for row in sorted(rows, key=lambda r: (r["clip"], int(r["k"]))):
         clip, k = row["clip"], int(row["k"])
         if k != len(files.setdefault(clip, [])):
-            raise SubmissionError(f"{prepared_dir(root, dataset, protocol) / 'manifest.csv'}: clip {clip} has no "
+            raise SubmissionError(f"{manifest}: clip {clip} has no "
                                   f"input {len(files[clip])}; re-run the blur stage")
         pixels = read_png(Path(root) / row["input"])
         sizes.setdefault(clip, pixels.shape[:2])
@@ -386,7 +383,7 @@ def evaluate_folder(folder: Path, dataset: str, protocol: str, cfg: EvaluatePara
                    options={}, outputs_supplied={"path": str(folder), "sha256": sha256})
     names, lengths = list(inputs.files), [len(p) for p in inputs.files.values()]
     positions = sample_positions(names, lengths, cfg.samples) | viewer_positions(names, lengths, cfg.viewer_clips)
-    clips = iter_test_clips(prepared_dir(root, dataset, protocol), root)
+    clips = iter_test_clips(prepared_dir(dataset, protocol, root), root)
     scored = score_outputs(folder_outputs(Path(root) / folder, clips), lpips, positions)
     summary.update(summarize(scored.frames, cfg.psnr_cap, cfg.bootstrap, cfg.confidence, cfg.seed))
     return scored
@@ -396,21 +393,21 @@ def evaluate_folder(folder: Path, dataset: str, protocol: str, cfg: EvaluatePara
 # The printed table.
 
 
-def summary_table(summary: dict[str, Any]) -> str:
-    """The deblur / interp / joint rows of a summary.json: per-clip means with their intervals."""
-    digits = {"psnr": 2, "ssim": 4, "lpips": 4}
+def summary_table(summary: dict[str, Any], convention: str) -> str:
+    """The deblur / interp / joint rows of a summary.json in ``convention`` (the protocol's headline,
+    ``alabench.vocabulary.headline_convention``, as on the report's page): means with their intervals."""
     boot = summary["bootstrap"]
     lines = [f"{summary['method']} on {summary['dataset']}/{summary['protocol']}: {summary['clips']} clips; "
-             f"per-clip means [{boot['confidence']:.0%} bootstrap interval over clips]; PSNR capped at "
+             f"{convention} means [{boot['confidence']:.0%} bootstrap interval over units]; PSNR capped at "
              f"{summary['psnr_cap']:g} dB ({summary['psnr_capped']['joint']} frames capped)",
-             f"{'kind':<8}{'frames':>7}  " + "".join(f"{m.upper():<26}" for m in METRICS).rstrip()]
+             f"{'kind':<8}{'frames':>7}  " + "".join(f"{METRIC[m].label:<26}" for m in METRICS).rstrip()]
     for kind in KINDS:
         cells = []
         for metric in METRICS:
-            cell, d = summary["averages"]["per_clip"][kind][metric], digits[metric]
+            cell, fmt = summary["averages"][convention][kind][metric], METRIC[metric].format
             lo, hi = cell["ci"]
-            interval = f" [{lo:.{d}f}, {hi:.{d}f}]" if lo is not None else ""
-            cells.append(f"{cell['mean']:.{d}f}{interval}" if cell["mean"] is not None else "–")
+            interval = f" [{fmt(lo)}, {fmt(hi)}]" if lo is not None else ""
+            cells.append(f"{fmt(cell['mean'])}{interval}")
         lines.append(f"{kind:<8}{summary['frames'][kind]:>7}  " + "".join(f"{c:<26}" for c in cells).rstrip())
     supplied = summary.get("outputs_supplied")
     if supplied:

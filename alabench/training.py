@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -38,7 +38,7 @@ from alabench.config import Params, TrainDataParams, TrainParams
 from alabench.diagnostics import training_diagnostics
 from alabench.errors import UserError, disk_full_names, unreadable
 from alabench.frames import atomic_write_bytes, list_frames
-from alabench.methods import Method
+from alabench.methods import Method, knockouts_of
 from alabench.metrics import psnr, ssim, to_uint8
 from alabench.progress import progress
 from models.losses import PerceptualLoss, ReconstructionLoss
@@ -96,8 +96,8 @@ def shared_loss(params: Params) -> ReconstructionLoss:
 
 
 def build_loss(params: Params, method: Method) -> nn.Module:
-    """The method's own published loss where it names one, else the shared eq. 8 loss."""
-    return method.loss(params) if method.loss else shared_loss(params)
+    """The method's own published loss where it names one (given its parsed options), else the shared eq. 8 loss."""
+    return method.loss(params, method.options_from(params)) if method.loss else shared_loss(params)
 
 
 def cpu_has_bf16() -> bool:
@@ -270,6 +270,18 @@ def validate(model: nn.Module, data: Dataset, device: torch.device) -> dict[str,
     return means
 
 
+def knockout_cost(model: nn.Module, data: Dataset, device: torch.device, intact: dict[str, float],
+                  name: str) -> dict[str, float]:
+    """``<name>_cost_<kind>``: validation PSNR of the intact model (``intact``, :func:`validate`'s row)
+    minus with knock-out ``name`` active, per kind: when, along training, the part starts to matter.
+    Empty where ``name`` is '' or the model does not declare it."""
+    if not name or name not in knockouts_of(model):
+        return {}
+    with model.knockout(name):  # type: ignore[operator]
+        off = validate(model, data, device)
+    return {f"{name}_cost_{kind}": intact[f"{kind}_psnr"] - off[f"{kind}_psnr"] for kind in ("deblur", "interp", "joint")}
+
+
 def diagnostic_inputs(data: Dataset, count: int = 4) -> torch.Tensor:
     """(B, W, 3, H, W): the first validation windows' inputs, on which the history's gate spread is measured."""
     return torch.stack([data[i]["inputs"] for i in range(min(count, len(data)))])  # type: ignore[arg-type]
@@ -284,19 +296,36 @@ def mean_over_ranks(value: torch.Tensor, dist: Distributed) -> float:
     return float(value.item())
 
 
-def method_train_params(cfg: TrainParams, options: Any) -> TrainParams:
-    """``train`` with the method's own learning rate where its options set one (``lr``; 0 or absent
-    keeps ``train.lr``): one rate rarely suits every architecture on a short schedule."""
-    lr = getattr(options, "lr", 0.0)
-    return dataclasses.replace(cfg, lr=lr) if lr else cfg
+OVERRIDES = "alabench.training.overrides"  # the field metadata key that :func:`overrides` sets
+OVERRIDABLE: dict[str, type] = {"train": TrainParams, "train_data": TrainDataParams}
+C = TypeVar("C", TrainParams, TrainDataParams)
 
 
-def method_train_data(cfg: TrainDataParams, options: Any) -> TrainDataParams:
-    """``train_data`` with the method's own training window where its options set one (``window``;
-    0 or absent keeps ``train_data.window``): a method trains on the inputs its design takes (BIN:
-    6, its two recurrent passes), validates on them too, and its resume key records them."""
-    window = getattr(options, "window", 0)
-    return dataclasses.replace(cfg, window=window) if window else cfg
+def overrides(key: str, default: Any) -> Any:
+    """Declare a field of a method's ``Options`` as its own value of ``key``, a key of params.yaml's
+    ``train`` or ``train_data`` (``lr: Annotated[float, Range(0.0, 1.0)] = overrides("train.lr", 0.0)``):
+    the method trains with it where it is set (not 0 / false). Only declared fields override: an
+    option that merely shares a name (a ``window`` of some other meaning) changes nothing."""
+    section, _, name = key.partition(".")
+    if section not in OVERRIDABLE or name not in {f.name for f in dataclasses.fields(OVERRIDABLE[section])}:
+        raise TypeError(f"overrides({key!r}): not a key of params.yaml's "
+                        f"{' or '.join(OVERRIDABLE)} (e.g. 'train.lr', 'train_data.window')")
+    return dataclasses.field(default=default, metadata={OVERRIDES: key})
+
+
+def with_overrides(cfg: C, section: str, options: Any) -> C:
+    """``cfg``, params.yaml's ``section`` (``train`` or ``train_data``), with the values a method's
+    ``options`` declare for its keys (:func:`overrides`) where they are set: one learning rate rarely
+    suits every architecture on a short schedule, and a method trains on the inputs its design takes
+    (BIN: 6, its two recurrent passes), validates on them too, and its resume key records them."""
+    if options is None:
+        return cfg
+    changes = {}
+    for f in dataclasses.fields(options):
+        target, _, name = f.metadata.get(OVERRIDES, "").partition(".")
+        if target == section and getattr(options, f.name):
+            changes[name] = getattr(options, f.name)
+    return dataclasses.replace(cfg, **changes) if changes else cfg
 
 
 def check_validation(row: dict[str, float], cfg: TrainParams, start: float) -> None:
@@ -411,6 +440,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
         if dist.is_main:
             row.update(validate(unwrap(net), val_set, dist.device))
             row.update(training_diagnostics(unwrap(net), initial, gate_inputs))
+            row.update(knockout_cost(unwrap(net), val_set, dist.device, row, cfg.track_knockout))
             log.info("epoch %d/%d: %s", epoch + 1, cfg.epochs,
                      ", ".join(f"{k} {v:.4f}" for k, v in row.items() if k not in ("epoch", "step")))
             check_validation(row, cfg, start_psnr)

@@ -15,8 +15,8 @@ import time
 import torch
 from torch import nn
 
-from alabench.config import ALANetOptions, load_params
-from alabench.methods import discover, method_options, with_method_options
+from alabench.config import load_params
+from alabench.methods import build_model, discover, with_method_options
 
 VARIANTS = ("alanet", "alanet_self", "alanet_cross")
 
@@ -62,10 +62,10 @@ def main() -> None:
     print(f"window of 3 frames at {args.width}x{args.height}, batch 1, torch {torch.__version__}, "
           f"{torch.get_num_threads()} CPU threads")
     print(f"{'variant':<14}{'width':>6}{'params (M)':>12}{'GMACs':>9}" + "".join(f"{d + ' s/window':>16}" for d in devices))
-    for width in sorted({method_options(params, "alanet", ALANetOptions).width, 1.0}):
+    for width in sorted({methods["alanet"].options_from(params).width, 1.0}):
         for name in VARIANTS:
             torch.manual_seed(0)
-            model = methods[name].build(with_method_options(params, name, width=width)).eval()
+            model = build_model(methods[name], with_method_options(params, name, width=width)).eval()
             frames = torch.rand(1, model.window, 3, args.height, args.width)
             row = (f"{name:<14}{width:>6.3g}{sum(q.numel() for q in model.parameters()) / 1e6:>12.2f}"
                    f"{conv_macs(model, frames) / 1e9:>9.1f}")

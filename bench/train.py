@@ -1,8 +1,9 @@
 """Training speed: float32 against bfloat16, and idle against beside a CPU-bound neighbour.
 
-For every method in `train.methods` (params.yaml sizes, `train_data` windows of the synth train
-split), runs the train stage's own loop (`alabench.training.train`, same loss, schedule, data order
-and seed) for the same number of steps (after 3 untimed warm-up steps).
+For every method in `train.methods`, runs the train stage's own run on the synth train split (set up
+by the stage's own `alabench.training_run.prepare_training`: the same model, loss, schedule, the
+method's own learning rate and window, data order and seed) for the same number of steps (after 3
+untimed warm-up steps).
 
 1. **Precision**: `train.precision` float32, then bfloat16 autocast. Prints steps per second of
    each, and the validation PSNR gain over the blurry input after those steps (joint for joint
@@ -34,35 +35,32 @@ from pathlib import Path
 
 import torch
 
-from alabench.blur import Eq7
-from alabench.config import load_params
-from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
-from alabench.frames import list_clips
-from alabench.methods import get_method, method_options
+from alabench.config import Params, load_params
 from alabench.threads import configure_threads
-from alabench.training import (Distributed, autocast_dtype, build_loss, cpu_has_bf16, method_train_data,
-                               method_train_params, train, validate)
+from alabench.training import Distributed, autocast_dtype, cpu_has_bf16, train, validate
+from alabench.training_run import TrainingRun, prepare_training
 
 WARMUP = 3  # untimed first steps: oneDNN builds its kernels for each new shape and type
 
 
-def run(name: str, params, own, precision: str, steps: int, data, seed: int = 0) -> tuple[float, dict[str, float]]:
-    """Steps per second of ``steps`` training steps in ``precision`` (after WARMUP untimed ones,
-    which the timed part resumes from) and the validation after all of them; ``own``: the method's options."""
-    torch.manual_seed(seed)
-    method = get_method(name)
-    model = method.build(params)
-    cfg = dataclasses.replace(method_train_params(params.train, own), precision=precision, checkpoint_every=WARMUP)
-    loss = build_loss(params, method)
+def run(params: Params, name: str, precision: str, steps: int,
+        seed: int = 0) -> tuple[TrainingRun, float, dict[str, float]]:
+    """The train stage's run of ``name`` on synth (``alabench.training_run``: the same model, loss,
+    method learning rate and windows), and the steps per second of ``steps`` training steps in
+    ``precision`` (after WARMUP untimed ones, which the timed part resumes from) and the validation
+    after all of them."""
+    prepared = prepare_training(params, name, "synth", seed)
+    model, loss, data = prepared.model, prepared.loss, (prepared.train_set, prepared.val_set)
+    cfg = dataclasses.replace(prepared.train, precision=precision, checkpoint_every=WARMUP)
     dist = Distributed(0, 1, torch.device("cuda" if torch.cuda.is_available() else "cpu"))
     with tempfile.TemporaryDirectory() as tmp:
-        train(model, loss, data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {}, seed=seed, stop_after_step=WARMUP)
-        cfg = dataclasses.replace(cfg, checkpoint_every=10**9)  # same fingerprint: {} is the config
+        state = Path(tmp) / "state.pt"
+        train(model, loss, *data, cfg, dist, state, prepared.config, seed=seed, stop_after_step=WARMUP)
+        cfg = dataclasses.replace(cfg, checkpoint_every=10**9)  # same fingerprint: the config is the same
         start = time.perf_counter()
-        train(model, loss, data[0], data[1], cfg, dist, Path(tmp) / "state.pt", {}, seed=seed,
-              stop_after_step=WARMUP + steps)
+        train(model, loss, *data, cfg, dist, state, prepared.config, seed=seed, stop_after_step=WARMUP + steps)
         rate = steps / (time.perf_counter() - start)
-    return rate, validate(model, data[1], dist.device)
+    return prepared, rate, validate(model, data[1], dist.device)
 
 
 @contextmanager
@@ -91,26 +89,16 @@ def main() -> None:
     params = load_params()
     requested = args.threads or params.train.threads
     threads = configure_threads(requested)
-    eq7 = Eq7.from_params(params.blur)
-    train_clips, val_clips = split_train_val(list_clips(Path("data/sharp/synth/train")), params.train_data.val_clips)
-    cache = ClipCache(Path("data/cache/clips/synth"))
     device = "cuda" if torch.cuda.is_available() else f"cpu, native bf16: {cpu_has_bf16()}"
     names = args.methods or params.train.methods
-    datas = {}
-    for name in names:
-        method = get_method(name)
-        own = method_options(params, name, method.options) if method.options else None  # e.g. methods.cain.lr
-        data_cfg = method_train_data(params.train_data, own)  # as the train stage: BIN on its own 6 inputs
-        datas[name] = own, (TrainWindows(train_clips, eq7, data_cfg, cache), ValidationWindows(val_clips, eq7, data_cfg, cache))
     print(f"{args.steps} timed steps (after {WARMUP}) of batch {params.train.batch_size}, crop {params.train_data.crop}, "
           f"{threads} threads ({device})")
     if not args.skip_precision:
         print(f"{'method':<14}{'fp32 steps/s':>13}{'bf16 steps/s':>13}{'speedup':>9}"
               f"{'fp32 gain dB':>14}{'bf16 gain dB':>14}  task")
         for name in names:
-            own, data = datas[name]
-            task = "joint" if "deblur" in get_method(name).tasks else "interp"
-            (r32, v32), (r16, v16) = (run(name, params, own, p, args.steps, data) for p in ("float32", "bfloat16"))
+            (prepared, r32, v32), (_, r16, v16) = (run(params, name, p, args.steps) for p in ("float32", "bfloat16"))
+            task = "joint" if "deblur" in prepared.method.tasks else "interp"
             gain = [v[f"{task}_psnr"] - v[f"input_{task}_psnr"] for v in (v32, v16)]
             print(f"{name:<14}{r32:>13.2f}{r16:>13.2f}{r16 / r32:>8.2f}x{gain[0]:>+14.3f}{gain[1]:>+14.3f}  {task}",
                   flush=True)
@@ -121,12 +109,11 @@ def main() -> None:
               f"at most {requested} threads:")
         print(f"{'method':<14}{'idle threads':>13}{'steps/s':>9}{'busy threads':>14}{'steps/s':>9}{'slowdown':>10}")
         for name in names:
-            own, data = datas[name]
             idle_threads = configure_threads(requested)
-            idle, _ = run(name, params, own, precision, args.steps, data)
+            _, idle, _ = run(params, name, precision, args.steps)
             with competitors(args.compete):
                 busy_threads = configure_threads(requested)
-                busy, _ = run(name, params, own, precision, args.steps, data)
+                _, busy, _ = run(params, name, precision, args.steps)
             print(f"{name:<14}{idle_threads:>13}{idle:>9.2f}{busy_threads:>14}{busy:>9.2f}{idle / busy:>9.2f}x",
                   flush=True)
 

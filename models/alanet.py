@@ -45,12 +45,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Literal
+from typing import Annotated, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from alabench.config import Range
 from models.unet import BASE_CHANNELS, STRIDE, Encoder, Generator, channel_plan, init_weights, initialise_by_name
 
 Attention = Literal["both", "self", "cross"]
@@ -61,6 +62,19 @@ KNOCKOUTS = {  # name -> what it switches off (the module docstring defines each
     "self_knocked_out": "self-attention off: every M_S term dropped, the M_C terms kept",
     "gates_fixed": "every channel-attention gate F(·) returns 0.5",
 }
+
+
+@dataclass(frozen=True)
+class ALANetOptions:
+    """The knobs of the ALANet family (`alanet`, `alanet_self`, `alanet_cross`, `unet`), read from each
+    method's own ``methods.<name>`` entry, so that a method's stages depend on its slice of the params
+    alone. Defaults: the authors' model (the module docstring explains each choice)."""
+
+    width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier; 1.0 = 32-64-128-256-512-512
+    reduction: Annotated[int, Range(1, 256)] = 16  # r of the channel attention
+    generators: Literal["separate", "shared"] = "separate"
+    residual: bool = True
+    levels: Annotated[int, Range(1, 5)] = 5  # encoder downsampling levels; the latent at stride 2**levels (authors: 5)
 
 
 @dataclass(frozen=True)

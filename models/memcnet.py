@@ -4,8 +4,9 @@ and Enhancement" (Bao et al., TPAMI 2019), in plain PyTorch.
 For each pair (I0, I1) and t = 1/2 (MEMC-Net ``networks/MEMC_Net.py`` at 82b6e25, ``forward`` l. 69-147):
 
 1. flows F0->1, F1->0 by FlowNetS (``models.flownets``), x20 (its unit) / 2, bilinearly upsampled
-   x4, and projected (``models.flow_projection``, no depth weighting; the released kernel's fill,
-   whose downward search never runs, only without gradients) into flows from the middle frame;
+   x4 (every bilinear up-sampling here aligns corners, as the authors' pinned PyTorch 0.2 did), and
+   projected (``models.flow_projection``, no depth weighting; the released kernel's fill, whose
+   downward search never runs, only without gradients) into flows from the middle frame;
 2. one kernel U-Net (``get_MonoNet5``: two convs per level, BatchNorm before each max pooling and
    each bilinear upsampling, 32-...-512 channels, skips added after each upsampling) with two heads
    giving 4x4 kernels for each frame, and a second such U-Net giving occlusion maps 1/2 + o0, 1/2 + o1;
@@ -65,7 +66,7 @@ class KernelUNet(nn.Module):
             x = F.max_pool2d(x, 2)
         x = self.middle(x)
         for up, reduce in zip(self.up, self.reduce):
-            x = reduce(F.interpolate(up(x), scale_factor=2, mode="bilinear") + skips.pop())
+            x = reduce(F.interpolate(up(x), scale_factor=2, mode="bilinear", align_corners=True) + skips.pop())
         return [head(x) for head in self.heads]
 
 
@@ -97,7 +98,7 @@ class MEMCNet(Rectified):
         h, w = i0.shape[-2:]
         i0, i1 = pad_to(i0, STRIDE), pad_to(i1, STRIDE)
         flows = self.flow(torch.cat([i0, i1]), torch.cat([i1, i0])) * (20.0 / 2)  # both directions, one batch
-        flows = F.interpolate(flows, scale_factor=4, mode="bilinear").chunk(2)
+        flows = F.interpolate(flows, scale_factor=4, mode="bilinear", align_corners=True).chunk(2)
         offsets = [project_flow(f, fill_holes=not f.requires_grad, search_down=False) for f in flows]
         pair = torch.cat([i0, i1], 1)
         filters = self.kernels(pair)

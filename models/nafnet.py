@@ -17,10 +17,10 @@ from torch import nn
 
 class LayerNorm2d(nn.GroupNorm):
     """NAFNet's LayerNorm: each pixel normalised across its channels (GroupNorm's affine weights reused;
-    its own forward would normalise over the whole (C, H, W))."""
+    its own forward would normalise over the whole (C, H, W)); eps 1e-6 as the authors' ``LayerNorm2d``."""
 
     def __init__(self, channels: int) -> None:
-        super().__init__(1, channels)
+        super().__init__(1, channels, eps=1e-6)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mu = x.mean(1, keepdim=True)

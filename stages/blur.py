@@ -7,12 +7,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
-
 from alabench.blur import prepare_split
 from alabench.cli import run_stage
 from alabench.config import ParamError, load_params
 from alabench.frames import atomic_dir
+from alabench.layout import prepared_dir, sharp_dir
 
 log = logging.getLogger("stages.blur")
 
@@ -21,10 +20,9 @@ def main(dataset: str) -> None:
     params = load_params()
     if dataset not in params.blur.datasets:
         raise ParamError(f"--dataset {dataset} is not in blur.datasets = {list(params.blur.datasets)}; add it there")
-    out = Path("data/prepared") / dataset
+    out = prepared_dir(dataset)
     with atomic_dir(out) as tmp:
-        counts = prepare_split(Path("data/sharp") / dataset / "test", tmp / "test", params.blur,
-                               final_split=out / "test")
+        counts = prepare_split(sharp_dir(dataset, "test"), tmp / "test", params.blur, final_split=out / "test")
     log.info("%s test inputs: %s", dataset, counts)
 
 

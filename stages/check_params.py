@@ -8,23 +8,21 @@ silence. This stage depends on the file itself: it runs (about a second) after a
 It also refuses, before anything is trained, what would otherwise fail late: a name that is not an
 identifier (DVC builds stage names and shell commands from names, alabench.names), a method
 without a package in baselines/, and a cascade whose parts do not address the task they are put
-in. Every other stage depends on its output, CHECKED, so that DVC always runs it first: a command
-line is only ever built from names that passed. CHECKED's bytes never change, so a passing check
-reruns nothing downstream.
+in. Every other stage depends on its output (alabench.layout.PARAMS_CHECKED), so that DVC always runs
+it first: a command line is only ever built from names that passed. The output's bytes never change,
+so a passing check reruns nothing downstream.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
-
 from alabench.cli import run_stage
-from alabench.config import PARAMS_FILE, Params, load_params
+from alabench.config import Params, load_params
 from alabench.frames import atomic_write_text
+from alabench.layout import PARAMS_CHECKED, PARAMS_FILE
 from alabench.names import check_method_packages
 
-CHECKED = Path("data/cache/params.checked")
 log = logging.getLogger("stages.check_params")
 
 
@@ -45,7 +43,7 @@ def main() -> None:
     check_method_packages(params, str(PARAMS_FILE))
     if params.evaluate.cascades:
         check_cascades(params)
-    atomic_write_text(CHECKED, f"{PARAMS_FILE} passed stages/check_params.py\n")
+    atomic_write_text(PARAMS_CHECKED, f"{PARAMS_FILE} passed stages/check_params.py\n")
     log.info("%s is valid", PARAMS_FILE)
 
 

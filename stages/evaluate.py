@@ -24,10 +24,13 @@ from alabench.cascade import find_cascade
 from alabench.cli import run_stage
 from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
-from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, record
+from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, joint_line, record
+from alabench.layout import MANIFEST, prepared_dir, result_dir
 from alabench.methods import Method, MethodFailed, discover, get_method
 from alabench.probes import run_probes, write_probes
+from alabench.released import as_configured, file_sha256, weights_of
 from alabench.threads import configure_threads
+from alabench.vocabulary import headline_convention
 
 log = logging.getLogger("stages.evaluate")
 
@@ -44,7 +47,7 @@ def checked_method(params: Params, name: str, dataset: str, protocol: str, train
     cascade = find_cascade(name, params, found, dataset)  # an evaluate.cascades entry (alabench.cascade)
     if cascade is not None:
         return cascade
-    method = get_method(name, found)
+    method = as_configured(get_method(name, found), params)  # methods.<m>.weights: released, untrained here
     key, listed = ("train.methods", params.train.methods) if method.trains else ("evaluate.methods", params.evaluate.methods)
     if name not in listed:
         raise ParamError(f"evaluate {name}: it {'trains' if method.trains else 'does not train'}, so it must "
@@ -65,10 +68,10 @@ def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) 
     params = load_params()
     cfg = params.evaluate
     threads = configure_threads(cfg.threads)
-    protocol_dir = Path("data/prepared") / dataset / "test" / protocol
+    protocol_dir = prepared_dir(dataset, protocol)
     clips = list(iter_test_clips(protocol_dir))
     if not clips:
-        raise EvaluationError(f"{protocol_dir / 'manifest.csv'}: no test clips; run `dvc repro`")
+        raise EvaluationError(f"{protocol_dir / MANIFEST}: no test clips; run `dvc repro`")
     summary: dict[str, Any] = {
         "status": "ok", "error": None, "method": name, "dataset": dataset, "protocol": protocol,
         "device": "cuda" if torch.cuda.is_available() else "cpu", "threads": threads,
@@ -76,6 +79,9 @@ def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) 
     }
     try:
         method = checked_method(params, name, dataset, protocol, trained_on)
+        released = weights_of(method.options_from(params))
+        if released and Path(released).is_file():  # a file DVC does not track: its digest is kept (absent: build says)
+            summary["released_weights"] = {"path": released, "sha256": file_sha256(released)}
         scored = evaluate_method(method, params, dataset, clips, summary, trained_on)
     except MethodFailed as err:
         log.error("%s failed on %s/%s: %s", name, dataset, protocol, err)
@@ -84,7 +90,7 @@ def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) 
     tags = {"stage": "evaluate", "method": name, "protocol": protocol, "status": summary["status"]}
     run_params = {"method": name, "dataset": dataset, "protocol": protocol, "evaluate": asdict(cfg),
                   "options": summary.get("options", {}), "checkpoints": summary["checkpoints"]}
-    out_dir = Path("results") / dataset / protocol / name
+    out_dir = result_dir(dataset, protocol, name)
     record(out_dir, scored, summary, run_params, tags)
     if summary["status"] == "failed":
         if cfg.strict:
@@ -94,10 +100,8 @@ def main(name: str, dataset: str, protocol: str, trained_on: str | None = None) 
     if probes:
         write_probes(out_dir, probes, scored.frames, cfg, {"method": name, "dataset": dataset, "protocol": protocol})
         log.info("%s on %s/%s: %d knock-out(s) probed", name, dataset, protocol, len(probes))
-    joint = summary["averages"]["per_clip"]["joint"]
-    log.info("%s on %s/%s: joint PSNR %.2f dB, SSIM %.4f, LPIPS %.4f (%d frames capped at %.0f dB), %.4f s/frame",
-             name, dataset, protocol, joint["psnr"]["mean"], joint["ssim"]["mean"], joint["lpips"]["mean"],
-             summary["psnr_capped"]["joint"], cfg.psnr_cap, summary["seconds_per_frame"])
+    log.info("%s on %s/%s: %s, %.4f s/frame", name, dataset, protocol,
+             joint_line(summary, headline_convention(protocol, params.report)), summary["seconds_per_frame"])
 
 
 if __name__ == "__main__":

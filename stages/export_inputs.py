@@ -11,7 +11,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from alabench.blur import PROTOCOLS
+from alabench.vocabulary import PROTOCOLS
 from alabench.cli import run_stage
 from alabench.config import load_params
 from alabench.submission import export_inputs, read_inputs

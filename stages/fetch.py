@@ -15,7 +15,9 @@ from pathlib import Path
 
 from alabench.blur import write_video_map
 from alabench.cli import run_stage
-from alabench.config import ParamError, RealDatasetName, load_params
+from alabench.config import ParamError, load_params
+from alabench.config_sources import RealDatasetName
+from alabench.layout import MANIFEST, raw_dir, sharp_dir
 
 
 def main(dataset: str) -> None:
@@ -23,9 +25,9 @@ def main(dataset: str) -> None:
     if dataset not in params.fetch.datasets:
         raise ParamError(f"--dataset {dataset} is not in fetch.datasets = {dict(params.fetch.datasets)}; add it there")
     source = importlib.import_module(f"alabench.sources.{dataset}")
-    raw, sharp = Path("data/raw") / dataset, Path("data/sharp") / dataset
+    raw, sharp = raw_dir(dataset), sharp_dir(dataset)
     source.build(params, Path(params.fetch.datasets[dataset]), raw, sharp)
-    write_video_map(raw / "manifest.csv", sharp)  # the test units: alabench.stats averages per video
+    write_video_map(raw / MANIFEST, sharp)  # the test units: alabench.stats averages per video
 
 
 if __name__ == "__main__":

@@ -19,8 +19,10 @@ from pathlib import Path
 from alabench.cascade import cascade_method
 from alabench.config import ParamError, Params, load_params
 from alabench.errors import UserError
-from alabench.methods import BASELINES_DIR, Discovery, discover, method_options
+from alabench.methods import BASELINES_DIR, Discovery, discover
+from alabench.released import as_configured
 from alabench.scaffold import next_steps, template_kind, write_method_package
+from alabench.training import OVERRIDES
 
 
 def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
@@ -36,19 +38,16 @@ def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
         if m.description:
             lines.append(f"  {'':<14} {m.description}")
         if m.options is not None:
-            knobs = ", ".join(f"{f.name}={f.default!r}" for f in dataclasses.fields(m.options))
+            knobs = ", ".join(f"{f.name}={f.default!r}" + (f" (over {f.metadata[OVERRIDES]})" if OVERRIDES in f.metadata
+                                                          else "") for f in dataclasses.fields(m.options))
             lines.append(f"  {'':<14} options (defaults): {knobs}")
-            if params is not None and params.methods.get(name):
-                try:
-                    method_options(params, name, m.options)
-                    lines.append(f"  {'':<14} params.yaml sets: {params.methods[name]}")
-                except ParamError as err:
-                    lines.append(f"  {'':<14} REJECTED params: {err}")
-                    problems += 1
-        elif params is not None and params.methods.get(name):
-            lines.append(f"  {'':<14} REJECTED params: methods.{name} sets {params.methods[name]} but {name} "
-                         "has no options")
-            problems += 1
+        if params is not None and params.methods.get(name):
+            try:
+                m.options_from(params)
+                lines.append(f"  {'':<14} params.yaml sets: {params.methods[name]}")
+            except ParamError as err:
+                lines.append(f"  {'':<14} REJECTED params: {err}")
+                problems += 1
     if found.rejected:
         lines.append(f"rejected entries of {BASELINES_DIR.name}/: {len(found.rejected)}")
         lines += [f"  {file}: {why}" for file, why in found.rejected.items()]
@@ -61,13 +60,15 @@ def listing(found: Discovery, params: Params | None) -> tuple[list[str], int]:
                     lines.append(f"params.yaml: {key} names '{name}', but no baselines/{name}/ defines it "
                                  f"(`python -m stages.methods new {name}` writes one)")
                     problems += 1
+        configured = {name: as_configured(m, params) for name, m in found.methods.items()
+                      if name in {*params.train.methods, *params.evaluate.methods}}  # methods.<m>.weights set: untrained
         for name in params.train.methods:
-            if name in found.methods and not found.methods[name].trains:
+            if name in configured and not configured[name].trains:
                 lines.append(f"params.yaml: train.methods names '{name}', which does not train: "
                              "move it to evaluate.methods")
                 problems += 1
         for name in params.evaluate.methods:
-            if name in found.methods and found.methods[name].trains:
+            if name in configured and configured[name].trains:
                 lines.append(f"params.yaml: evaluate.methods names '{name}', which trains: move it to train.methods")
                 problems += 1
         if params.evaluate.cascades:

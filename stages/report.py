@@ -16,11 +16,12 @@ from pathlib import Path
 
 from alabench.cli import run_stage
 from alabench.config import load_params
-from alabench.report import build_report, expected_results, write_report
+from alabench.layout import REPORTS, expected_results
+from alabench.report import build_report, write_report
 from alabench.tracking import mlflow_run
 
 log = logging.getLogger("stages.report")
-OUT = Path("reports")
+OUT = REPORTS
 
 
 def main() -> None:

@@ -23,15 +23,16 @@ from typing import Any
 
 import torch
 
-from alabench.blur import PROTOCOLS
+from alabench.vocabulary import PROTOCOLS
 from alabench.cli import run_stage
 from alabench.config import FolderParams, ParamError, Params, load_params
 from alabench.evaluation import record
-from alabench.layout import OUTSIDE
+from alabench.layout import OUTSIDE, result_dir
 from alabench.metrics import Lpips
 from alabench.names import check_name
 from alabench.submission import evaluate_folder, summary_table
 from alabench.threads import configure_threads
+from alabench.vocabulary import headline_convention
 
 log = logging.getLogger("stages.score")
 
@@ -51,7 +52,7 @@ def main(folder: Path | None, dataset: str | None, protocol: str | None, method:
     if entry is not None:  # the evaluate_folder@<entry> stage: every argument from params.yaml
         supplied = folder_entry(params, entry)
         folder, dataset, protocol, method = Path(supplied.path), supplied.dataset, supplied.protocol, supplied.method
-        out = Path("results") / dataset / protocol / method
+        out = result_dir(dataset, protocol, method)
     name = method or Path(folder).resolve().name
     check_name("--dataset", dataset)  # a folder of outside/ ...
     check_name("--method (default: the folder's name)", name)  # ... and of results/
@@ -61,7 +62,7 @@ def main(folder: Path | None, dataset: str | None, protocol: str | None, method:
     if out is None and name in {f.method for f in cfg.folders.values()}:
         raise ParamError(f"method name {name!r} is scored by the pipeline (evaluate.folders); pass another "
                          "--method, so that the report does not show two results under one name")
-    out = out or OUTSIDE / dataset / protocol / name
+    out = out or result_dir(dataset, protocol, name, base=OUTSIDE)
     configure_threads(cfg.threads)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     summary: dict[str, Any] = {"status": "ok", "error": None, "method": name, "dataset": dataset,
@@ -72,7 +73,7 @@ def main(folder: Path | None, dataset: str | None, protocol: str | None, method:
                   "outputs_supplied": summary["outputs_supplied"]}
     record(out, scored, summary, run_params, tags)
     log.info("wrote %s", out)
-    print(summary_table(summary))
+    print(summary_table(summary, headline_convention(protocol, params.report)))
 
 
 if __name__ == "__main__":

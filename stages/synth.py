@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alabench.cli import run_stage
 from alabench.config import load_params
 from alabench.frames import atomic_dir
+from alabench.layout import sharp_dir
 from alabench.sources.synth import write_dataset
 
-OUT = Path("data/sharp/synth")
+OUT = sharp_dir("synth")
 
 
 def main() -> None:

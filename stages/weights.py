@@ -6,17 +6,13 @@ Uses the tarball that `make venv` cached; pip is called only when it is missing 
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from alabench.cli import run_stage
 from alabench.config import load_params
+from alabench.layout import WEIGHTS
 from alabench.weights import write_weights
 
-OUT = Path("data/weights")
-
-
 def main() -> None:
-    write_weights(OUT, load_params().weights)
+    write_weights(WEIGHTS, load_params().weights)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""Shared test helpers: the repo's params with tiny sizes, and small sharp clips on disk."""
+"""Shared test helpers: the tiny params, the tiny pipeline reproduced once per session, small sharp clips
+on disk, and the `pipeline` marker of the tests that run the pipeline."""
 
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import subprocess
@@ -16,6 +16,7 @@ import yaml
 from alabench.frames import frame_name, write_png
 
 REPO = Path(__file__).resolve().parent.parent
+TINY_PARAMS = REPO / "tests" / "params.tiny.yaml"
 
 
 def repo_params() -> dict:
@@ -23,22 +24,19 @@ def repo_params() -> dict:
 
 
 def tiny_params() -> dict:
-    """The repo's params.yaml shrunk so that every stage runs in seconds."""
-    p = copy.deepcopy(repo_params())
-    p["synth"].update(width=48, height=32, train={"clips": 4, "frames": 30}, test={"clips": 2, "frames": 27},
-                      workers=1)
-    p["train_data"].update(crop=16, val_clips=1, val_windows_per_clip=2)
-    p["train"].update(epochs=1, batch_size=2, checkpoint_every=2, threads=1, precision="float32")  # same on every CPU
-    for name in ("alanet", "alanet_self", "alanet_cross", "unet"):
-        p["methods"][name].update(width=0.0625, reduction=4)
-    # The tiny `dvc repro` trains the ALANet family and evaluates one fixed method; every method
-    # still passes the contract suite (tests/test_methods.py), built at these sizes.
-    p["train"]["methods"] = ["alanet", "alanet_self", "alanet_cross"]
-    p["evaluate"].update(methods=["blurry_input"], bootstrap=50, samples=1, threads=1)
-    p["methods"].update(superslomo={"width": 0.0625}, cain={"features": 8, "groups": 1, "blocks": 1, "reduction": 2})
-    p["methods"].update(dain={"width": 0.0625}, memcnet={"width": 0.0625})  # published sizes: 24M / 67M parameters
-    p["methods"].update(bin={"width": 0.0625, "blocks": 1, "layers": 2}, nafnet={"width": 4, "encoder": [1, 1],
-                                                                                "decoder": [1, 1]})
+    """tests/params.tiny.yaml: params.yaml at sizes where every stage runs in seconds, committed so
+    that no test depends on what the working params.yaml holds (a fresh dict each call: tests edit it)."""
+    return yaml.safe_load(TINY_PARAMS.read_text())
+
+
+def small_params() -> dict:
+    """tiny_params with one trained method and one protocol: the fewest stages that still show which
+    ones a change reruns."""
+    p = tiny_params()
+    p["train"]["methods"] = ["alanet"]
+    p["evaluate"]["protocols"] = ["all_blurry"]
+    p["report"]["protocols"] = ["all_blurry"]
+    p["report"]["headline"] = {"all_blurry": p["report"]["headline"]["all_blurry"]}
     return p
 
 
@@ -109,3 +107,44 @@ def weights_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("weights")
     write_weights(out, WeightsParams(download=False))
     return out
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(tmp_path_factory) -> Path:
+    """The tiny pipeline (`git_repo` with tiny params) after one full `dvc repro`, built once per session
+    for every test that reads it. Never change it: copy it first (`copy_repo`)."""
+    repo = git_repo(tmp_path_factory.mktemp("tiny_repo"), tiny_params())
+    run([sys.executable, "-m", "dvc", "repro"], repo)
+    return repo
+
+
+def copy_repo(repo: Path, dest: Path, *ignore: str) -> Path:
+    """A copy of ``repo`` (git history, DVC cache and outputs) to change freely; ``ignore``: names left out."""
+    shutil.copytree(repo, dest, symlinks=True, ignore=shutil.ignore_patterns(*ignore) if ignore else None)
+    return dest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under pytest-xdist (`make test`), one torch thread per worker: two workers with two threads each
+    on two cores spin in OpenMP's waits and run slower than one worker alone."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        import torch
+
+        torch.set_num_threads(1)
+
+
+# Tests that use one of these fixtures run the pipeline (`tiny_repo`: `dvc repro`) or a real headless
+# Chromium (`browser`, tests/cdp.py): they carry the `pipeline` marker without a decorator, so
+# `pytest -m "not pipeline"` leaves them out. Other pipeline tests say `@pytest.mark.pipeline`.
+PIPELINE_FIXTURES = {"tiny_repo", "browser"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & PIPELINE_FIXTURES:
+            item.add_marker(pytest.mark.pipeline)
+        if "tiny_repo" in fixtures:
+            # `make test` runs two pytest-xdist workers with --dist loadgroup: one group keeps the users of
+            # the session's tiny repository on one worker, so it is reproduced once, not once per worker
+            item.add_marker(pytest.mark.xdist_group("tiny_repo"))

@@ -152,16 +152,15 @@ MUTANTS = [
              'self.interp_cross = bank(["a_given_b", "b_given_a"])'),),
            (M + "test_each_variant_has_exactly_its_attention_modules",
             M + "test_every_parameter_of_every_variant_reaches_an_output"), all_fail=True),
-    Mutant("train-stage-ignores-method-lr", "the train stage ignores a method's own `lr`", "stages/train.py",
-           (("cfg, data_cfg = method_train_params(params.train, options),",
-             "cfg, data_cfg = params.train,"),),
+    Mutant("train-stage-ignores-method-lr", "the train stage ignores a method's own `lr`", "alabench/training_run.py",
+           (('cfg = with_overrides(params.train, "train", options)', "cfg = params.train"),),
            (P + "test_the_optimiser_trains_each_method_at_its_own_learning_rate",)),
     Mutant("epoch-order-seed-plus-epoch", "each epoch's order seeded with seed + epoch (seed 0 epoch 1 = "
            "seed 1 epoch 0)", "alabench/training.py",
            (("manual_seed(self.seed * 1_000_003 + self.epoch)", "manual_seed(self.seed + self.epoch)"),),
            (P + "test_data_orders_differ_across_seed_epoch_pairs",)),
     Mutant("best-mark-unaddressed", "the report marks as best a method that does not address the column's task",
-           "alabench/report.py",
+           "alabench/report/tables.py",
            (('ranked = group[group["addressed"] & np.isfinite(group["mean"])]',
              'ranked = group[np.isfinite(group["mean"])]'),),
            (C + "test_every_table2_number_and_best_mark_matches_summary_json",)),
@@ -211,7 +210,7 @@ MUTANTS = [
            "alabench/probes.py", (("for f in (intact, knocked))", "for f in (knocked, intact))"),),
            (T + "test_probes.py::test_evaluation_writes_probes_whose_costs_recompute_from_both_frames_tables",)),
     Mutant("knockout-verdict-unused-one-sided", "the report calls a part unused when only the upper end of its "
-           "interval is under 0.1 dB", "alabench/report_probes.py",
+           "interval is under 0.1 dB", "alabench/report/probes.py",
            (("all(-THRESHOLD <= lo and hi <= THRESHOLD", "all(hi <= THRESHOLD"),),
            (T + "test_probes.py::test_verdicts",)),
     # -- issue 34: BIN tested as its authors test it (a fresh window per output) --------------------------

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 
 from alabench.sources.adobe240 import read_list
+from alabench.vocabulary import PROTOCOLS
 from conftest import REPO, run
 from footage import encode, shot
 from httpserver import serve
@@ -33,7 +34,6 @@ TRAIN_NAMES = ["IMG_0001.mov", "IMG_0002.mov", "IMG_0003.mov"]
 PREFIX = "DeepVideoDeblurring_Dataset_Original_High_FPS_Videos/original_high_fps_videos/"
 ZIP = "/DeepVideoDeblurring_Dataset_Original_High_FPS_Videos.zip"
 YOUTUBE = ["listed.mp4", "slowmo_240fps.mp4"]  # the first in sources.csv, the second found by the "search"
-PROTOCOLS = ("all_blurry", "mixed")
 
 
 def overrides(url: str, feed_url: str) -> dict:
@@ -51,7 +51,8 @@ def overrides(url: str, feed_url: str) -> dict:
         "evaluate": {"bootstrap": 50, "samples": 1, "threads": 1},
         "methods": {**{m: tiny_unet for m in ("alanet", "alanet_self", "alanet_cross", "unet")},
                     "superslomo": {"width": 0.0625}, "cain": {"features": 8, "groups": 1, "blocks": 1, "reduction": 2},
-                    "bin": {"window": 3}},  # the profile's 6 inputs span 51 frames; the served videos have 30
+                    "bin": {"window": 3}, "jin": {"window": 3}},  # the profile's 6 (BIN) and 4 (Jin) inputs span
+                                                                  # 51 and 35 frames; the served videos have 30
     }
 
 

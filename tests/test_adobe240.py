@@ -92,6 +92,7 @@ def manifest(raw: Path) -> dict[str, dict[str, str]]:
         return {row["id"]: row for row in csv.DictReader(fh)}
 
 
+@pytest.mark.pipeline
 def test_dvc_repro_downloads_extracts_splits_and_blurs(videos, tmp_path):
     """The complete run, as a user runs it: adobe240 in fetch.datasets and blur.datasets, then
     `dvc repro blur@adobe240` (the stage that fetches it runs first)."""
@@ -349,6 +350,7 @@ def test_a_killed_run_goes_on_from_its_working_copy(videos, tmp_path, monkeypatc
     assert not partial.exists() and (folder / "lock.json").is_file()
 
 
+@pytest.mark.pipeline
 def test_stage_prints_one_line_error_without_traceback(tmp_path):
     with serve() as server:
         url = server.add(ZIP, b"<html>moved</html>", "text/html")

@@ -158,6 +158,7 @@ def test_cached_console_scripts_get_the_venvs_interpreter(tmp_path):
 
 @pytest.mark.parametrize("command", [["dvc", "--version"], ["mlflow", "--version"], ["torchrun", "--help"],
                                      ["yt-dlp", "--version"]])
+@pytest.mark.pipeline
 def test_the_readmes_commands_run_from_the_venv(command):
     """What `source .venv/bin/activate` puts first on PATH; `make venv` adds them to an older .venv."""
     script = Path(sys.executable).parent / command[0]

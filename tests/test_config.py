@@ -12,17 +12,12 @@ import yaml
 from conftest import REPO, repo_params
 
 from alabench.blur import Eq7
-from alabench.config import (
-    ParamError,
-    PhotoName,
-    apply_overlay,
-    load_params,
-    merge,
-    parse_params,
-)
-from alabench.methods import get_method, method_options
+from alabench.config import ParamError, PhotoName, load_params, parse_params
+from alabench.profiles import apply_overlay
+from alabench.schema import merge
+from alabench.methods import get_method
 from alabench.sources.photos import SOURCES
-from alabench.training import method_train_data
+from alabench.training import with_overrides
 
 
 def test_repo_params_validate():
@@ -100,6 +95,9 @@ FOLDER = {"method": "bin", "dataset": "synth", "protocol": "all_blurry", "path":
      ["evaluate.folders.x.method = 'cascade_unet_cain' is also a method of train.methods, evaluate.methods or "
       "evaluate.cascades"]),
     (lambda p: p["train"].update(seeds=["0; touch x"]), ["train.seeds[0] = '0; touch x'", "an integer"]),
+    # the evaluate stages print in their protocol's headline convention (a DVC param of theirs)
+    (lambda p: (p["report"].update(protocols=["all_blurry"]), p["report"]["headline"].pop("mixed")),
+     ["report.headline has no convention for evaluate.protocols ['mixed']"]),
 ])
 def test_bad_params_are_named(mutate, expected):
     message = _error(mutate)
@@ -149,10 +147,9 @@ def test_cpu_long_overlay_runs_table3_and_the_joint_competitors(tmp_path):
     eq7 = Eq7.from_params(merged.blur)
     for name in merged.train.methods:
         method = get_method(name)
-        options = method_options(merged, name, method.options) if method.options else None
-        window = method_train_data(merged.train_data, options).window
+        window = with_overrides(merged.train_data, "train_data", method.options_from(merged)).window
         assert eq7.span(window) <= merged.synth.train.frames, (name, window)
-    assert method_train_data(merged.train_data, method_options(merged, "bin", get_method("bin").options)).window == 6
+    assert with_overrides(merged.train_data, "train_data", get_method("bin").options_from(merged)).window == 6
 
 
 def test_overlay_with_a_bad_value_leaves_params_untouched(tmp_path):

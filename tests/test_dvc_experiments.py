@@ -14,27 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from conftest import git_repo, run, run_env, tiny_params
+from conftest import copy_repo, run, run_env
 
 DVC = [sys.executable, "-m", "dvc"]
 
 
-def small_params() -> dict:
-    """tiny_params with one trained method and one protocol: the fewest stages that still show which
-    ones a change reruns."""
-    p = tiny_params()
-    p["train"]["methods"] = ["alanet"]
-    p["evaluate"]["protocols"] = ["all_blurry"]
-    p["report"]["protocols"] = ["all_blurry"]
-    p["report"]["headline"] = {"all_blurry": p["report"]["headline"]["all_blurry"]}
-    return p
-
-
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """The tiny pipeline reproduced and committed: the baseline experiments start from."""
-    repo = git_repo(tmp_path_factory.mktemp("exp"), small_params())
-    run([*DVC, "repro", "--quiet"], repo)
+def repo(tiny_repo, tmp_path_factory) -> Path:
+    """The tiny pipeline reproduced (a copy of the session's) and committed: the baseline experiments
+    start from. Each experiment below changes one option of alanet alone, so only its stages rerun."""
+    repo = copy_repo(tiny_repo, tmp_path_factory.mktemp("exp") / "repo")
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "baseline results"], repo)
     return repo
@@ -53,14 +42,16 @@ def ran(stdout: str) -> set[str]:
 def test_exp_run_reruns_only_the_changed_method_and_names_itself(repo):
     out = run([*DVC, "exp", "run", "-n", "narrow", "-S", "methods.alanet.width=0.125"], repo).stdout
     # check_params runs after any edit of params.yaml (`-S` edits it): the rest is exactly what the knob touches
-    assert ran(out) == {"check_params", "train@alanet-synth-0", "evaluate_trained@alanet-synth-all_blurry", "report"}, out
+    assert ran(out) == {"check_params", "train@alanet-synth-0", "evaluate_trained@alanet-synth-all_blurry",
+                        "evaluate_trained@alanet-synth-mixed", "report"}, out
     page = (repo / "reports" / "index.html").read_text()
     experiment = page.split('id="experiment"', 1)[1].split("</p>", 1)[0]
     assert "<code>narrow</code>" in experiment and "<code>methods.alanet.width</code> 0.0625 → 0.125" in experiment
     with sqlite3.connect(repo / "mlflow.db") as con:
         tagged = con.execute("select r.name from runs r join tags t on r.run_uuid = t.run_uuid "
                              "where t.key = 'dvc_exp' and t.value = 'narrow'").fetchall()
-    assert sorted(name for (name,) in tagged) == ["evaluate alanet all_blurry", "report", "train alanet"]
+    assert sorted(name for (name,) in tagged) == ["evaluate alanet all_blurry", "evaluate alanet mixed", "report",
+                                                  "train alanet"]
     shown = run([*DVC, "exp", "show", "--only-changed", "--csv"], repo).stdout
     rows = list(csv.DictReader(io.StringIO(shown)))
     column = "reports/metrics/synth/all_blurry/alanet.json:joint_psnr"  # DVC prefixes keys found in two files
@@ -82,10 +73,10 @@ def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
     shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m dvc "$@"\n')
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
-    # both differ from the baseline's lr 0.001: an experiment equal to it reruns nothing (every output,
+    # both differ from the baseline's reduction 4: an experiment equal to it reruns nothing (every output,
     # the report's included, comes from the DVC cache), so it would log no MLflow run to check
-    for name, lr in (("lr-a", "0.0005"), ("lr-b", "0.002")):
-        run([*DVC, "exp", "run", "--queue", "-n", name, "-S", f"train.lr={lr}"], repo)
+    for name, reduction in (("r-a", "2"), ("r-b", "8")):
+        run([*DVC, "exp", "run", "--queue", "-n", name, "-S", f"methods.alanet.reduction={reduction}"], repo)
     # The workers are forked from `queue start` and keep its stdout: with a pipe there, the call would
     # wait for them to exit, and a worker DVC fails to shut down (treeverse/dvc#10562) hung CI for 900 s.
     started_log = tmp_path / "queue-start.log"
@@ -107,9 +98,9 @@ def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
         run([*DVC, "queue", "stop", "--kill"], repo, check=False)
     assert status.count("Success") == 2 and "Failed" not in status, status
     rows = list(csv.DictReader(io.StringIO(run([*DVC, "exp", "show", "--csv"], repo).stdout)))
-    done = {r["Experiment"]: r for r in rows if r["Experiment"] in ("lr-a", "lr-b")}
-    assert {n: r["train.lr"] for n, r in done.items()} == {"lr-a": "0.0005", "lr-b": "0.002"}
+    done = {r["Experiment"]: r for r in rows if r["Experiment"] in ("r-a", "r-b")}
+    assert {n: r["methods.alanet.reduction"] for n, r in done.items()} == {"r-a": "2", "r-b": "8"}
     assert all(r["reports/metrics/synth/all_blurry/alanet.json:joint_psnr"] for r in done.values())
     with sqlite3.connect(repo / "mlflow.db") as con:  # the copies' runs reach the repository's mlflow.db
         names = {v for (v,) in con.execute("select value from tags where key = 'dvc_exp'")}
-    assert {"lr-a", "lr-b"} <= names
+    assert {"r-a", "r-b"} <= names

@@ -31,6 +31,7 @@ def metrics_repo(root: Path, methods: dict) -> Path:
     return root
 
 
+@pytest.mark.pipeline
 def test_one_small_file_per_evaluation_with_the_paired_difference(tmp_path):
     write_fixture(tmp_path)
     table2 = build_report(tmp_path, PARAMS).table2
@@ -61,6 +62,7 @@ def test_one_small_file_per_evaluation_with_the_paired_difference(tmp_path):
     assert not (folder / SKIPPED).exists()  # and a stale list goes with the folder
 
 
+@pytest.mark.pipeline
 def test_dvc_metrics_show_is_narrow_and_diff_names_the_method_that_moved(tmp_path):
     repo = metrics_repo(tmp_path, METHODS)
     shown = run([sys.executable, "-m", "dvc", "metrics", "show"], repo).stdout

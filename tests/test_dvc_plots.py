@@ -51,6 +51,7 @@ def plots_repo(root: Path) -> Path:
     return root
 
 
+@pytest.mark.pipeline
 def test_plots_render_offline_with_the_inline_template_and_not_without(tmp_path, browser):
     repo = plots_repo(tmp_path / "repo")
     template = write_template(repo / "reports" / "vega-template.html")

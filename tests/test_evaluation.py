@@ -23,16 +23,18 @@ from alabench.datasets import TestClip as PreparedClip
 from alabench.evaluation import (
     COLUMNS,
     Sample,
-    checkpoint_path,
     evaluate_clips,
     evaluate_method,
+    joint_line,
     read_frames,
     sample_positions,
     summarize,
     write_results,
 )
+from alabench.layout import checkpoint
 from alabench.methods import MethodFailed, build_model, discover, get_method
 from alabench.metrics import Lpips
+from alabench.vocabulary import headline_convention
 from alabench.training import save_checkpoint
 
 PARAMS = parse_params(tiny_params())
@@ -136,6 +138,22 @@ def test_the_mixed_headline_does_not_move_with_the_cap():
     assert abs(at[100.0]["per_clip"]["joint"]["psnr"]["mean"] - at[50.0]["per_clip"]["joint"]["psnr"]["mean"]) > 5
     assert abs(at[100.0]["per_clip_mse"]["joint"]["psnr"]["mean"]
                - at[50.0]["per_clip_mse"]["joint"]["psnr"]["mean"]) < 0.05
+
+
+def test_the_stage_prints_mixed_in_its_headline_convention():
+    """The evaluate stage's line (and stages.score's table) use the protocol's headline, as the
+    report's tables do: under mixed, per_clip_mse, not per_clip (capped at psnr_cap by sharp inputs)."""
+    rows = [("c0", 0, "deblur", 0, math.inf, 1.0, 0.0), ("c0", 1, "deblur", 1, 24.0, 0.8, 0.2),
+            ("c0", 0, "interp", 1, 26.0, 0.7, 0.3), ("c1", 0, "deblur", 1, 22.0, 0.6, 0.4),
+            ("c1", 1, "deblur", 0, math.inf, 1.0, 0.0), ("c1", 0, "interp", 1, 28.0, 0.9, 0.1)]
+    summary = summarize(hand_made(rows), 60.0, 0, 0.95, 0)
+    convention = headline_convention("mixed")
+    line = joint_line(summary, convention)
+    psnr = {c: summary["averages"][c]["joint"]["psnr"]["mean"] for c in ("per_clip", "per_clip_mse")}
+    assert convention == "per_clip_mse" and abs(psnr["per_clip"] - psnr["per_clip_mse"]) > 1
+    assert line.startswith(f"joint PSNR {psnr['per_clip_mse']:.2f} dB, SSIM ")
+    assert "(per_clip_mse; 2 frames capped at 60 dB)" in line
+    assert f"{psnr['per_clip']:.2f}" not in line
 
 
 def test_the_unit_is_the_video_and_seeds_are_averaged_with_their_spread():
@@ -260,7 +278,7 @@ def test_an_unreadable_model_pt_fails_the_method_not_the_stage(tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     shutil.copytree(weights_dir, tmp_path / "data" / "weights")
     method = get_method("alanet")
-    path = checkpoint_path("synth", "alanet", 0)
+    path = checkpoint("synth", "alanet", 0)
     save_checkpoint(path, {"method": "alanet", "model": build_model(method, PARAMS).state_dict()})
     good = path.read_bytes()
     path.write_bytes({"truncated": good[: len(good) // 2], "garbage": bytes(range(256)) * 8,
@@ -272,3 +290,20 @@ def test_an_unreadable_model_pt_fails_the_method_not_the_stage(tmp_path, monkeyp
     assert message.startswith(f"{path}: cannot be read (") and message.endswith(
         "truncated, damaged or not a file of tensors); delete it and run `dvc repro` to train it again")
     assert "weights_only" not in message
+
+
+def test_the_change_of_each_sharp_input_is_measured_in_grey_levels():
+    """Issue 36's target: a sharp input should come back unchanged (mean |Δ| per deblurred sharp input)."""
+    from alabench.evaluation import ClipFrames, score_outputs
+
+    clip = make_clip("a", [False, True, False], 0)
+    shifted = np.clip(clip.gt_deblur.astype(int) + 3, 0, 255).astype(np.uint8)  # +3 grey levels, clipped at 255
+
+    def outputs(frames):
+        yield ClipFrames(clip, [("deblur", k, frames[k]) for k in range(3)]
+                         + [("interp", k, clip.gt_interp[k]) for k in range(2)])
+
+    assert score_outputs(outputs(clip.gt_deblur), None).sharp_change == [0.0, 0.0]  # only the 2 sharp inputs
+    expected = [float(np.abs(shifted[k].astype(int) - clip.gt_deblur[k]).mean()) for k in (0, 2)]
+    assert score_outputs(outputs(shifted), None).sharp_change == pytest.approx(expected)
+    assert 2.9 < expected[0] <= 3.0

@@ -23,6 +23,7 @@ from conftest import REPO, git_repo, run, tiny_params
 
 from alabench.config import ParamError, parse_params
 from alabench.errors import UserError
+from alabench.layout import PARAMS_CHECKED
 from alabench.methods import discover
 from alabench.names import NAME, method_packages
 
@@ -146,7 +147,7 @@ def test_a_package_folder_named_otherwise_is_rejected_unimported(tmp_path, name)
 # --------------------------------------------------------------------------------------------
 # The check stage: refuses before anything is trained, in one line, and writes its mark only when all is well.
 
-CHECKED = Path("data/cache/params.checked")
+CHECKED = PARAMS_CHECKED  # check_params writes it
 
 
 def check_stage(tmp_path: Path, params: dict) -> subprocess.CompletedProcess:
@@ -257,6 +258,7 @@ def ran(out: str) -> set[str]:
     return {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
 
 
+@pytest.mark.pipeline
 def test_dvc_repro_runs_no_hostile_name_even_for_a_stage_it_targets(tmp_path):
     """The method's stage even has its folder: today's DVC would run `--method x$(touch PWNED)` in a shell.
     The check stage is upstream of every stage, so it refuses the name first, whichever stage is asked for."""
@@ -273,6 +275,7 @@ def test_dvc_repro_runs_no_hostile_name_even_for_a_stage_it_targets(tmp_path):
         assert not list(repo.rglob("PWNED")), list(repo.rglob("PWNED"))
 
 
+@pytest.mark.pipeline
 def test_dvc_repro_scores_a_folder_whose_path_holds_spaces_quotes_and_shell_syntax(tmp_path):
     """The path travels through params.yaml, never through the stage's command line: the folder is
     scored as the folder it names, and nothing in its name runs."""

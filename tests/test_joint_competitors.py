@@ -15,6 +15,7 @@ import torch
 from conftest import git_repo, run, tiny_params, write_clip
 from test_evaluation import make_clip
 from test_methods import assert_contract, perturbed
+from test_recipe import sharp  # noqa: F401 (a fixture)
 
 from alabench.cascade import Cascade, cascade_method, find_cascade
 from alabench.config import CascadeParams, ParamError, parse_params
@@ -182,6 +183,33 @@ def test_each_measured_row_names_its_dagger_row():
     assert counterpart_note("bin", paper.TABLE3) is None  # no BIN row in the ablation table
 
 
+def test_a_trained_row_says_its_share_of_the_published_size_and_whether_validation_still_rose(tmp_path):
+    """Issue 34: BIN's row says what it is (a fraction of the published model, stopped while learning)."""
+    from alabench import paper
+    from alabench.layout import checkpoint, training_dir
+    from alabench.report.results import last_epoch_rise
+    from alabench.report.rows import trained_note
+    import pandas as pd
+
+    for seed, joints in ((0, [22.0, 22.5, 22.9]), (1, [22.0, 22.6, 22.8])):  # last epochs: +0.4, +0.2 dB
+        training_dir("synth", "bin", seed, tmp_path).mkdir(parents=True)
+        pd.DataFrame({"epoch": [1, 2, 3], "joint_psnr": joints}).to_csv(
+            training_dir("synth", "bin", seed, tmp_path) / "history.csv", index=False)
+        checkpoint("synth", "bin", seed, tmp_path).parent.mkdir(parents=True)
+        checkpoint("synth", "bin", seed, tmp_path).write_bytes(b"")
+    rise = last_epoch_rise(tmp_path, "synth", "bin")
+    assert rise == pytest.approx(0.3)
+    note = trained_note("bin", {"trains": True, "parameters": 286_042}, rise, paper.TABLE2)
+    assert note["text"] == "paper row: BIN₄ [25] · 2.5 % of the published size · validation still rising (+0.30 dB at its last epoch)"
+    assert "286,042 parameters here, 11,441,668 in the authors' model" in note["title"]
+    levelled = trained_note("bin", {"trains": True, "parameters": 286_042}, -0.02, paper.TABLE2)
+    assert levelled["text"].endswith("validation levelled off")
+    assert trained_note("bin", {"trains": False, "parameters": 11_441_668}, None, paper.TABLE2)["text"] == \
+        "paper row: BIN₄ [25]"  # released weights or untrained: no share, no training to judge
+    assert last_epoch_rise(tmp_path, "synth", "nafnet") is None
+
+
+@pytest.mark.pipeline
 def test_the_cascade_stage_depends_on_both_components_checkpoints(tmp_path):
     import shutil
     import subprocess
@@ -242,6 +270,7 @@ def test_bin_with_carry_state_hands_its_state_along_the_whole_clip_in_clip_infer
     assert isinstance(model, Recurrent) and not isinstance(build_model(FOUND.methods["alanet"], PARAMS), Recurrent)
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("window, frames", [(None, 53), (3, 53), (None, 45)])
 def test_bin_trains_on_its_own_six_input_windows(tmp_path, window, frames):
     """The train stage takes BIN's ``window`` option (published 6) over ``train_data.window`` (3), so
@@ -282,3 +311,43 @@ def test_the_method_listing_names_the_cascades_configured_or_how_to_make_one():
         configured.train, methods=(*configured.train.methods, "nafnet", "superslomo")))
     lines, problems = listing(FOUND, configured)
     assert problems == 0 and any(line.split()[:1] == ["cascade_nafnet_superslomo"] for line in lines), lines
+
+
+def test_a_tuned_cascade_fine_tunes_only_its_interpolator_from_both_checkpoints(sharp, tmp_path, monkeypatch,  # noqa: F811
+                                                                               weights_dir):
+    """Issue 34, a fair cascade: the twin starts from both components' checkpoints of the seed, trains the
+    interpolator on the frozen deblurrer's outputs (through the train stage), and is scored with the result."""
+    from test_recipe import stage, workdir
+
+    from alabench.cascade import tuned_cascade_method
+
+    root = workdir(sharp, tmp_path)
+    (root / "data" / "weights").symlink_to(weights_dir)
+    data = tiny_params()
+    data["train"].update(methods=["nafnet", "superslomo"], epochs=3, lr_schedule="step", lr_milestones=[])
+    data["evaluate"]["cascades"] = [{"deblur": "nafnet", "interpolate": "superslomo", "tune_epochs": 1}]
+    params = parse_params(data)
+    start = {}
+    for k, name in enumerate(("nafnet", "superslomo")):  # what train@<part>-synth-0 writes
+        torch.manual_seed(0)
+        part = perturbed(build_model(FOUND.methods[name], params), k + 1)
+        start[name] = {key: v.clone() for key, v in part.state_dict().items()}
+        path = root / checkpoint_path("synth", name, 0)
+        path.parent.mkdir(parents=True)
+        torch.save({"method": name, "model": part.state_dict()}, path)
+    stage(root, monkeypatch, data, "cascade_nafnet_superslomo_tuned")
+    saved = torch.load(root / checkpoint_path("synth", "cascade_nafnet_superslomo_tuned", 0), weights_only=True)
+    assert len(saved["history"]) == 1  # tune_epochs, not train.epochs
+    tuned = saved["model"]
+    deblur = {k.split(".", 2)[2]: v for k, v in tuned.items() if k.startswith("parts.nafnet.")}
+    interp = {k.split(".", 2)[2]: v for k, v in tuned.items() if k.startswith("parts.superslomo.")}
+    assert deblur.keys() == start["nafnet"].keys() and all(torch.equal(deblur[k], start["nafnet"][k]) for k in deblur)
+    assert any(not torch.equal(interp[k], start["superslomo"][k]) for k in interp)  # the interpolator learnt
+    method = tuned_cascade_method(params.evaluate.cascades[0], FOUND)
+    summary = {"device": "cpu"}
+    frames = evaluate_method(method, params, "synth", [make_clip("a", [True, True, True], 0)], summary).frames
+    assert "checkpoints/synth/cascade_nafnet_superslomo_tuned/seed0/model.pt" in summary["checkpoints"]
+    plain = evaluate_method(cascade_method(params.evaluate.cascades[0], FOUND), params, "synth",
+                            [make_clip("a", [True, True, True], 0)], {"device": "cpu"}).frames
+    assert (frames[frames.kind == "deblur"].psnr.to_numpy() == plain[plain.kind == "deblur"].psnr.to_numpy()).all()
+    assert (frames[frames.kind == "interp"].psnr.to_numpy() != plain[plain.kind == "interp"].psnr.to_numpy()).any()

@@ -133,6 +133,7 @@ def test_a_missing_folder_is_named(tmp_path):
         build(parse_params(params_dict(tmp_path / "nowhere")), tmp_path / "nowhere", tmp_path / "raw", tmp_path / "s")
 
 
+@pytest.mark.pipeline
 def test_dvc_repro_of_a_folder_outside_the_repository(footage, tmp_path):
     """The user's path: name the folder, add `local` to blur.datasets, `dvc repro`; new videos rerun it."""
     p = params_dict(footage)

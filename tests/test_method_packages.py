@@ -159,6 +159,7 @@ def test_scaffold_refuses_bad_names_and_flags(tmp_path):
     assert (template_kind("torch", True), template_kind("torch", False)) == ("trains", "torch")
 
 
+@pytest.mark.pipeline
 def test_the_scaffolds_printed_steps_evaluate_it_alone(tmp_path):
     """`stages.methods new`, the params lines it prints, its `dvc repro` command: only its stages run."""
     repo = git_repo(tmp_path / "repo", tiny_params())

@@ -21,7 +21,6 @@ from alabench.methods import (
     discover,
     get_method,
     load_trained,
-    method_options,
     with_method_options,
 )
 from stages.methods import listing
@@ -127,7 +126,7 @@ ECHO = """
         def forward(self, frames):
             return frames, frames[:, 1:] * 0.5 + frames[:, :-1] * 0.5
 
-    register(Method(name="{name}", tasks=TASKS, trains=False, build=lambda params: Echo()))
+    register(Method(name="{name}", tasks=TASKS, trains=False, build=lambda params, options: Echo()))
 """
 
 
@@ -163,14 +162,72 @@ def test_the_repo_listing_is_clean():
 
 
 def test_options_come_from_params_with_named_errors():
-    opts = method_options(PARAMS, "cain", FOUND.methods["cain"].options)
+    opts = FOUND.methods["cain"].options_from(PARAMS)
     assert (opts.features, opts.groups, opts.depth) == (8, 1, 3)  # depth: the default beside the method
     bad = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "cain": {"featurs": 8}})
     with pytest.raises(ParamError, match=r"unknown key 'methods.cain.featurs' \(did you mean 'methods.cain.features'"):
-        method_options(bad, "cain", FOUND.methods["cain"].options)
+        FOUND.methods["cain"].options_from(bad)
+    with pytest.raises(ParamError, match=r"unknown key 'methods.cain.featurs'"):
+        build_model(FOUND.methods["cain"], bad)
     bad = dataclasses.replace(PARAMS, methods={**PARAMS.methods, "superslomo": {"width": "wide"}})
     with pytest.raises(ParamError, match="methods.superslomo.width = 'wide'"):
         build_model(FOUND.methods["superslomo"], bad)
+
+
+SCALED = """
+    from dataclasses import dataclass
+    from torch import nn
+    from alabench.methods import TASKS, Method, register
+
+    @dataclass(frozen=True)
+    class Options:
+        gain: float = 1.0
+
+    class Scaled(nn.Module):
+        window = 2
+        def __init__(self, options):
+            super().__init__()
+            self.config = options
+        def forward(self, frames):
+            return frames * self.config.gain, (frames[:, 1:] + frames[:, :-1]) / 2 * self.config.gain
+
+    register(Method(name="{name}", tasks=TASKS, trains=False, options=Options,
+                    build=lambda params, options: Scaled(options)))
+"""
+
+
+def test_a_copied_package_gets_its_own_options_from_the_registry(tmp_path):
+    """A package never names itself to read its options: a copy that changes only the registered name
+    (as the ALANet family shares ALANetOptions) reads ``methods.<its name>``, not the original's."""
+    folder = tmp_path / "baselines"
+    write_method(folder, "original", SCALED.format(name="original"))
+    write_method(folder, "copied", SCALED.format(name="copied"))
+    found = discover(folder)
+    params = with_method_options(with_method_options(PARAMS, "original", gain=0.25), "copied", gain=0.5)
+    assert build_model(found.methods["original"], params).config.gain == 0.25
+    assert build_model(found.methods["copied"], params).config.gain == 0.5
+    assert build_model(found.methods["copied"], PARAMS).config.gain == 1.0  # no entry: the defaults
+    with pytest.raises(ParamError, match=r"methods.copied.gain = 'loud' is not allowed: must be a number"):
+        build_model(found.methods["copied"], with_method_options(PARAMS, "copied", gain="loud"))
+    with pytest.raises(ParamError, match=r"unknown key 'methods.copied.gian'"):
+        build_model(found.methods["copied"], with_method_options(PARAMS, "copied", gian=2.0))
+    # the repo's ALANet family: one Options type, each method its own entry
+    alanet, self_only = FOUND.methods["alanet"], FOUND.methods["alanet_self"]
+    wider = with_method_options(PARAMS, "alanet_self", width=2 * self_only.options_from(PARAMS).width)
+    assert alanet.options_from(wider) == alanet.options_from(PARAMS) != self_only.options_from(wider)
+    assert build_model(self_only, wider).config.width == self_only.options_from(wider).width
+
+
+def test_a_method_without_options_refuses_an_entry_and_old_style_build_is_named(tmp_path):
+    echo = discover(write_method(tmp_path / "b", "echo_c", ECHO.format(name="echo_c")).parent.parent).methods["echo_c"]
+    assert echo.options_from(PARAMS) is None
+    with pytest.raises(ParamError, match=r"methods.echo_c sets \{'gain': 2\}, but echo_c has no options; remove"):
+        build_model(echo, with_method_options(PARAMS, "echo_c", gain=2))
+    folder = tmp_path / "old"
+    old_style = ECHO.format(name="old_style").replace("lambda params, options:", "lambda params:")
+    write_method(folder, "old_style", old_style)
+    assert ("TypeError: method old_style: build must be a function (params, options) -> nn.Module"
+            in discover(folder).rejected["old_style/"])
 
 
 def test_params_must_give_every_run_method_an_entry():

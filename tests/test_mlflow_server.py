@@ -66,6 +66,7 @@ def test_queued_experiments_log_to_the_repository_not_to_their_copy(monkeypatch,
     assert tracking_uri() == "http://127.0.0.1:5000"  # an explicit server wins
 
 
+@pytest.mark.pipeline
 def test_mlflow_server_serves_named_tagged_runs_that_compare_by_protocol(logged):
     port = free_port()
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 from conftest import DDP_COMPARABLE, git_repo, run, run_env, tiny_params
@@ -34,6 +35,7 @@ def node_launcher(rank: int, port: int) -> list[str]:
             f"--rdzv-conf=is_host={'true' if rank == 0 else 'false'}", *TRAIN]
 
 
+@pytest.mark.pipeline
 def test_two_nodes_match_one_process(tmp_path):
     params = tiny_params()
     params["train_data"].update(DDP_COMPARABLE)

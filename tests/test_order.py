@@ -13,11 +13,11 @@ import random
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import write_clip
+from conftest import tiny_params, write_clip
 from skimage.metrics import peak_signal_noise_ratio
 
 from alabench.blur import MANIFEST_COLUMNS, Eq7, prepare_split
-from alabench.config import BlurParams
+from alabench.config import BlurParams, parse_params
 from alabench.datasets import ClipCache, iter_test_clips
 from alabench.evaluation import model_outputs, score_outputs
 from alabench.frames import frame_name, list_frames, read_clip, read_png, write_png
@@ -88,7 +88,7 @@ def test_a_clip_of_thirteen_inputs_is_scored_against_its_own_targets(prepared):
     """blurry_input over the prepared clips: each frames.csv row's PSNR is that of input k against sharp
     frame c_k (deblur) or of the mean of inputs k and k+1 against c_k + stride / 2 (interp), recomputed
     here from the files, by their numbers."""
-    model = build_model(get_method("blurry_input"), None)
+    model = build_model(get_method("blurry_input"), parse_params(tiny_params()))
     clips = list(iter_test_clips(prepared / "prepared" / "all_blurry", prepared))
     zero_lpips = lambda a, b: np.zeros(len(a))  # noqa: E731  (LPIPS is not what is checked here)
     table = score_outputs(model_outputs(ClipRunner(model), clips), zero_lpips).frames

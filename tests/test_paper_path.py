@@ -13,6 +13,7 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from alabench.config import merge, parse_params
@@ -64,6 +65,7 @@ def test_profile_is_coherent():
     assert set(ABLATION) <= set(p.train.methods) and set(p.report.ablation) <= set(p.train.methods)
 
 
+@pytest.mark.pipeline
 def test_dvc_plans_the_paper_path(tmp_path):
     """The real profile, nothing shrunk: the report needs fetch, blur, train on adobe240, evaluations on
     both data sets under both protocols, and not synth."""

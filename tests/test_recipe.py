@@ -24,6 +24,7 @@ from conftest import tiny_params, write_clip
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from test_training import baseline_scores
 
+import alabench.training_run
 import stages.train
 from alabench.blur import Eq7
 from alabench.config import parse_params
@@ -97,14 +98,14 @@ def run_stage(tmp: Path, monkeypatch, data: dict, method: str) -> tuple[FakeRun,
     monkeypatch.setattr(torch.optim, "Adam", RecordingAdam)
     RecordingAdam.made.clear()
     losses: list[float] = []
-    build_loss = stages.train.build_loss
+    build_loss = alabench.training_run.build_loss
 
     def recording_loss(params, method):
         loss = build_loss(params, method)
         loss.register_forward_hook(lambda module, args, parts: losses.append(float(parts["total"].detach())))
         return loss
 
-    monkeypatch.setattr(stages.train, "build_loss", recording_loss)
+    monkeypatch.setattr(alabench.training_run, "build_loss", recording_loss)
     return stage(tmp, monkeypatch, data, method), losses
 
 

@@ -185,8 +185,8 @@ def test_table3_ablation_and_the_other_sections(rendered):
     assert f"33.50 / {mixed:.2f} ({mixed - 33.5:+.2f})" in compare  # alanet's joint PSNR, all_blurry / mixed
     svb = section(page, "sharp-vs-blurry")
     # blurry_input returns its 8 sharp inputs exactly (8 capped, 50.00 dB); alanet scores them 45 dB
-    assert re.search(r"blurry_input</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>8</td>\s*<td>50.00</td>", svb)
-    assert re.search(r"alanet</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>0</td>\s*<td>45.00</td>", svb)
+    assert re.search(r"blurry_input</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>8</td>\s*<td>–</td>\s*<td>50.00</td>", svb)
+    assert re.search(r"alanet</th><td>synth</td>\s*<td>sharp</td><td>8</td><td>0</td>\s*<td>–</td>\s*<td>45.00</td>", svb)
     figures = section(page, "figures")
     shown = re.findall(r'<img src="(assets/figures/[^"]+)" loading="lazy"', figures)
     assert len(shown) == 2 * 3 + 1  # strip, residues, per-unit x 2 protocols; training
@@ -313,3 +313,22 @@ def test_test_videos_kept_with_flags_are_named(tmp_path):
     flagged = section(build_report(tmp_path, PARAMS).html, "flagged")
     assert "synth/IMG_0183.MOV (irregular_timing): irregular frame timing: &lt;51%&gt;" in flagged  # escaped
     assert "IMG_0001" not in flagged and "IMG_0200" not in flagged  # train videos and unflagged ones: not named
+
+
+def test_a_result_params_ask_for_is_named_in_the_headline_of_each_data_set_it_lacks(tmp_path):
+    """A method expected on two data sets with no result on either gets a "not run" row, with its own
+    command, in the headline table of each (not only of the last data set)."""
+    from alabench.layout import Expected
+
+    write_fixture(tmp_path, protocols=("all_blurry",))
+    shutil.copytree(tmp_path / "results" / "synth", tmp_path / "results" / "adobe240")
+    for path in (tmp_path / "results" / "adobe240").glob("*/*/summary.json"):
+        path.write_text(json.dumps({**json.loads(path.read_text()), "dataset": "adobe240"}))
+    params = ReportParams(**{**PARAMS.__dict__, "datasets": ("synth", "adobe240"), "protocols": ("all_blurry",)})
+    expected = [Expected(d, "all_blurry", "ghost", f"evaluate@ghost-{d}-all_blurry") for d in params.datasets]
+    page = section(build_report(tmp_path, params, expected).html, "table2-all_blurry")
+    headlines = re.findall(r'<table class="results headline.*?</table>', page, re.S)
+    assert len(headlines) == 2
+    for dataset, table in zip(params.datasets, headlines):
+        assert f"{dataset} · all_blurry" in table
+        assert f"not run — <code>dvc repro evaluate@ghost-{dataset}-all_blurry</code>" in table

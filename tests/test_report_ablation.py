@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from alabench import stats
-from alabench.report_ablation import comparison_rows, pairs
+from alabench.report.ablation import comparison_rows, pairs
 
 
 @dataclass

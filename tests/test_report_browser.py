@@ -11,7 +11,8 @@ from cdp import Browser
 from test_report import METHODS, PARAMS, write_fixture
 
 from alabench.config import ReportParams
-from alabench.report import Expected, build_report, write_report
+from alabench.layout import Expected
+from alabench.report import build_report, write_report
 
 
 @pytest.fixture

@@ -18,7 +18,8 @@ from test_report import BASE, METHODS, PARAMS, fixture_frames, section, summary_
 
 from alabench.evaluation import summarize, write_results
 from alabench.config import parse_params
-from alabench.report import Expected, Report, build_report, expected_results, write_report
+from alabench.layout import Expected, expected_results
+from alabench.report import Report, build_report, write_report
 from alabench.results_check import checked_summary
 
 ALL_BLURRY = Path("results/synth/all_blurry")

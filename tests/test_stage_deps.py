@@ -3,8 +3,9 @@
 For each stage of dvc.yaml, resolved by DVC itself (foreach / matrix included) for the default
 params and for a params file that adds a fetch, a transfer, a cascade and a folder entry, the test
 follows the imports (``import`` and ``from ... import``, at any depth of a function, but not under
-``if TYPE_CHECKING:``, which never runs) of this repo's code (alabench/, models/, baselines/,
-stages/) statically, starting from
+``if TYPE_CHECKING:``, which never runs, nor under ``if __name__ == "__main__":`` of a module the
+stage imports, which runs only when that module is the command, e.g. ``python -m alabench.config``'s
+profile CLI) of this repo's code (alabench/, models/, baselines/, stages/) statically, starting from
 
 - the stage's module (``python -m stages.<name>``), and
 - every code file its deps list (a folder: the files under it). A listed file's own imports must be
@@ -41,7 +42,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from alabench.config import merge
+from alabench.schema import merge
 
 REPO = Path(__file__).resolve().parent.parent
 PACKAGES = ("alabench", "models", "baselines", "stages")  # this repo's code
@@ -96,12 +97,22 @@ def parents(dotted: str) -> list[str]:
     return [f for f in (module_file(".".join(parts[:i])) for i in range(1, len(parts))) if f]
 
 
-def runtime_nodes(tree: ast.AST):
-    """Every node, skipping the bodies of ``if TYPE_CHECKING:`` (for annotations only, never run)."""
+def never_run(node: ast.AST, main: bool) -> bool:
+    """``if TYPE_CHECKING:`` (for annotations only), or, in a module that is not the command,
+    ``if __name__ == "__main__":``."""
+    if not isinstance(node, ast.If):
+        return False
+    test = ast.unparse(node.test)
+    return "TYPE_CHECKING" in test or (not main and test in ("__name__ == '__main__'", "'__main__' == __name__"))
+
+
+def runtime_nodes(tree: ast.AST, main: bool = False):
+    """Every node that can run when the module is imported (``main``: run as the command), skipping the
+    bodies of the blocks :func:`never_run` names."""
     stack = [tree]
     while stack:
         node = stack.pop()
-        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+        if never_run(node, main):
             stack.extend(node.orelse)
             continue
         yield node
@@ -109,7 +120,7 @@ def runtime_nodes(tree: ast.AST):
 
 
 @cache
-def imports_of(path: str) -> tuple[Import, ...]:
+def imports_of(path: str, main: bool = False) -> tuple[Import, ...]:
     """The repo modules ``path`` imports, statically (function-level imports included)."""
     package = Path(path).with_suffix("").as_posix().replace("/", ".")
     if not path.endswith("__init__.py"):
@@ -117,7 +128,7 @@ def imports_of(path: str) -> tuple[Import, ...]:
     else:
         package = package.removesuffix(".__init__")
     found: list[Import] = []
-    for node in runtime_nodes(ast.parse((REPO / path).read_text(), path)):
+    for node in runtime_nodes(ast.parse((REPO / path).read_text(), path), main):
         if isinstance(node, ast.Import):
             for alias in node.names:
                 found += [Import(path, f, None) for f in parents(alias.name)]
@@ -150,11 +161,13 @@ def is_empty(path: str) -> bool:
                or (isinstance(n, ast.ImportFrom) and n.module == "__future__") for n in body)
 
 
-def closure(roots: list[str]) -> tuple[set[str], list[Import]]:
-    """Every repo module reached from ``roots`` (through harmless modules too), and every import seen."""
+def closure(roots: list[str], main: str | None = None) -> tuple[set[str], list[Import]]:
+    """Every repo module reached from ``roots`` (through harmless modules too), and every import seen;
+    ``main``: the module run as the command (its ``__main__`` block runs)."""
     seen, todo, edges = set(roots), list(roots), []
     while todo:
-        for imp in imports_of(todo.pop()):
+        path = todo.pop()
+        for imp in imports_of(path, path == main):
             edges.append(imp)
             if imp.module not in seen:
                 seen.add(imp.module)
@@ -217,7 +230,7 @@ def misses(cmd: str, deps: list[str]) -> list[str]:
     """What a stage's deps leave out, one line each (empty when they cover its code)."""
     module = cmd.split("python -m ", 1)[1].split()[0]
     roots = [module_file(module) or f"<no file for {module}>"] + [f for d in deps for f in code_files(d)]
-    reached, edges = closure(roots)
+    reached, edges = closure(roots, roots[0])
     problems = [f"{path} (imported by {', '.join(sorted({e.source for e in edges if e.module == path}))})"
                 for path in sorted(reached)
                 if not covered(path, deps) and not harmless_here(path, edges) and not is_empty(path)]
@@ -248,6 +261,17 @@ def test_harmless_modules_import_nothing_that_matters():
     assert not problems, "\n".join(problems)
 
 
+def test_a_main_block_counts_only_in_the_module_run_as_the_command():
+    """``python -m alabench.config`` runs the profile CLI of alabench.profiles; a stage that imports the
+    schema never does, so profiles.py is no dep of it, while the stage module's own block counts."""
+    imported = {i.module for i in imports_of("alabench/config.py")}
+    as_command = {i.module for i in imports_of("alabench/config.py", main=True)}
+    assert "alabench/profiles.py" in as_command - imported
+    reached, _ = closure(["stages/synth.py"], "stages/synth.py")
+    assert "alabench/config.py" in reached and "alabench/profiles.py" not in reached
+    assert "alabench/cli.py" in {i.module for i in imports_of("stages/synth.py", main=True)}
+
+
 def test_the_check_sees_a_missing_dep(tmp_path):
     """Removing alabench/frames.py from an evaluate stage's deps must fail the check (it decodes
     every scored frame): the test can fail."""
@@ -262,15 +286,18 @@ def test_the_check_sees_a_missing_dep(tmp_path):
     assert any(m.startswith("alabench/tracking.py ") for m in found), found
 
 
+@pytest.mark.pipeline
 @pytest.mark.parametrize("profile", ["default", "entries"])
-def test_the_reports_stage_names_are_the_stages_dvc_generates(tmp_path, profile):
-    """The report tells the user which `dvc repro <stage>` makes a missing result: every such stage must
-    be one DVC really generates from dvc.yaml, and every evaluation stage DVC generates must be named,
-    with the results folder it writes (read from its `outs`, not rebuilt from the name)."""
+def test_the_layout_names_the_stages_and_folders_dvc_generates(tmp_path, profile):
+    """alabench.layout spells every stage name and output folder of dvc.yaml: the report tells the user
+    which `dvc repro <stage>` makes a missing result, so every such stage must be one DVC really
+    generates, every stage DVC generates must be named, and each evaluation with the results folder it
+    writes, each train stage with its checkpoint and training files (read from the stages' `outs`,
+    not rebuilt from the name)."""
     from dvc.repo import Repo
 
+    from alabench import layout
     from alabench.config import parse_params
-    from alabench.report import expected_results
 
     raw = yaml.safe_load((REPO / "params.yaml").read_text())
     raw = raw if profile == "default" else with_entries(raw)
@@ -281,10 +308,36 @@ def test_the_reports_stage_names_are_the_stages_dvc_generates(tmp_path, profile)
         writes = {s.addressing.rsplit(":", 1)[-1]: {o.def_path for o in s.outs} for s in repo.index.stages}
     finally:
         repo.close()
+    params = parse_params(raw, "params.yaml")
+    names = layout.stage_names(params)
+    assert len(set(names)) == len(names) and set(names) == set(stages), (
+        sorted(set(names) - set(stages)), sorted(set(stages) - set(names)))
     evaluations = {name for name in stages if name.startswith("evaluate")}
-    expected = expected_results(parse_params(raw, "params.yaml"))
-    named = {e.stage: f"results/{e.dataset}/{e.protocol}/{e.method}" for e in expected}
+    expected = layout.expected_results(params)
+    named = {e.stage: e.folder.as_posix() for e in expected}
     assert len(named) == len(expected), "two expected results name one stage"
     assert set(named) == evaluations, (sorted(set(named) - evaluations), sorted(evaluations - set(named)))
     for stage, folder in named.items():
         assert folder in writes[stage], (stage, folder, writes[stage])
+    for e in expected:  # the train stages the report names for a missing seed: those making its checkpoints
+        checkpoints = [d for d in stages[e.stage][1] if d.startswith(layout.CHECKPOINTS.name + "/")]
+        upstream = {name for name, outs in writes.items() if name.startswith(("train@", "tune_cascade@"))
+                    and any(o.startswith(f"{c}/") for o in outs for c in checkpoints)}
+        assert set(e.train_stages()) == upstream, (e.stage, e.train_stages(), upstream)
+    for method in params.train.methods:
+        for dataset in params.train.datasets:
+            for seed in params.train.seeds:
+                outs = writes[layout.train_stage(method, dataset, seed)]
+                assert layout.checkpoint(dataset, method, seed).as_posix() in outs, outs
+                assert (layout.training_dir(dataset, method, seed) / layout.TRAIN_METRICS).as_posix() in outs, outs
+    for i, cascade in enumerate(params.evaluate.cascades):  # each twin's tune stage writes its checkpoint
+        for dataset in params.train.datasets:
+            for seed in params.train.seeds:
+                outs = writes[layout.tune_cascade_stage(i, dataset, seed)]
+                assert layout.checkpoint(dataset, cascade.tuned_name, seed).as_posix() in outs, outs
+    for dataset in params.blur.datasets:
+        assert layout.prepared_dir(dataset).as_posix() in writes[layout.blur_stage(dataset)]
+    for dataset in params.fetch.datasets:
+        assert layout.sharp_dir(dataset).as_posix() in writes[layout.fetch_stage(dataset)]
+    assert layout.sharp_dir("synth").as_posix() in writes[layout.SYNTH]
+    assert layout.PARAMS_CHECKED.as_posix() in writes[layout.CHECK_PARAMS]

@@ -24,6 +24,7 @@ from alabench.datasets import iter_test_clips
 from alabench.errors import UserError
 from alabench.evaluation import COLUMNS, evaluate_clips, model_outputs, summarize
 from alabench.inference import ClipRunner
+from alabench.layout import prepared_dir
 from alabench.frames import read_png, write_png
 from alabench.methods import build_model, get_method
 from alabench.metrics import Lpips, to_uint8
@@ -31,7 +32,6 @@ from alabench.submission import (
     PROTOCOL_FILE,
     evaluate_folder,
     export_inputs,
-    prepared_dir,
     read_inputs,
     summary_table,
 )
@@ -81,7 +81,7 @@ def test_export_writes_the_inputs_protocol_json_and_a_readme(root, tmp_path):
     out = exported(root, "mixed", tmp_path / "export")
     assert sorted(p.name for p in out.iterdir()) == ["README.txt", "a", "b", PROTOCOL_FILE]
     assert sorted(p.name for p in (out / "a").iterdir()) == ["input_00000.png", "input_00001.png", "input_00002.png"]
-    prepared = prepared_dir(root, "synth", "mixed")
+    prepared = prepared_dir("synth", "mixed", root)
     assert (out / "b/input_00001.png").read_bytes() == (prepared / "b/input_00001.png").read_bytes()
     protocol = json.loads((out / PROTOCOL_FILE).read_text())
     assert protocol["dataset"] == "synth" and protocol["protocol"] == "mixed"
@@ -103,7 +103,7 @@ def test_copied_inputs_score_exactly_like_blurry_input(root, tmp_path, lpips):
     folder = exported(root, "mixed", tmp_path / "bin")  # outputs written beside the inputs
     blurry_input_outputs(folder)
     frames, summary = score(root, folder, "mixed", lpips)
-    clips = list(iter_test_clips(prepared_dir(root, "synth", "mixed"), root))
+    clips = list(iter_test_clips(prepared_dir("synth", "mixed", root), root))
     reference = evaluate_clips(build_model(get_method("blurry_input"), PARAMS), clips, lpips, batch=2).frames
     deblur = frames[frames.kind == "deblur"].reset_index(drop=True)
     pd.testing.assert_frame_equal(deblur, reference[reference.kind == "deblur"].reset_index(drop=True))
@@ -112,8 +112,11 @@ def test_copied_inputs_score_exactly_like_blurry_input(root, tmp_path, lpips):
     assert (interp.psnr - reference[reference.kind == "interp"].psnr.to_numpy()).abs().max() < 0.05
     assert summary["outputs_supplied"]["path"] == str(folder) and len(summary["outputs_supplied"]["sha256"]) == 64
     assert summary["frames"] == {"deblur": 6, "interp": 4, "joint": 10, "pooled": 10}
-    table = summary_table(summary)
+    table = summary_table(summary, "per_clip_mse")  # mixed's headline: its tables and page agree
     assert table.splitlines()[2].startswith("deblur        6  ") and "outputs supplied" in table
+    joint = {c: f"{summary['averages'][c]['joint']['psnr']['mean']:.2f}" for c in ("per_clip", "per_clip_mse")}
+    assert joint["per_clip"] != joint["per_clip_mse"]  # sharp inputs returned exactly: capped under per_clip
+    assert "per_clip_mse means" in table and table.splitlines()[4].split()[2] == joint["per_clip_mse"]
 
 
 def test_the_stand_in_of_the_docs_runs_and_scores_its_deblur_like_blurry_input(root, tmp_path, lpips):
@@ -124,7 +127,7 @@ def test_the_stand_in_of_the_docs_runs_and_scores_its_deblur_like_blurry_input(r
     exec(compile(code, "docs/outside-results.md", "exec"), {"inputs": inputs, "outputs": outputs, "np": np,
                                                              "Image": Image, "shutil": shutil})
     frames, _ = score(root, outputs, "mixed", lpips)
-    clips = list(iter_test_clips(prepared_dir(root, "synth", "mixed"), root))
+    clips = list(iter_test_clips(prepared_dir("synth", "mixed", root), root))
     reference = evaluate_clips(build_model(get_method("blurry_input"), PARAMS), clips, lpips, batch=2).frames
     pd.testing.assert_frame_equal(frames[frames.kind == "deblur"].reset_index(drop=True),
                                   reference[reference.kind == "deblur"].reset_index(drop=True))
@@ -140,7 +143,7 @@ class Invert(torch.nn.Module):
 
 
 def test_outputs_of_a_method_score_as_its_own_evaluation(root, tmp_path, lpips):
-    protocol_dir = prepared_dir(root, "synth", "all_blurry")
+    protocol_dir = prepared_dir("synth", "all_blurry", root)
     clips = list(iter_test_clips(protocol_dir, root))
     folder = tmp_path / "invert"
     for out in model_outputs(ClipRunner(Invert(), batch=2), clips):
@@ -254,6 +257,7 @@ def test_the_export_says_how_floats_are_rounded_and_np_round_matches(root, tmp_p
 # In the pipeline: a tiny repository, the folder as a DVC dependency.
 
 
+@pytest.mark.pipeline
 def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_changes(tmp_path):
     params = tiny_params()
     params["evaluate"]["folders"] = {"bin-synth-all_blurry": {
@@ -296,7 +300,7 @@ def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_chang
     score_cmd = [sys.executable, "-m", "stages.score", "submissions/bin", "--dataset", "synth", "--protocol",
                  "all_blurry", "--method", "mine"]
     printed = run(score_cmd, repo).stdout
-    assert printed.startswith("mine on synth/all_blurry: 2 clips")
+    assert printed.startswith("mine on synth/all_blurry: 2 clips; per_clip means")  # all_blurry's headline
     assert json.loads((repo / "outside/synth/all_blurry/mine/summary.json").read_text())["status"] == "ok"
     assert not (results / "mine").exists()
     assert run(["git", "status", "--porcelain", "--untracked-files=all"], repo).stdout.count("outside/") == 0

@@ -159,6 +159,7 @@ def test_a_killed_runs_mlflow_run_is_marked_failed_at_the_next_start(tmp_path, m
     assert status == {orphan: "FAILED", alive: "RUNNING", elsewhere: "RUNNING"}
 
 
+@pytest.mark.pipeline
 def test_adding_a_seed_trains_only_that_seed(tmp_path):
     params = tiny_params()
     params["train"]["methods"] = ["alanet"]
@@ -186,18 +187,18 @@ def test_adding_a_seed_trains_only_that_seed(tmp_path):
 def test_a_method_may_set_its_own_learning_rate():
     """CAIN diverged at the shared rate on the CPU schedule: `methods.cain.lr` sets its own, 0 keeps train.lr."""
     from alabench.config import parse_params
-    from alabench.methods import get_method, method_options
-    from alabench.training import method_train_params
+    from alabench.methods import get_method
+    from alabench.training import with_overrides
 
     cain = get_method("cain")
     data = tiny_params()
     data["methods"]["cain"] = {**data["methods"]["cain"], "lr": 0.0}
     shared = parse_params(data)
-    assert method_train_params(shared.train, method_options(shared, "cain", cain.options)).lr == shared.train.lr
+    assert with_overrides(shared.train, "train", cain.options_from(shared)).lr == shared.train.lr
     data["methods"]["cain"]["lr"] = 3e-4
     own = parse_params(data)
-    assert method_train_params(own.train, method_options(own, "cain", cain.options)).lr == 3e-4 != own.train.lr
-    assert method_train_params(own.train, None) is own.train
+    assert with_overrides(own.train, "train", cain.options_from(own)).lr == 3e-4 != own.train.lr
+    assert with_overrides(own.train, "train", None) is own.train
 
 
 def damaged(good: bytes, how: str) -> bytes:

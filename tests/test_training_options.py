@@ -9,7 +9,7 @@ import torch
 from conftest import tiny_params
 
 from alabench.config import parse_params
-from alabench.methods import get_method
+from alabench.methods import build_model, get_method
 from alabench.training import autocast_dtype, build_loss, lr_at_step
 from baselines.bin import BINLoss, charbonnier
 from baselines.nafnet import PSNRLoss
@@ -47,7 +47,7 @@ def test_superslomo_loss_reaches_the_flow_network():
     refinement network as the reconstruction term does."""
     p = params(superslomo={"perceptual": False})
     torch.manual_seed(0)
-    model = get_method("superslomo").build(p).train()
+    model = build_model(get_method("superslomo"), p).train()
     inputs, targets = batch()
     deblur, interp = model(inputs)
     parts = build_loss(p, get_method("superslomo"))([deblur, interp], targets, extras=model.extras)
@@ -74,7 +74,7 @@ def test_bin_loss_is_the_authors_on_a_window_of_six():
     """The authors' 14 supervised outputs (bin_model.get_info, nframes 6) and their 3 cycle terms,
     enumerated here as they write them: I_n is the n-th frame of B1 I2 B3 ... B11 (B odd, I even)."""
     torch.manual_seed(0)
-    model = get_method("bin").build(params()).train()
+    model = build_model(get_method("bin"), params()).train()
     g = torch.Generator().manual_seed(1)
     frames = torch.rand(2, 11, 3, 24, 40, generator=g)  # sharp I1 ... I11
     inputs, targets = frames[:, 0::2], [frames[:, 0::2], frames[:, 1::2]]
@@ -98,7 +98,7 @@ def test_bin_loss_on_a_short_window_supervises_only_the_instants_it_has():
     """Window 3 sits on slots 1-3 of the six: its sharp frames are I3 ... I7, so of the 14
     outputs only those at I3 ... I7 count (first pass: I4 I6 I3 I5 I7 I4' I6' I5''; second: I7)."""
     torch.manual_seed(0)
-    model = get_method("bin").build(params()).train()
+    model = build_model(get_method("bin"), params()).train()
     inputs, targets = batch(size=24)
     deblur, interp = model(inputs)
     parts = BINLoss()([deblur, interp], targets, extras=model.extras)

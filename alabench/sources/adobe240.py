@@ -29,9 +29,11 @@ from urllib.parse import urlparse
 from alabench.config import Params
 from alabench.errors import UserError
 from alabench.frames import atomic_write_text
+from alabench.layout import MANIFEST
 from alabench.sources import SourceError
 from alabench.sources.download import check_archive, check_members, extract_member, fetch_locked
-from alabench.sources.extract import Batch, Row, fingerprint, staged
+from alabench.sources.extract import Batch, fingerprint, staged
+from alabench.sources.manifest import Row
 from alabench.sources.video import Extraction, Video, safe_name
 
 log = logging.getLogger(__name__)
@@ -114,7 +116,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     read_list(folder / TEST_LIST)  # a missing list stops the stage before any download
     new_lock = fetch_locked(url, zip_path, folder / LOCK, params.network)
     cfg = Extraction.from_params(params, params.adobe240.min_fps, reject=False)
-    manifest = raw / "manifest.csv"
+    manifest = raw / MANIFEST
     try:
         archive = zipfile.ZipFile(zip_path)
     except zipfile.BadZipFile as err:

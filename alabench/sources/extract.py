@@ -5,8 +5,8 @@ rejected (it breaks a rule; the reason says which) or failed (it could not be fe
 its capture rate and where that came from, its container rate, its source size (upright, before
 resizing), the frames decoded, the timing jitter of their timestamps, flags (``irregular_timing``,
 ``upscaled``, ``aspect_changed``, ``cuts``: kept but worth a look, the reason says why) and the
-clips written. The manifest is rewritten (atomically) after every video, so a killed run keeps
-what it finished. A row also holds a *key*: a hash of the video file (name, size and sha256 of its
+clips written (its columns and reader: alabench.sources.manifest). The manifest is rewritten
+(atomically) after every video, so a killed run keeps what it finished. A row also holds a *key*: a hash of the video file (name, size and sha256 of its
 bytes, :func:`file_state`) and of every setting its clips depend on. A re-run reuses an ok or
 rejected row whose key still matches and whose clips are all there, retries failed ones, and
 removes clips that no current row claims. A source accepted or refused whole (a zip) extracts into
@@ -32,13 +32,10 @@ from alabench.frames import atomic_path, clean_leftovers
 from alabench.parallel import executor
 from alabench.progress import progress
 from alabench.sources import SourceError
+from alabench.sources.manifest import MANIFEST_COLUMNS, Row, read_manifest
 from alabench.sources.video import Extraction, Result, Video, extract_video
 
 log = logging.getLogger(__name__)
-
-MANIFEST_COLUMNS = ("source", "id", "split", "status", "reason", "capture_fps", "capture_fps_from",
-                    "container_fps", "width", "height", "frames", "timing_jitter", "flags", "clips", "key")
-Row = dict[str, str]
 
 
 def fingerprint(*parts: object) -> str:
@@ -104,18 +101,6 @@ def make_row(source: str, video_id: str, split: str, key: str, result: Result) -
             "timing_jitter": "" if result.timing_jitter is None else f"{result.timing_jitter:.3f}",
             "flags": " ".join(result.flags),
             "clips": " ".join(result.clips), "key": key}
-
-
-def read_manifest(path: Path) -> dict[str, Row]:
-    """Rows of an earlier run by id ({} if none, or if its columns are not this version's)."""
-    if not path.exists():
-        return {}
-    with open(path, newline="") as fh:
-        reader = csv.DictReader(fh)
-        if tuple(reader.fieldnames or ()) != MANIFEST_COLUMNS:
-            log.warning("%s: columns differ from this version's; every video is redone", path)
-            return {}
-        return {row["id"]: row for row in reader}
 
 
 class Batch:
@@ -209,19 +194,6 @@ class Batch:
                 split_dir.rmdir()
         self._save()
         return list(self.rows.values())
-
-
-def flagged_notes(root: Path, datasets: tuple[str, ...]) -> list[str]:
-    """One line per test video that a data set kept although the checks flagged it (irregular
-    timing, upscaled, stretched, cut), from ``data/raw/<dataset>/manifest.csv``: the report names
-    them beside the scores they are part of. Data sets without a manifest (synth) give none."""
-    notes = []
-    for dataset in datasets:
-        path = root / "data" / "raw" / dataset / "manifest.csv"
-        for row in read_manifest(path).values():
-            if row["status"] == "ok" and row["split"] == "test" and row["flags"]:
-                notes.append(f"{dataset}/{row['id']} ({row['flags']}): {row['reason']}")
-    return notes
 
 
 def failed_error(rows: list[Row], manifest: Path) -> SourceError | None:

@@ -15,6 +15,7 @@ import logging
 from pathlib import Path
 
 from alabench.config import Params
+from alabench.layout import MANIFEST
 from alabench.sources import SourceError
 from alabench.sources.extract import Batch, failed_error, file_state, fingerprint
 from alabench.sources.video import IMAGE_SUFFIXES, Extraction, Video, safe_name
@@ -64,7 +65,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     if not items:
         raise SourceError(f"{folder}: no video files ({', '.join(sorted(VIDEO_SUFFIXES))}) or frame folders inside")
     cfg = Extraction.from_params(params, params.local.min_fps, reject=True)
-    manifest = raw / "manifest.csv"
+    manifest = raw / MANIFEST
     with Batch(sharp, manifest, cfg, params.video.workers) as batch:
         for path in items:
             listed = path.name in rates

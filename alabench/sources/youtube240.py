@@ -40,10 +40,12 @@ from yt_dlp.networking.exceptions import HTTPError
 
 from alabench.config import Params
 from alabench.frames import atomic_write_text
+from alabench.layout import MANIFEST
 from alabench.progress import progress
 from alabench.sources import SourceError
 from alabench.sources.download import canonical_url, sha256_of
-from alabench.sources.extract import Batch, Row, fingerprint, make_row
+from alabench.sources.extract import Batch, fingerprint, make_row
+from alabench.sources.manifest import Row
 from alabench.sources.video import Extraction, Result, Video, safe_name
 
 log = logging.getLogger(__name__)
@@ -287,7 +289,7 @@ def build(params: Params, folder: Path, raw: Path, sharp: Path) -> None:
     """Crawl until ``youtube240.target`` candidates are accepted (or the candidates run out)."""
     p = params.youtube240
     cfg = Extraction.from_params(params, p.min_fps, reject=True, min_height=p.min_height)
-    manifest = raw / "manifest.csv"
+    manifest = raw / MANIFEST
     videos: dict[str, str] = {}  # clip name prefix -> the candidate that has it (one video, one row)
     urls: dict[str, Candidate] = {}  # canonical URL -> the first candidate with it
     files: dict[str, Candidate] = {}  # sha256 of a download -> the first candidate that downloaded it

@@ -2,16 +2,15 @@
 
 from dataclasses import asdict
 
-from alabench.config import ALANetOptions
-from alabench.methods import TASKS, Method, method_options, register
-from models.alanet import ALANet, ALANetConfig
+from alabench.methods import TASKS, Method, register
+from models.alanet import ALANet, ALANetConfig, ALANetOptions
 
 register(Method(
     name="alanet_self",
     tasks=TASKS,
     trains=True,
     options=ALANetOptions,
-    build=lambda params: ALANet(ALANetConfig(window=params.train_data.window, attention="self",
-                                             **asdict(method_options(params, "alanet_self", ALANetOptions)))),
+    build=lambda params, options: ALANet(ALANetConfig(window=params.train_data.window, attention="self",
+                                                      **asdict(options))),
     description="ALANet with self-attention only (paper Table 3 ablation)",
 ))

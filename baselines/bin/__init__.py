@@ -61,8 +61,9 @@ import torch
 from torch import nn
 
 from alabench.config import Params, Range
-from alabench.methods import TASKS, Method, method_options, register
-from alabench.training import shared_loss
+from alabench.methods import TASKS, Method, register
+from alabench.released import released_weights
+from alabench.training import overrides, shared_loss
 from models.alanet import pad_frames
 from models.rdn import ConvLSTMCell, FrameRDN
 
@@ -84,8 +85,10 @@ class Options:
     layers: Annotated[int, Range(1, 16)] = 4  # convolutions per dense block
     recurrent: bool = True  # the ConvLSTM cells (false: estimates handed on directly, the authors' non-LSTM variant)
     loss: Literal["published", "shared"] = "published"  # BINLoss (Charbonnier, every pyramid output), or eq. 8
-    window: Annotated[int, Range(2, WINDOW)] = WINDOW  # inputs per training window (published 6: both passes)
+    # inputs per training window, over train_data.window (published 6: both passes)
+    window: Annotated[int, Range(2, WINDOW)] = overrides("train_data.window", WINDOW)
     carry_state: bool = False  # the state along the whole clip (false: a fresh window per output, as its authors test)
+    weights: str = released_weights()  # the authors' released checkpoint ('': train it here; docs/weights.md)
 
 
 class BIN(nn.Module):
@@ -201,13 +204,12 @@ class BINLoss(nn.Module):
                 "total": sum(terms) / len(terms)}
 
 
-def build(params: Params) -> BIN:
-    options = method_options(params, "bin", Options)
+def build(params: Params, options: Options) -> BIN:
     return (CarriedBIN if options.carry_state else BIN)(options)
 
 
-def loss(params: Params) -> nn.Module:
-    return shared_loss(params) if method_options(params, "bin", Options).loss == "shared" else BINLoss()
+def loss(params: Params, options: Options) -> nn.Module:
+    return shared_loss(params) if options.loss == "shared" else BINLoss()
 
 
 register(Method(

@@ -21,6 +21,6 @@ register(Method(
     name="blurry_input",
     tasks=TASKS,
     trains=False,
-    build=lambda params: BlurryInput(),
+    build=lambda params, options: BlurryInput(),
     description="the inputs as they are; interpolation = mean of the two neighbours (Table 2, 'Blurry Inputs')",
 ))

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from alabench.config import Params, Range
-from alabench.methods import Method, method_options, register
+from alabench.methods import Method, register
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,8 @@ class FlowInterp(nn.Module):
         return frames, interp.to(frames.device, frames.dtype)
 
 
-def build(params: Params) -> FlowInterp:
-    return FlowInterp(method_options(params, "flow_interp", Options))
+def build(params: Params, options: Options) -> FlowInterp:
+    return FlowInterp(options)
 
 
 register(Method(

@@ -20,8 +20,9 @@ from typing import Annotated, Literal
 from torch import nn
 
 from alabench.config import Params, Range
-from alabench.methods import Method, method_options, register
-from alabench.training import shared_loss
+from alabench.methods import Method, register
+from alabench.released import released_weights
+from alabench.training import overrides, shared_loss
 from models.losses import InterpolationL1
 from models.memcnet import MEMCNet
 
@@ -31,17 +32,19 @@ class Options:
     width: Annotated[float, Range(0.03125, 4.0)] = 1.0  # channel multiplier of every sub-network
     residual: bool = True  # start as the blurry-input baseline (false: the authors' initialisation)
     loss: Literal["published", "shared"] = "published"  # Charbonnier (= L1) of the middle frame, or eq. 8
+    # its own number of epochs, over train.epochs (0: train.epochs): a step costs several of alanet's
+    epochs: Annotated[int, Range(0, 100000)] = overrides("train.epochs", 0)
+    weights: str = released_weights()  # the authors' released checkpoint ('': train it here; docs/weights.md)
 
 
-def build(params: Params) -> MEMCNet:
-    options = method_options(params, "memcnet", Options)
+def build(params: Params, options: Options) -> MEMCNet:
     model = MEMCNet(options.width, options.residual)
     model.config = options  # recorded in the checkpoint by the train stage
     return model
 
 
-def loss(params: Params) -> nn.Module:
-    return shared_loss(params) if method_options(params, "memcnet", Options).loss == "shared" else InterpolationL1()
+def loss(params: Params, options: Options) -> nn.Module:
+    return shared_loss(params) if options.loss == "shared" else InterpolationL1()
 
 
 register(Method(

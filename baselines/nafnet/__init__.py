@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from alabench.config import ParamError, Params, Range
-from alabench.methods import Features, Method, method_options, register
+from alabench.methods import Features, Method, register
+from alabench.released import released_weights
 from alabench.training import shared_loss
 from models.alanet import pad_frames
 from models.nafnet import NAFNet
@@ -38,6 +39,7 @@ class Options:
     middle: Annotated[int, Range(0, 64)] = 1
     decoder: tuple[int, ...] = (1, 1, 1, 1)
     loss: Literal["published", "shared"] = "published"  # PSNRLoss of the deblurred inputs, or the train stage's eq. 8
+    weights: str = released_weights()  # the authors' released checkpoint ('': train it here; docs/weights.md)
 
 
 class FrameDeblurrer(nn.Module):
@@ -73,8 +75,7 @@ class FrameDeblurrer(nn.Module):
         return (window[i][0] + window[i + 1][0]) / 2
 
 
-def build(params: Params) -> FrameDeblurrer:
-    options = method_options(params, "nafnet", Options)
+def build(params: Params, options: Options) -> FrameDeblurrer:
     if len(options.encoder) != len(options.decoder) or not options.encoder:
         raise ParamError("methods.nafnet: encoder and decoder must list blocks for the same number of levels "
                          f"(at least 1), got {list(options.encoder)} and {list(options.decoder)}")
@@ -90,8 +91,8 @@ class PSNRLoss(nn.Module):
         return {"psnr": psnr_loss, "total": psnr_loss}
 
 
-def loss(params: Params) -> nn.Module:
-    return shared_loss(params) if method_options(params, "nafnet", Options).loss == "shared" else PSNRLoss()
+def loss(params: Params, options: Options) -> nn.Module:
+    return shared_loss(params) if options.loss == "shared" else PSNRLoss()
 
 
 register(Method(

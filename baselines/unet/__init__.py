@@ -13,9 +13,9 @@ from dataclasses import asdict
 import torch
 from torch import nn
 
-from alabench.config import ALANetOptions, Params
-from alabench.methods import TASKS, Method, method_options, register
-from models.alanet import ALANet, ALANetConfig
+from alabench.config import Params
+from alabench.methods import TASKS, Method, register
+from models.alanet import ALANet, ALANetConfig, ALANetOptions
 
 
 class PassThrough(nn.Module):
@@ -34,9 +34,9 @@ class PlainUNet(ALANet):
         self.attention = PassThrough()  # type: ignore[assignment]
 
 
-def build(params: Params) -> PlainUNet:
+def build(params: Params, options: ALANetOptions) -> PlainUNet:
     return PlainUNet(ALANetConfig(window=params.train_data.window, attention="none",  # type: ignore[arg-type]
-                                  **asdict(method_options(params, "unet", ALANetOptions))))
+                                  **asdict(options)))
 
 
 register(Method(

@@ -1,7 +1,7 @@
 """The report's "Does the attention do anything?" table: each method's knock-out costs (alabench.probes).
 
 Read from each result's ``probes.json``; the costs shown are those of the result's convention (the
-protocol's ``report.headline``), PSNR in dB, intact − knocked out, with the paired interval. A row's
+protocol's headline, alabench.vocabulary), PSNR in dB, intact − knocked out, with the paired interval. A row's
 verdict: ``used`` when some task's interval lies above zero with a cost of at least ``THRESHOLD``;
 ``unused`` when every task's interval lies within ±``THRESHOLD``; ``unclear`` otherwise (an interval
 too wide to tell, or a knock-out that helps).
@@ -13,18 +13,16 @@ import json
 import logging
 import math
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 
 from alabench.layout import PROBES
-
-if TYPE_CHECKING:  # report imports this module
-    from alabench.report import Result
+from alabench.report.results import Result
+from alabench.vocabulary import KINDS
 
 log = logging.getLogger(__name__)
 
-KINDS = ("deblur", "interp", "joint")
 THRESHOLD = 0.1  # dB: a cost below it is not a use of the part at this scale
 COLUMNS = ["dataset", "protocol", "method", "knockout", "kind", "convention", "mean", "ci_lo", "ci_hi", "verdict"]
 

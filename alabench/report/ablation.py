@@ -13,8 +13,8 @@ import math
 from typing import Any, Protocol
 
 from alabench import stats
+from alabench.vocabulary import KINDS
 
-KINDS = ("deblur", "interp", "joint")
 NEITHER = "unet"  # ALANet without the attention: every variant is also compared with it
 
 

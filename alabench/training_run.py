@@ -1,0 +1,85 @@
+"""One training run set up from params, by one function: the `train` stage runs it and bench/train.py
+times it, so the two cannot drift apart (a method's own learning rate or window reaching one and not
+the other, as happened twice).
+
+The run is everything :func:`alabench.training.train` is given but the process group and the
+checkpoint path: the method's module (seeded), its loss, ``train`` and ``train_data`` with the
+method's declared overrides, the training and validation windows, and the config a resumed
+checkpoint must match.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from alabench import layout
+from alabench.blur import Eq7
+from alabench.cascade import cascade_spec, find_cascade
+from alabench.config import ParamError, Params, TrainDataParams, TrainParams
+from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
+from alabench.frames import list_clips
+from alabench.methods import Method, MethodError, build_model, discover, get_method, knockouts_of, load_weights
+from alabench.released import weights_of
+from alabench.training import build_loss, data_fingerprint, with_overrides
+
+
+@dataclass(frozen=True)
+class TrainingRun:
+    method: Method
+    model: nn.Module  # built under torch.manual_seed(seed): the same initial weights for the same seed
+    loss: nn.Module
+    train: TrainParams  # params.yaml's, with the method's own values where its options declare them
+    train_data: TrainDataParams
+    train_set: TrainWindows
+    val_set: ValidationWindows
+    # what a checkpoint must match to be resumed, and what the saved checkpoint records
+    config: dict[str, Any]
+
+
+def prepare_training(params: Params, method_name: str, dataset: str, seed: int, root: Path = Path(".")) -> TrainingRun:
+    """Method ``method_name`` set up to train on ``dataset``'s train split (``root``/data/sharp/<dataset>/train)
+    with ``seed``; a MethodError when it is unknown or does not train. A cascade's ``_tuned`` twin
+    starts from its components' checkpoints of ``seed`` and trains ``tune_epochs`` with the
+    interpolator's own training values (alabench.cascade)."""
+    found = discover()
+    spec = cascade_spec(method_name, params)
+    method = find_cascade(method_name, params, found, dataset) if spec else get_method(method_name, found)
+    if not method.trains:
+        raise MethodError(f"method '{method_name}' does not train; remove it from train.methods")
+    if weights_of(method.options_from(params)):
+        raise MethodError(f"methods.{method_name}.weights is set, so {method_name} evaluates its authors' released "
+                          "weights and is not trained here: move it from train.methods to evaluate.methods "
+                          "(or set weights: '' to train it)")
+    torch.manual_seed(seed)
+    model = build_model(method, params)
+    for part in method.uses:  # a tuned cascade: from its components' weights of the same seed
+        load_weights(model.parts[part], part, layout.checkpoint(dataset, part, seed, root))
+    options = found.methods[spec.interpolate].options_from(params) if spec else method.options_from(params)
+    cfg = with_overrides(params.train, "train", options)
+    if spec:
+        cfg = dataclasses.replace(cfg, epochs=spec.tune_epochs)
+    data_cfg = with_overrides(params.train_data, "train_data", options)
+    declared = knockouts_of(model)
+    if cfg.track_knockout and declared and cfg.track_knockout not in declared:  # found now, not after an epoch
+        raise ParamError(f"train.track_knockout = {cfg.track_knockout!r}: {method_name} declares the knock-outs "
+                         f"{sorted(declared)}; name one of them, or '' for none")
+    eq7 = Eq7.from_params(params.blur)
+    train_clips, val_clips = split_train_val(list_clips(layout.sharp_dir(dataset, "train", root)),
+                                             params.train_data.val_clips)
+    cache = ClipCache(Path(root) / layout.clip_cache(dataset))
+    train_set = TrainWindows(train_clips, eq7, data_cfg, cache)
+    val_set = ValidationWindows(val_clips, eq7, data_cfg, cache)
+    # The lists of methods, data sets and seeds stay out: adding a seed must not void a resume.
+    shared = {k: v for k, v in asdict(cfg).items() if k not in ("methods", "datasets", "seeds")}
+    config = {"method": method_name, "dataset": dataset, "seed": seed, "train": shared,
+              "train_data": asdict(data_cfg), "blur": asdict(params.blur),
+              "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips],
+              "data": data_fingerprint(train_clips + val_clips)}
+    return TrainingRun(method, model, build_loss(params, method), cfg, data_cfg, train_set, val_set, config)
