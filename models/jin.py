@@ -37,11 +37,10 @@ Differences from the published model, said plainly:
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from models.alanet import pad_frames
-from models.rdn import DenseBlock
+from models.rdn import DenseTrunk
 
 WINDOW = 4  # DeblurNet's blurry inputs
 CENTRE = 1  # the slot whose keyframe (and the middle after it) clip inference keeps
@@ -50,36 +49,6 @@ UP = 64  # channels after the pixel shuffle at width 1.0 (the authors' 256 befor
 
 def scaled(channels: int, width: float, least: int) -> int:
     return max(least, round(channels * width))
-
-
-class DenseTrunk(nn.Module):
-    """``inputs`` frames (N, 3, H, W) each, H and W even -> corrections of ``outputs`` frames (N, 3·outputs, H, W).
-
-    The authors' residual dense network: shallow features of the pixel-unshuffled frames, ``blocks``
-    residual dense blocks of ``layers`` convolutions of ``growth`` channels, global feature fusion
-    plus the shallow features, then up to full resolution. The last convolution starts at zero."""
-
-    def __init__(self, inputs: int, outputs: int, features: int, growth: int, layers: int, blocks: int,
-                 up: int) -> None:
-        super().__init__()
-        self.head1 = nn.Conv2d(3 * inputs * 4, features, 5, padding=2)
-        self.head2 = nn.Conv2d(features, features, 3, padding=1)
-        self.blocks = nn.ModuleList(DenseBlock(features, growth, layers) for _ in range(blocks))
-        self.fusion = nn.Sequential(nn.Conv2d(blocks * features, features, 1),
-                                    nn.Conv2d(features, features, 3, padding=1))
-        self.up = nn.Conv2d(features, 4 * up, 3, padding=1)
-        self.out = nn.Conv2d(up, 3 * outputs, 3, padding=1)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, *frames: torch.Tensor) -> torch.Tensor:
-        shallow = self.head1(F.pixel_unshuffle(torch.cat(frames, 1), 2))
-        x, outs = self.head2(shallow), []
-        for block in self.blocks:
-            x = block(x)
-            outs.append(x)
-        x = self.fusion(torch.cat(outs, 1)) + shallow
-        return self.out(F.pixel_shuffle(self.up(x), 2))
 
 
 class DeblurNet(nn.Module):

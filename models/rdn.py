@@ -30,22 +30,23 @@ class DenseBlock(nn.Module):
         return x + self.fuse(y)
 
 
-class FrameRDN(nn.Module):
-    """``inputs`` frames (N, 3, H, W) each, H and W even -> one frame: their mean plus a correction.
+class DenseTrunk(nn.Module):
+    """``inputs`` frames (N, 3, H, W) each, H and W even -> corrections of ``outputs`` frames (N, 3·outputs, H, W).
 
-    ``zero_out``: the last layer starts at zero, so an untrained network returns its inputs' mean.
-    """
+    The authors' residual dense network: shallow features of the pixel-unshuffled frames, ``blocks``
+    residual dense blocks of ``layers`` convolutions of ``growth`` channels, global feature fusion
+    plus the shallow features, then up to full resolution. The last convolution starts at zero (``zero_out``)."""
 
-    def __init__(self, inputs: int, features: int, growth: int, layers: int, blocks: int,
-                 zero_out: bool = True) -> None:
+    def __init__(self, inputs: int, outputs: int, features: int, growth: int, layers: int, blocks: int,
+                 up: int, zero_out: bool = True) -> None:
         super().__init__()
         self.head1 = nn.Conv2d(3 * inputs * 4, features, 5, padding=2)
         self.head2 = nn.Conv2d(features, features, 3, padding=1)
         self.blocks = nn.ModuleList(DenseBlock(features, growth, layers) for _ in range(blocks))
-        self.fusion = nn.Sequential(nn.Conv2d(blocks * features, features, 1), nn.Conv2d(features, features, 3, padding=1))
-        up = 4 * max(1, round(features * 2 / 3))  # the authors' 256 channels at 96 features
-        self.up = nn.Conv2d(features, up, 3, padding=1)
-        self.out = nn.Conv2d(up // 4, 3, 3, padding=1)
+        self.fusion = nn.Sequential(nn.Conv2d(blocks * features, features, 1),
+                                    nn.Conv2d(features, features, 3, padding=1))
+        self.up = nn.Conv2d(features, 4 * up, 3, padding=1)
+        self.out = nn.Conv2d(up, 3 * outputs, 3, padding=1)
         if zero_out:
             nn.init.zeros_(self.out.weight)
             nn.init.zeros_(self.out.bias)
@@ -57,7 +58,22 @@ class FrameRDN(nn.Module):
             x = block(x)
             outs.append(x)
         x = self.fusion(torch.cat(outs, 1)) + shallow
-        return self.out(F.pixel_shuffle(self.up(x), 2)) + sum(frames) / len(frames)
+        return self.out(F.pixel_shuffle(self.up(x), 2))
+
+
+class FrameRDN(DenseTrunk):
+    """``inputs`` frames (N, 3, H, W) each, H and W even -> one frame: their mean plus a correction.
+
+    ``zero_out``: the last layer starts at zero, so an untrained network returns its inputs' mean.
+    """
+
+    def __init__(self, inputs: int, features: int, growth: int, layers: int, blocks: int,
+                 zero_out: bool = True) -> None:
+        # the authors' 256 upsampling channels at 96 features
+        super().__init__(inputs, 1, features, growth, layers, blocks, max(1, round(features * 2 / 3)), zero_out)
+
+    def forward(self, *frames: torch.Tensor) -> torch.Tensor:
+        return super().forward(*frames) + sum(frames) / len(frames)
 
 
 class ConvLSTMCell(nn.Module):
