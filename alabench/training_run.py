@@ -48,9 +48,8 @@ def prepare_training(params: Params, method_name: str, dataset: str, seed: int, 
     with ``seed``; a MethodError when it is unknown or does not train. A cascade's ``_tuned`` twin
     starts from its components' checkpoints of ``seed`` and trains ``tune_epochs`` with the
     interpolator's own training values (alabench.cascade)."""
-    found = discover()
     spec = cascade_spec(method_name, params)
-    method = find_cascade(method_name, params, found, dataset) if spec else get_method(method_name, found)
+    method = find_cascade(method_name, params, discover(), dataset) if spec else get_method(method_name)
     if not method.trains:
         raise MethodError(f"method '{method_name}' does not train; remove it from train.methods")
     if weights_of(method.options_from(params)):
@@ -61,7 +60,7 @@ def prepare_training(params: Params, method_name: str, dataset: str, seed: int, 
     model = build_model(method, params)
     for part in method.uses:  # a tuned cascade: from its components' weights of the same seed
         load_weights(model.parts[part], part, layout.checkpoint(dataset, part, seed, root))
-    options = found.methods[spec.interpolate].options_from(params) if spec else method.options_from(params)
+    options = (get_method(spec.interpolate) if spec else method).options_from(params)  # the interpolator's, if tuned
     cfg = with_overrides(params.train, "train", options)
     if spec:
         cfg = dataclasses.replace(cfg, epochs=spec.tune_epochs)
