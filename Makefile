@@ -12,7 +12,7 @@ venv:
 # PROFILE=paper runs params.paper.yaml (the paper's scale) as the DVC experiment `paper`, in a
 # temporary copy: params.yaml and the workspace's results stay as they are (docs/reproducing.md).
 repro: venv
-	@if [ -n "$(PROFILE)" ]; then python -m alabench.config --experiment params.$(PROFILE).yaml; \
+	@if [ -n "$(PROFILE)" ]; then python -m alabench.profiles --experiment params.$(PROFILE).yaml; \
 	else python -m dvc repro; fi
 
 # Two pytest-xdist workers (TEST_JOBS); loadgroup keeps the tests of the shared tiny repository on one

@@ -4,7 +4,7 @@ Every stage starts by loading the whole file through :func:`load_params`, so a t
 the run at once with a message naming the key, the value and what is allowed, instead of silently
 falling back to a default. Each section's fields are the knobs, their ``Annotated`` ranges are the
 rules (checked by the generic converter, ``alabench.schema``); the sections of real footage live in
-``alabench.config_sources``, the profiles (``python -m alabench.config``) in ``alabench.profiles``.
+``alabench.config_sources``, the profiles (``python -m alabench.profiles``) in ``alabench.profiles``.
 """
 
 from __future__ import annotations
@@ -375,9 +375,3 @@ def load_params(path: Path | str = PARAMS_FILE) -> Params:
     """Read and validate the whole params file (every stage calls this first)."""
     path = Path(path)
     return parse_params(read_yaml(path), str(path))
-
-
-if __name__ == "__main__":  # `python -m alabench.config` (make repro PROFILE=..., docs): alabench.profiles' CLI
-    from alabench.profiles import main
-
-    raise SystemExit(main())

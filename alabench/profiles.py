@@ -1,7 +1,7 @@
 """Profiles: a partial params file (``params.<name>.yaml``) over params.yaml, without touching it.
 
-``python -m alabench.config --experiment params.<name>.yaml`` (``make repro PROFILE=<name>``) runs the
-profile as the DVC experiment ``<name>`` (docs/reproducing.md); ``python -m alabench.config OVERLAY``
+``python -m alabench.profiles --experiment params.<name>.yaml`` (``make repro PROFILE=<name>``) runs the
+profile as the DVC experiment ``<name>`` (docs/reproducing.md); ``python -m alabench.profiles OVERLAY``
 rewrites params.yaml merged with the overlay, for scratch copies of the project. Both check the merged
 params with the schema first, so a bad profile stops before anything runs.
 """
@@ -82,9 +82,9 @@ def profile_command(overlay_path: Path, params_path: Path = PARAMS_FILE) -> list
     return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, *sets]
 
 
-USAGE = """usage: python -m alabench.config --experiment params.<name>.yaml   (make repro PROFILE=<name>: runs the
+USAGE = """usage: python -m alabench.profiles --experiment params.<name>.yaml   (make repro PROFILE=<name>: runs the
        profile as the DVC experiment <name>, params.yaml untouched)
-   or: python -m alabench.config OVERLAY.yaml   (rewrites params.yaml merged with it, comments dropped)"""
+   or: python -m alabench.profiles OVERLAY.yaml   (rewrites params.yaml merged with it, comments dropped)"""
 
 
 def main(argv: list[str] | None = None) -> int:

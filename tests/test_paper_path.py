@@ -1,5 +1,5 @@
 """The paper's path, offline: params.paper.yaml merged over params.yaml with the values `make repro PROFILE=paper` sets
-(`python -m alabench.config params.paper.yaml` in a copy of the project), then only the overrides
+(`python -m alabench.profiles params.paper.yaml` in a copy of the project), then only the overrides
 issue 24 allows.
 
 Here (`make test`, seconds): the profile's coherence, and the stage graph `dvc repro --dry` plans for
@@ -34,13 +34,13 @@ def paper_params() -> dict:
 
 def paper_project(dest: Path, overrides: dict) -> Path:
     """A copy of the project at ``dest`` whose params.yaml is made the way `make repro PROFILE=paper`
-    makes it (`python -m alabench.config params.paper.yaml`), then the coherence overlay and
+    makes it (`python -m alabench.profiles params.paper.yaml`), then the coherence overlay and
     ``overrides`` merged the same way; committed."""
     repo = git_repo(dest, repo_params())
-    run([sys.executable, "-m", "alabench.config", "params.paper.yaml"], repo)
+    run([sys.executable, "-m", "alabench.profiles", "params.paper.yaml"], repo)
     overlay = dest.parent / f"{dest.name}-overrides.yaml"
     overlay.write_text(yaml.safe_dump(merge(COHERENCE, overrides), sort_keys=False))
-    run([sys.executable, "-m", "alabench.config", str(overlay)], repo)
+    run([sys.executable, "-m", "alabench.profiles", str(overlay)], repo)
     run(["git", "commit", "-qam", "paper profile"], repo)
     return repo
 
