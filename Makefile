@@ -11,8 +11,9 @@ venv:
 
 # PROFILE=paper runs params.paper.yaml (the paper's scale) as the DVC experiment `paper`, in a
 # temporary copy: params.yaml and the workspace's results stay as they are (docs/reproducing.md).
+# PROFILE_ARGS="--name N --set key=value" runs it with a key changed, as the experiment N.
 repro: venv
-	@if [ -n "$(PROFILE)" ]; then python -m alabench.profiles --experiment params.$(PROFILE).yaml; \
+	@if [ -n "$(PROFILE)" ]; then python -m alabench.profiles --experiment params.$(PROFILE).yaml $(PROFILE_ARGS); \
 	else python -m dvc repro; fi
 
 # Two pytest-xdist workers (TEST_JOBS); loadgroup keeps the tests of the shared tiny repository on one

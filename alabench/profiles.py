@@ -3,17 +3,21 @@
 ``python -m alabench.profiles --experiment params.<name>.yaml`` (``make repro PROFILE=<name>``) runs the
 profile as the DVC experiment ``<name>`` (docs/reproducing.md); ``python -m alabench.profiles OVERLAY``
 rewrites params.yaml merged with the overlay, for scratch copies of the project. Both check the merged
-params with the schema first, so a bad profile stops before anything runs.
+params with the schema first, so a bad profile stops before anything runs. ``--set key=value`` changes
+a key of the profile for one run and ``--name`` names that experiment (``make repro PROFILE=cpu-long
+PROFILE_ARGS="--name cpu-long-seed0 --set train.seeds=[0]"``: docs/reproducing.md).
 """
 
 from __future__ import annotations
 
+import argparse
+import copy
 import re
 import shlex
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -33,6 +37,7 @@ def apply_overlay(overlay_path: Path, params_path: Path = PARAMS_FILE) -> None:
 
 
 PROFILE_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")  # params.<name>.yaml: <name> names a DVC experiment (a git ref)
+PARAM_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)+")  # section.key[.key...]
 
 
 def override_value(value: Any) -> str:
@@ -61,11 +66,35 @@ def overrides(overlay: dict[str, Any], prefix: str = "") -> list[str]:
     return out
 
 
-def profile_command(overlay_path: Path, params_path: Path = PARAMS_FILE) -> list[str]:
+def with_sets(overlay: dict[str, Any], sets: Sequence[str], where: str) -> dict[str, Any]:
+    """``overlay`` with each ``key.path=value`` of ``sets`` put in (the value read as YAML: ``[0]``, ``true``,
+    ``"a b"``), replacing what the profile says there: one profile run with a few keys changed."""
+    out = copy.deepcopy(overlay)
+    for item in sets:
+        key, sep, text = item.partition("=")
+        if not sep or not PARAM_KEY.fullmatch(key):
+            raise ParamError(f"{where}: --set {item!r}: give it as section.key=value (e.g. train.seeds=[0])")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as err:
+            raise ParamError(f"{where}: --set {item!r}: the value is not YAML ({err.__class__.__name__})") from None
+        *sections, leaf = key.split(".")
+        node = out
+        for section in sections:
+            if not isinstance(node.get(section, {}), dict):
+                raise ParamError(f"{where}: --set {item!r}: {section!r} is not a section")
+            node = node.setdefault(section, {})
+        node[leaf] = value
+    return out
+
+
+def profile_command(overlay_path: Path, params_path: Path = PARAMS_FILE, sets: Sequence[str] = (),
+                    name: str | None = None) -> list[str]:
     """`make repro PROFILE=<name>`: ``params.<name>.yaml`` run as the DVC experiment ``<name>`` in a
     temporary copy of the project (``dvc exp run --temp``), its keys given as ``-S`` overrides.
     params.yaml and the workspace's results are never touched; the merged params are checked here
-    first, so a bad profile stops before DVC copies anything (docs/reproducing.md)."""
+    first, so a bad profile stops before DVC copies anything (docs/reproducing.md). ``sets`` change
+    keys of the profile for this run (``train.seeds=[0]``), ``name`` names the experiment instead."""
     if not overlay_path.is_file():
         known = sorted(p.name.removeprefix("params.").removesuffix(".yaml")
                        for p in overlay_path.parent.glob("params.*.yaml"))
@@ -73,38 +102,47 @@ def profile_command(overlay_path: Path, params_path: Path = PARAMS_FILE) -> list
     overlay = read_yaml(overlay_path) or {}
     if not isinstance(overlay, dict):
         raise ParamError(f"{overlay_path}: the top level must be a mapping of sections, got {type(overlay).__name__}")
-    parse_params(merge(read_yaml(params_path) or {}, overlay), f"{params_path} + {overlay_path}")
-    name = overlay_path.name.removeprefix("params.").removesuffix(".yaml")
+    overlay = with_sets(overlay, sets, str(overlay_path))
+    parse_params(merge(read_yaml(params_path) or {}, overlay), f"{params_path} + {overlay_path}"
+                 + "".join(f" + {item}" for item in sets))
+    name = name or overlay_path.name.removeprefix("params.").removesuffix(".yaml")
     if not PROFILE_NAME.fullmatch(name):
-        raise ParamError(f"{overlay_path}: the profile name {name!r} is not allowed: name the file params.<name>.yaml "
-                         "with <name> of lower case letters, digits, _ and - (it names the experiment)")
-    sets = [arg for override in overrides(overlay) for arg in ("-S", override)]
-    return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, *sets]
+        raise ParamError(f"{overlay_path}: the experiment name {name!r} is not allowed: name the file params.<name>.yaml "
+                         "(or give --name) with <name> of lower case letters, digits, _ and - (it names a git ref)")
+    sets_args = [arg for override in overrides(overlay) for arg in ("-S", override)]
+    return [sys.executable, "-m", "dvc", "exp", "run", "--temp", "-n", name, *sets_args]
 
 
-USAGE = """usage: python -m alabench.profiles --experiment params.<name>.yaml   (make repro PROFILE=<name>: runs the
-       profile as the DVC experiment <name>, params.yaml untouched)
-   or: python -m alabench.profiles OVERLAY.yaml   (rewrites params.yaml merged with it, comments dropped)"""
+def arguments(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m alabench.profiles", description=__doc__.split("\n\n")[0])
+    parser.add_argument("overlay", type=Path, help="params.<name>.yaml")
+    parser.add_argument("--experiment", action="store_true", help="run it as the DVC experiment <name> "
+                        "(make repro PROFILE=<name>), params.yaml untouched; without it: rewrite params.yaml "
+                        "merged with the overlay, comments dropped (scratch copies)")
+    parser.add_argument("--name", help="the experiment's name (default: <name> of the file)")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="change one key of the profile for this run, e.g. --set 'train.seeds=[0]' (repeatable)")
+    args = parser.parse_args(argv)
+    if (args.name or args.sets) and not args.experiment:
+        parser.error("--name and --set go with --experiment")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) not in (1, 2) or (len(argv) == 2 and argv[0] != "--experiment"):
-        print(USAGE, file=sys.stderr)
-        return 2
+    args = arguments(sys.argv[1:] if argv is None else argv)
     try:
-        if len(argv) == 2:
-            command = profile_command(Path(argv[1]))
+        if args.experiment:
+            command = profile_command(args.overlay, sets=args.sets, name=args.name)
             print(shlex.join(["python", *command[1:]]), flush=True)
             try:
                 return subprocess.run(command).returncode
             except KeyboardInterrupt:  # DVC got the Ctrl-C too and stopped; the workspace was never touched
                 return 130
-        apply_overlay(Path(argv[0]))
+        apply_overlay(args.overlay)
     except ParamError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(f"params.yaml now includes {argv[0]}")
+    print(f"params.yaml now includes {args.overlay}")
     return 0
 
 

@@ -101,5 +101,25 @@ def test_a_bad_profile_stops_before_dvc(tmp_path):
         profile_command(tmp_path / "params.nope.yaml", params)
     odd = tmp_path / "params.Big One.yaml"
     odd.write_text("train:\n  epochs: 3\n")
-    with pytest.raises(ParamError, match="the profile name 'Big One' is not allowed"):
+    with pytest.raises(ParamError, match="the experiment name 'Big One' is not allowed"):
         profile_command(odd, params)
+
+
+def test_set_changes_a_key_of_the_profile_for_one_named_run(tmp_path):
+    """``--set`` replaces (or adds) one key of the overlay before the same checks and overrides;
+    ``--name`` names the experiment; a malformed or unknown key stops before DVC, naming it."""
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(small_params(), sort_keys=False))
+    profile = tmp_path / "params.long.yaml"
+    profile.write_text("train:\n  epochs: 3\n  seeds: [0, 1, 2]\n")
+    command = profile_command(profile, params, sets=["train.seeds=[0]", "evaluate.psnr_cap=20"], name="long-seed0")
+    assert command[command.index("-n") + 1] == "long-seed0"
+    sets = [command[i + 1] for i, arg in enumerate(command) if arg == "-S"]
+    assert sets == ["++train.epochs=3", "++train.seeds=[0]", "++evaluate.psnr_cap=20"]
+    assert "[0, 1, 2]" in profile.read_text()  # the file itself is not changed
+    with pytest.raises(ParamError, match=r"unknown key 'train.seed' \(did you mean 'train.seeds'"):
+        profile_command(profile, params, sets=["train.seed=[0]"])
+    with pytest.raises(ParamError, match="--set 'seeds': give it as section.key=value"):
+        profile_command(profile, params, sets=["seeds"])
+    with pytest.raises(ParamError, match="'epochs' is not a section"):
+        profile_command(profile, params, sets=["train.epochs.x=1"])
