@@ -70,7 +70,7 @@ def git_repo(dest: Path, params: dict) -> Path:
     files = run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], REPO).stdout.split("\0")
     for rel in filter(None, files):
         src = REPO / rel
-        if src.is_file() and not rel.startswith(("data/", "dvc.lock")):
+        if src.is_file() and not rel.startswith(("data/", "dvc.lock", "docs/runs/")):  # (recorded runs: not code)
             (dest / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dest / rel)
     (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
