@@ -16,10 +16,10 @@ repro: venv
 	@if [ -n "$(PROFILE)" ]; then python -m alabench.profiles --experiment params.$(PROFILE).yaml $(PROFILE_ARGS); \
 	else python -m dvc repro; fi
 
-# Two pytest-xdist workers (TEST_JOBS); loadgroup keeps the tests of the shared tiny repository on one
-# worker (tests/conftest.py). Pieces: `python -m pytest -m "not pipeline"` (unit tests), `-m pipeline`.
+# Two pytest-xdist workers (TEST_JOBS); worksteal: an idle worker takes tests queued for the other (the
+# pipeline tests last seconds to minutes). Pieces: `python -m pytest -m "not pipeline"` (unit tests), `-m pipeline`.
 test: venv chromium
-	python -m pytest -n $${TEST_JOBS:-2} --dist loadgroup $(PYTEST_ARGS)
+	python -m pytest -n $${TEST_JOBS:-2} --dist worksteal $(PYTEST_ARGS)
 
 # The paper profile run for real on footage served from 127.0.0.1 (minutes: CI runs it after `make test`).
 test-paper: venv

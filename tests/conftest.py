@@ -3,11 +3,13 @@ on disk, and the `pipeline` marker of the tests that run the pipeline."""
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import pytest
@@ -109,18 +111,58 @@ def weights_dir(tmp_path_factory) -> Path:
     return out
 
 
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+    """The folder ``name``, made by ``build`` once per test session, even under pytest-xdist: the workers
+    share one temporary root, and the first to ask builds while the others wait on a lock, then reuse it."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # this run's root, common to its workers (never shared with another run)
+    folder, done = root / name, root / f"{name}.done"
+    with open(root / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the build fails
+        if not done.is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
+            folder.mkdir()
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
-def tiny_repo(tmp_path_factory) -> Path:
+def prepared_repo(tmp_path_factory) -> Path:
+    """The tiny repository with its data made (`dvc repro blur@synth weights`: the stages that every
+    test repository needs and none changes), once per session. Never change it: start from a copy
+    (`repo_from`)."""
+    def build(repo: Path) -> None:
+        git_repo(repo, tiny_params())
+        run([sys.executable, "-m", "dvc", "repro", "blur@synth", "weights"], repo)
+    return built_once(tmp_path_factory, "prepared_repo", build)
+
+
+@pytest.fixture(scope="session")
+def tiny_repo(prepared_repo, tmp_path_factory) -> Path:
     """The tiny pipeline (`git_repo` with tiny params) after one full `dvc repro`, built once per session
     for every test that reads it. Never change it: copy it first (`copy_repo`)."""
-    repo = git_repo(tmp_path_factory.mktemp("tiny_repo"), tiny_params())
-    run([sys.executable, "-m", "dvc", "repro"], repo)
-    return repo
+    def build(repo: Path) -> None:
+        repo.rmdir()
+        copy_repo(prepared_repo, repo)
+        run([sys.executable, "-m", "dvc", "repro"], repo)
+    return built_once(tmp_path_factory, "tiny_repo", build)
 
 
 def copy_repo(repo: Path, dest: Path, *ignore: str) -> Path:
     """A copy of ``repo`` (git history, DVC cache and outputs) to change freely; ``ignore``: names left out."""
     shutil.copytree(repo, dest, symlinks=True, ignore=shutil.ignore_patterns(*ignore) if ignore else None)
+    return dest
+
+
+def repo_from(prepared: Path, dest: Path, params: dict) -> Path:
+    """A copy of ``prepared`` (the `prepared_repo` fixture) with ``params`` as params.yaml, committed:
+    a tiny repository like `git_repo`'s whose synth, blur and weights stages are done already (DVC
+    reruns one only if ``params`` changes its slice; check_params reruns, in about a second)."""
+    copy_repo(prepared, dest)
+    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    run(["git", "commit", "-q", "-m", "params", "--", "params.yaml"], dest, check=False)  # (fails: same params)
     return dest
 
 
@@ -136,7 +178,7 @@ def pytest_configure(config: pytest.Config) -> None:
 # Tests that use one of these fixtures run the pipeline (`tiny_repo`: `dvc repro`) or a real headless
 # Chromium (`browser`, tests/cdp.py): they carry the `pipeline` marker without a decorator, so
 # `pytest -m "not pipeline"` leaves them out. Other pipeline tests say `@pytest.mark.pipeline`.
-PIPELINE_FIXTURES = {"tiny_repo", "browser"}
+PIPELINE_FIXTURES = {"tiny_repo", "prepared_repo", "browser"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -144,7 +186,3 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & PIPELINE_FIXTURES:
             item.add_marker(pytest.mark.pipeline)
-        if "tiny_repo" in fixtures:
-            # `make test` runs two pytest-xdist workers with --dist loadgroup: one group keeps the users of
-            # the session's tiny repository on one worker, so it is reproduced once, not once per worker
-            item.add_marker(pytest.mark.xdist_group("tiny_repo"))

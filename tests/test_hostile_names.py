@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, git_repo, run, tiny_params
+from conftest import REPO, git_repo, repo_from, run, tiny_params
 
 from alabench.config import ParamError, parse_params
 from alabench.errors import UserError
@@ -276,14 +276,14 @@ def test_dvc_repro_runs_no_hostile_name_even_for_a_stage_it_targets(tmp_path):
 
 
 @pytest.mark.pipeline
-def test_dvc_repro_scores_a_folder_whose_path_holds_spaces_quotes_and_shell_syntax(tmp_path):
+def test_dvc_repro_scores_a_folder_whose_path_holds_spaces_quotes_and_shell_syntax(prepared_repo, tmp_path):
     """The path travels through params.yaml, never through the stage's command line: the folder is
     scored as the folder it names, and nothing in its name runs."""
     folder = "subs/my outputs $(touch PWNED) `touch PWNED` a;touch PWNED 'q' \"d\""
     p = tiny_params()
     p["evaluate"]["folders"] = {"mine-synth-all_blurry": {
         "method": "mine", "dataset": "synth", "protocol": "all_blurry", "path": folder}}
-    repo = git_repo(tmp_path / "repo", p)
+    repo = repo_from(prepared_repo, tmp_path / "repo", p)
     run([sys.executable, "-m", "dvc", "repro", "blur@synth"], repo)
     run([sys.executable, "-m", "stages.export_inputs", "--dataset", "synth", "--protocol", "all_blurry", "--out",
          folder], repo)

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from conftest import git_repo, run, tiny_params
+from conftest import repo_from, run, tiny_params
 from test_evaluation import make_clip
 from test_methods import assert_contract, assert_learns, write_method
 
@@ -160,11 +160,11 @@ def test_scaffold_refuses_bad_names_and_flags(tmp_path):
 
 
 @pytest.mark.pipeline
-def test_the_scaffolds_printed_steps_evaluate_it_alone(tmp_path):
+def test_the_scaffolds_printed_steps_evaluate_it_alone(prepared_repo, tmp_path):
     """`stages.methods new`, the params lines it prints, its `dvc repro` command: only its stages run."""
-    repo = git_repo(tmp_path / "repo", tiny_params())
+    repo = repo_from(prepared_repo, tmp_path / "repo", tiny_params())
     dvc = [sys.executable, "-m", "dvc"]
-    run([*dvc, "repro", "blur@synth", "weights"], repo)
+    run([*dvc, "repro", "blur@synth", "weights"], repo)  # (nothing to run: the data are made)
     out = run([sys.executable, "-m", "stages.methods", "new", "sharpen"], repo).stdout
     assert out.startswith("wrote baselines/sharpen/__init__.py (numpy template)")
     assert "    methods: [blurry_input, sharpen]" in out and "    sharpen: {}" in out

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import DDP_COMPARABLE, git_repo, run, run_env, tiny_params
+from conftest import DDP_COMPARABLE, repo_from, run, run_env, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 TRAIN = ["-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"]
@@ -36,10 +36,10 @@ def node_launcher(rank: int, port: int) -> list[str]:
 
 
 @pytest.mark.pipeline
-def test_two_nodes_match_one_process(tmp_path):
+def test_two_nodes_match_one_process(prepared_repo, tmp_path):
     params = tiny_params()
     params["train_data"].update(DDP_COMPARABLE)
-    base = git_repo(tmp_path / "base", params)
+    base = repo_from(prepared_repo, tmp_path / "base", params)
     run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], base)
     nodes = [tmp_path / f"node{rank}" for rank in (0, 1)]
     for work in [tmp_path / "one", *nodes]:

@@ -16,7 +16,7 @@ import yaml
 
 from alabench.config import ParamError
 from alabench.profiles import overrides, profile_command
-from conftest import REPO, git_repo, run, run_env, small_params
+from conftest import REPO, repo_from, run, run_env, small_params
 
 pytestmark = pytest.mark.pipeline  # each test runs a profile through `dvc exp run`
 
@@ -40,9 +40,9 @@ def make_commands(repo: Path, profile: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
+def repo(prepared_repo, tmp_path_factory) -> Path:
     """The tiny pipeline reproduced and committed, with a commented params.yaml and a tiny profile."""
-    repo = git_repo(tmp_path_factory.mktemp("profiles"), small_params())
+    repo = repo_from(prepared_repo, tmp_path_factory.mktemp("profiles") / "repo", small_params())
     params = repo / "params.yaml"
     params.write_text("# the default run   (comments and spacing must survive a profile run)\n"
                       + params.read_text().replace("\nsynth:", "\n\n# synthetic footage\nsynth:", 1))

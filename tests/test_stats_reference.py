@@ -302,7 +302,7 @@ def test_a_true_difference_of_the_mdd_is_separated_at_about_the_stated_power():
     """Samples of 30 units whose true paired difference is the MDD the comparison itself reports
     (from its bootstrap spread): the share that separates is ~80 %; at half the MDD it is far less."""
     rng = np.random.default_rng(7)
-    units, sims = 30, 300
+    units, sims = 30, 200
     mdd = np.mean([stats.difference(scores(unit_frames(rng.normal(0, 1, units))), scores(unit_frames(np.zeros(units))),
                                     "per_clip", "joint", "psnr", 400, 0.95, s).mdd for s in range(20)])
     assert mdd == pytest.approx(2.8016 / math.sqrt(units), rel=0.15)  # se of a mean of 30 unit-variance values

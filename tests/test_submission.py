@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import git_repo, random_clip, run, tiny_params, write_clip
+from conftest import random_clip, repo_from, run, tiny_params, write_clip
 from PIL import Image
 
 from alabench.blur import prepare_split
@@ -258,13 +258,13 @@ def test_the_export_says_how_floats_are_rounded_and_np_round_matches(root, tmp_p
 
 
 @pytest.mark.pipeline
-def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_changes(tmp_path):
+def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_changes(prepared_repo, tmp_path):
     params = tiny_params()
     params["evaluate"]["folders"] = {"bin-synth-all_blurry": {
         "method": "bin", "dataset": "synth", "protocol": "all_blurry", "path": "submissions/bin"}}
-    repo = git_repo(tmp_path / "repo", params)
+    repo = repo_from(prepared_repo, tmp_path / "repo", params)
     dvc = [sys.executable, "-m", "dvc"]
-    run([*dvc, "repro", "blur@synth", "weights"], repo)
+    run([*dvc, "repro", "blur@synth", "weights"], repo)  # (check_params alone: the data are made)
     run([sys.executable, "-m", "stages.export_inputs", "--dataset", "synth", "--protocol", "all_blurry",
          "--out", "submissions/bin"], repo)
     blurry_input_outputs(repo / "submissions/bin")

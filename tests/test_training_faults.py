@@ -16,7 +16,7 @@ import pytest
 import torch
 import torch.distributed as torch_dist
 import yaml
-from conftest import git_repo, run, tiny_params, write_clip
+from conftest import repo_from, run, tiny_params, write_clip
 from test_training import ONE, CountingLoss, assert_same_weights, model, train_params
 
 from alabench.blur import Eq7
@@ -160,10 +160,10 @@ def test_a_killed_runs_mlflow_run_is_marked_failed_at_the_next_start(tmp_path, m
 
 
 @pytest.mark.pipeline
-def test_adding_a_seed_trains_only_that_seed(tmp_path):
+def test_adding_a_seed_trains_only_that_seed(prepared_repo, tmp_path):
     params = tiny_params()
     params["train"]["methods"] = ["alanet"]
-    repo = git_repo(tmp_path / "repo", params)
+    repo = repo_from(prepared_repo, tmp_path / "repo", params)
     run([sys.executable, "-m", "dvc", "repro", "train"], repo)
     assert (repo / "checkpoints/synth/alanet/seed0/model.pt").is_file()
     assert (repo / "training/synth/alanet/seed0/history.csv").is_file()
