@@ -112,8 +112,9 @@ def weights_dir(tmp_path_factory) -> Path:
 
 
 def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
-    """The folder ``name``, made by ``build`` once per test session, even under pytest-xdist: the workers
-    share one temporary root, and the first to ask builds while the others wait on a lock, then reuse it."""
+    """The folder ``name``, made by ``build`` (from nothing: the folder does not exist yet) once per test
+    session, even under pytest-xdist: the workers share one temporary root, and the first to ask builds
+    while the others wait on a lock, then reuse it."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # this run's root, common to its workers (never shared with another run)
@@ -122,7 +123,6 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the build fails
         if not done.is_file():
             shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
-            folder.mkdir()
             build(folder)
             done.touch()
     return folder
@@ -144,7 +144,6 @@ def tiny_repo(prepared_repo, tmp_path_factory) -> Path:
     """The tiny pipeline (`git_repo` with tiny params) after one full `dvc repro`, built once per session
     for every test that reads it. Never change it: copy it first (`copy_repo`)."""
     def build(repo: Path) -> None:
-        repo.rmdir()
         copy_repo(prepared_repo, repo)
         run([sys.executable, "-m", "dvc", "repro"], repo)
     return built_once(tmp_path_factory, "tiny_repo", build)
@@ -161,8 +160,10 @@ def repo_from(prepared: Path, dest: Path, params: dict) -> Path:
     a tiny repository like `git_repo`'s whose synth, blur and weights stages are done already (DVC
     reruns one only if ``params`` changes its slice; check_params reruns, in about a second)."""
     copy_repo(prepared, dest)
-    (dest / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    run(["git", "commit", "-q", "-m", "params", "--", "params.yaml"], dest, check=False)  # (fails: same params)
+    text = yaml.safe_dump(params, sort_keys=False)
+    if (dest / "params.yaml").read_text() != text:
+        (dest / "params.yaml").write_text(text)
+        run(["git", "commit", "-q", "-m", "params", "--", "params.yaml"], dest)
     return dest
 
 
