@@ -43,7 +43,7 @@ REPORTS = Path("reports")           # the report stage's page, tables and DVC me
 # Files inside those folders.
 MODEL = "model.pt"          # a checkpoint: weights, config and history
 HISTORY = "history.csv"     # a training run's validation, one row per checkpoint
-TRAIN_METRICS = "metrics.json"   # its last row, a DVC metric
+TRAIN_METRICS = "metrics.json"   # its last row (a cached out: DVC's run cache keeps the train stage)
 MANIFEST = "manifest.csv"   # a prepared protocol's clips, and a fetched data set's videos
 FRAMES = "frames.csv"       # an evaluation's per-frame scores ...
 SUMMARY = "summary.json"    # ... its averages, intervals and provenance ...

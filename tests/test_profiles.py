@@ -123,3 +123,16 @@ def test_set_changes_a_key_of_the_profile_for_one_named_run(tmp_path):
         profile_command(profile, params, sets=["seeds"])
     with pytest.raises(ParamError, match="'epochs' is not a section"):
         profile_command(profile, params, sets=["train.epochs.x=1"])
+
+
+def test_a_second_experiment_restores_the_trainings_it_shares(repo):
+    """DVC's run cache keeps each train stage (every out cached), so an experiment that only changes
+    evaluation restores the training an earlier experiment made instead of rerunning it."""
+    profile = [sys.executable, "-m", "alabench.profiles", "--experiment", "params.tiny.yaml"]
+    first = run([*profile, "--name", "seed1", "--set", "train.seeds=[1]"], repo)
+    assert "Running stage 'train@alanet-synth-1'" in first.stdout, first.stdout
+    second = run([*profile, "--name", "seed1-capped", "--set", "train.seeds=[1]", "--set", "evaluate.psnr_cap=30"], repo)
+    ran = [line for line in second.stdout.splitlines() if line.startswith("Running stage")]
+    assert "Stage 'train@alanet-synth-1' is cached - skipping run" in second.stdout, second.stdout
+    assert not [line for line in ran if "train@" in line], ran
+    assert "Running stage 'evaluate_trained@alanet-synth-all_blurry':" in ran, ran
