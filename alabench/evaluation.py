@@ -42,7 +42,7 @@ from alabench.methods import (
 )
 from alabench.metrics import Lpips, psnr_batch, ssim_batch, to_uint8
 from alabench.tracking import mlflow_run
-from alabench.vocabulary import FRAME_KINDS, METRIC
+from alabench.vocabulary import FRAME_KINDS, INPUTS, METRIC
 
 COLUMNS = ["seed", "video", "clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
 
@@ -203,7 +203,7 @@ def summarize(frames: pd.DataFrame, psnr_cap: float, bootstrap: int, confidence:
     resamples = stats.Resamples.draw(len(scores.units), len(scores.seeds), bootstrap, seed)
     over = frames["psnr"] > psnr_cap
     by_input = {}
-    for name, flag in (("sharp", 0), ("blurry", 1)):
+    for name, flag in INPUTS.items():
         part = frames[frames["input_blurry"] == flag]
         by_input[name] = {"frames": {kind: int(part["kind"].isin(k).sum()) for kind, k in FRAME_KINDS.items()},
                           **stats.averages(stats.UnitScores.from_frames(part, psnr_cap, scores.units, scores.seeds),

@@ -9,6 +9,9 @@ interp, joint) and averaging convention, with the bootstrap interval of ``alaben
 (the evaluation's own resamples, seed and confidence). A positive cost means the part helps; a cost
 whose interval sits within ±0.1 dB of zero means the trained method does not use it.
 
+Under `mixed` the deblurring cost is also given on the sharp and the blurry inputs apart
+(``deblur_cost_by_input``): a part can help one kind and harm the other.
+
 Written beside the method's results (``alabench.layout``): ``probes.json`` (the costs) and
 ``probes/<knock-out>.csv`` (each knock-out's frame scores, frames.csv's columns), from which every
 cost can be recomputed.
@@ -33,7 +36,7 @@ from alabench.evaluation import COLUMNS, evaluate_method
 from alabench.frames import atomic_dir, atomic_write_text
 from alabench.layout import PROBE_FRAMES, PROBES, probe_frames
 from alabench.methods import Method, MethodFailed, build_model, knockouts_of
-from alabench.vocabulary import KINDS
+from alabench.vocabulary import INPUTS, KINDS
 
 METRIC = "psnr"
 
@@ -94,10 +97,27 @@ def costs(intact: pd.DataFrame, knocked: pd.DataFrame, cfg: EvaluateParams) -> d
             for convention in stats.CONVENTIONS}
 
 
+def deblur_costs_by_input(intact: pd.DataFrame, knocked: pd.DataFrame, cfg: EvaluateParams) -> dict[str, Any]:
+    """{input kind: {convention: deblurring cost}} on the sharp and the blurry inputs apart, laid out on
+    the whole table's units and seeds; {} unless both kinds are there (`mixed`). A part can help the
+    blurry inputs and harm the sharp ones: the joint cost alone would hide both."""
+    whole = stats.UnitScores.from_frames(intact, cfg.psnr_cap)
+    parts = {name: [f[f["input_blurry"] == flag] for f in (intact, knocked)] for name, flag in INPUTS.items()}
+    if any(a.empty for a, _ in parts.values()):
+        return {}
+    out = {}
+    for name, (a, b) in parts.items():
+        a, b = (stats.UnitScores.from_frames(f, cfg.psnr_cap, whole.units, whole.seeds) for f in (a, b))
+        out[name] = {convention: stats.difference(a, b, convention, "deblur", METRIC, cfg.bootstrap, cfg.confidence,
+                                                  cfg.seed).as_dict() for convention in stats.CONVENTIONS}
+    return out
+
+
 def probes_record(probes: list[Probe], intact: pd.DataFrame, cfg: EvaluateParams, result_dir: Path,
                   identity: dict[str, str]) -> dict[str, Any]:
     """probes.json's content: ``identity`` (method, dataset, protocol), the bootstrap settings, and per
-    knock-out its description, status, frames file, the knocked-out method's PSNR means and its costs."""
+    knock-out its description, status, frames file, the knocked-out method's PSNR means, its costs and
+    (under `mixed`) its deblurring cost on sharp and blurry inputs apart."""
     out: dict[str, Any] = {**identity, "metric": METRIC,
                            "cost": "intact − knocked out, paired per unit and seed; positive: the part helps",
                            "bootstrap": {"resamples": cfg.bootstrap, "confidence": cfg.confidence, "seed": cfg.seed},
@@ -110,7 +130,8 @@ def probes_record(probes: list[Probe], intact: pd.DataFrame, cfg: EvaluateParams
             entry.update(frames=str(probe_frames(result_dir, probe.name)),
                          seconds=probe.summary.get("seconds"),
                          psnr={c: {k: averages[c][k][METRIC]["mean"] for k in KINDS} for c in averages},
-                         cost=costs(intact, probe.frames, cfg))
+                         cost=costs(intact, probe.frames, cfg),
+                         deblur_cost_by_input=deblur_costs_by_input(intact, probe.frames, cfg))
         out["knockouts"][probe.name] = entry
     return out
 

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 KINDS = ("deblur", "interp", "joint")
 FRAME_KINDS: dict[str, tuple[str, ...]] = {"deblur": ("deblur",), "interp": ("interp",),
                                            "joint": ("deblur", "interp"), "pooled": ("deblur", "interp")}
+# The two kinds of input under `mixed`, by frames.csv's ``input_blurry`` flag (deblurring is scored on each apart).
+INPUTS: dict[str, int] = {"sharp": 0, "blurry": 1}
 KIND_LABEL = {"deblur": "Deblurring", "interp": "Interpolation", "joint": "Joint deblurring and interpolation"}
 
 TASKS = ("deblur", "interpolate")

@@ -34,6 +34,7 @@ from alabench.probes import run_probes, write_probes
 from alabench.report import build_report, write_report
 from alabench.report.probes import verdict
 from alabench.training import save_checkpoint
+from alabench.vocabulary import INPUTS
 
 PARAMS = parse_params(tiny_params())
 DECLARED = {"alanet": ["latent_zeroed", "cross_knocked_out", "self_knocked_out", "gates_fixed"],
@@ -229,6 +230,15 @@ def test_evaluation_writes_probes_whose_costs_recompute_from_both_frames_tables(
                 assert cell["mean"] == pytest.approx(cost.mean, abs=1e-5), (name, convention, kind)
                 assert cell["ci"] == pytest.approx([cost.lo, cost.hi], abs=1e-5), (name, convention, kind)
                 assert cell["units"] == 4
+        # the deblurring cost on sharp and blurry inputs apart, on the whole table's units
+        split = {}
+        for input_kind, flag in INPUTS.items():
+            pa, pb = (stats.UnitScores.from_frames(f[f["input_blurry"] == flag], cfg.psnr_cap, a.units, a.seeds)
+                      for f in (intact, knocked))
+            cost = stats.difference(pa, pb, "per_clip_mse", "deblur", "psnr", cfg.bootstrap, cfg.confidence, cfg.seed)
+            split[input_kind] = entry["deblur_cost_by_input"][input_kind]["per_clip_mse"]["mean"]
+            assert split[input_kind] == pytest.approx(cost.mean, abs=1e-5), (name, input_kind)
+        assert split["sharp"] != split["blurry"], split  # two subsets, not one number twice
         joint = entry["psnr"]["per_clip"]["joint"]  # the knocked-out method's own average
         assert joint == pytest.approx(stats.statistic(b, "per_clip", "joint", "psnr",
                                                       stats.Resamples.point(4, len(b.seeds)))[0], abs=1e-5)
@@ -275,6 +285,24 @@ def test_the_report_shows_each_knockout_cost_with_its_verdict_and_metrics_carry_
     assert json.loads((metrics / "alanet.latent_zeroed.json").read_text()) == {"cost": 0.5}
     assert json.loads((metrics / "alanet_self.latent_zeroed.json").read_text()) == {"cost": -0.0002}
     assert "cost" not in json.loads((metrics / "alanet.json").read_text())
+
+
+def test_under_mixed_the_report_adds_the_deblurring_cost_on_sharp_and_blurry_inputs(tmp_path):
+    write_fixture(tmp_path)
+    folder = tmp_path / "results" / "synth" / "mixed" / "alanet"
+    fixture_probes(folder, {"latent_zeroed": (0.05, 0.01, 0.09)}, "per_clip_mse")
+    probes = json.loads((folder / PROBES).read_text())
+    probes["knockouts"]["latent_zeroed"]["deblur_cost_by_input"] = {
+        "sharp": {"per_clip_mse": {"mean": -4.2, "ci": [-5.0, -3.1]}},
+        "blurry": {"per_clip_mse": {"mean": 0.25, "ci": [0.1, 0.4]}}}
+    (folder / PROBES).write_text(json.dumps(probes))
+    report = build_report(tmp_path, REPORT_PARAMS)
+    page = section(report.html, "probes-mixed")
+    assert "<th>Deblurring, sharp inputs</th><th>Deblurring, blurry inputs</th><th>Verdict</th>" in page, page
+    row = page.split('<tbody class="probes">')[1].split("</tr>")[0]
+    cells = [c.split(">", 1)[1] for c in row.split("<td")[2:]]  # after the knock-out's name
+    assert [c.removesuffix("</td>") for c in cells] == ["+0.050 [+0.010, +0.090]"] * 3 + [
+        "-4.200 [-5.000, -3.100]", "+0.250 [+0.100, +0.400]", "unused"], cells  # the verdict reads the tasks only
 
 
 @pytest.mark.pipeline

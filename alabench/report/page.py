@@ -22,7 +22,7 @@ from alabench.frames import atomic_dir, atomic_write_text
 from alabench.layout import Expected
 from alabench.report.ablation import comparison_rows
 from alabench.report.figures import per_clip_figure, residue_figure, strip_figure, training_figure
-from alabench.report.probes import THRESHOLD, metrics_values, probe_sections, probe_table
+from alabench.report.probes import SPLIT_LABEL, THRESHOLD, metrics_values, probe_sections, probe_table
 from alabench.report.provenance import provenance
 from alabench.report.results import Inputs, compare, last_epoch_rise, load_results, not_in_report
 from alabench.report.rows import (
@@ -213,7 +213,7 @@ def published() -> dict[str, Any]:
 
 def labels(params: ReportParams) -> dict[str, Any]:
     """The words the template prints: labels, kinds and metrics, each protocol's convention, the reference."""
-    return {"datasets": params.datasets, "kind_label": KIND_LABEL,
+    return {"datasets": params.datasets, "kind_label": {**KIND_LABEL, **SPLIT_LABEL},
             "metric_label": {m: METRIC[m].label for m in METRICS}, "kinds": KINDS, "metrics": METRICS,
             "headline": dict(params.headline), "reference": REFERENCE,
             "convention_columns": CONVENTION_COLUMNS, "probe_threshold": THRESHOLD}

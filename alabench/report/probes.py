@@ -19,11 +19,13 @@ import pandas as pd
 
 from alabench.layout import PROBES
 from alabench.report.results import Result
-from alabench.vocabulary import KINDS
+from alabench.vocabulary import INPUTS, KINDS
 
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.1  # dB: a cost below it is not a use of the part at this scale
+SPLIT = tuple(f"deblur:{name}" for name in INPUTS)  # the deblurring cost on sharp / blurry inputs apart (`mixed`)
+SPLIT_LABEL = {f"deblur:{name}": f"Deblurring, {name} inputs" for name in INPUTS}
 COLUMNS = ["dataset", "protocol", "method", "knockout", "kind", "convention", "mean", "ci_lo", "ci_hi", "verdict"]
 
 
@@ -58,7 +60,8 @@ def read_probes(result: Result) -> dict[str, Any] | None:
 
 def probe_table(results: Iterable[Result]) -> pd.DataFrame:
     """Long table, one row per (dataset, protocol, method, knock-out, kind) with the cost under each
-    result's convention and the row's verdict (the same on the knock-out's three kinds)."""
+    result's convention and the row's verdict (from the three kinds of KINDS; under `mixed` the kinds
+    of SPLIT add the deblurring cost on sharp and blurry inputs apart)."""
     rows = []
     for result in results:
         probes = read_probes(result) if result.ok else None
@@ -70,6 +73,10 @@ def probe_table(results: Iterable[Result]) -> pd.DataFrame:
                 lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
                 found.append((kind, _number(cell.get("mean")), _number(lo), _number(hi)))
             row_verdict = verdict(c[1:] for c in found) if entry.get("status") == "ok" else "failed"
+            for name, by_convention in (entry.get("deblur_cost_by_input") or {}).items():
+                cell = (by_convention or {}).get(result.convention) or {}
+                lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
+                found.append((f"deblur:{name}", _number(cell.get("mean")), _number(lo), _number(hi)))
             rows += [{"dataset": result.dataset, "protocol": result.protocol, "method": result.method,
                       "knockout": name, "kind": kind, "convention": result.convention, "mean": mean,
                       "ci_lo": lo, "ci_hi": hi, "verdict": row_verdict,
@@ -93,20 +100,23 @@ def _cost(mean: float, lo: float, hi: float) -> dict[str, str]:
 
 def probe_sections(table: pd.DataFrame, protocol: str, datasets: Iterable[str]) -> list[dict[str, Any]]:
     """The template's tables of one protocol, one per data set that has probes: method × knock-out rows,
-    each with its description, the three costs and the verdict."""
+    each with its description, the three costs (and, under `mixed`, the deblurring cost on sharp and
+    blurry inputs apart) and the verdict."""
     sections = []
     for dataset in datasets:
         part = table[(table["protocol"] == protocol) & (table["dataset"] == dataset)]
         if part.empty:
             continue
+        kinds = [*KINDS, *SPLIT] if part["kind"].isin(SPLIT).any() else list(KINDS)
         rows = []
         for (method, knockout), group in part.groupby(["method", "knockout"], sort=False):
             by_kind = group.set_index("kind")
             first = group.iloc[0]
             rows.append({"method": method, "knockout": knockout, "description": first["description"],
                          "verdict": first["verdict"], "error": first["error"],
-                         "cells": [_cost(*by_kind.loc[k, ["mean", "ci_lo", "ci_hi"]]) for k in KINDS]})
-        sections.append({"dataset": dataset, "convention": part["convention"].iloc[0], "rows": rows})
+                         "cells": [_cost(*by_kind.loc[k, ["mean", "ci_lo", "ci_hi"]]) if k in by_kind.index
+                                   else _cost(math.nan, math.nan, math.nan) for k in kinds]})
+        sections.append({"dataset": dataset, "convention": part["convention"].iloc[0], "kinds": kinds, "rows": rows})
     return sections
 
 
