@@ -290,16 +290,18 @@ def test_the_report_shows_each_knockout_cost_with_its_verdict_and_metrics_carry_
 def test_under_mixed_the_report_adds_the_deblurring_cost_on_sharp_and_blurry_inputs(tmp_path):
     write_fixture(tmp_path)
     folder = tmp_path / "results" / "synth" / "mixed" / "alanet"
-    fixture_probes(folder, {"latent_zeroed": (0.05, 0.01, 0.09)}, "per_clip_mse")
+    fixture_probes(folder, {"latent_zeroed": (0.05, 0.01, 0.09), "gates_fixed": (0.0, -0.01, 0.01)}, "per_clip_mse")
     probes = json.loads((folder / PROBES).read_text())
-    probes["knockouts"]["latent_zeroed"]["deblur_cost_by_input"] = {
-        "sharp": {"per_clip_mse": {"mean": -4.2, "ci": [-5.0, -3.1]}},
-        "blurry": {"per_clip_mse": {"mean": 0.25, "ci": [0.1, 0.4]}}}
+    for entry in probes["knockouts"].values():
+        entry["deblur_cost_by_input"] = {"sharp": {"per_clip_mse": {"mean": -4.2, "ci": [-5.0, -3.1]}},
+                                         "blurry": {"per_clip_mse": {"mean": 0.25, "ci": [0.1, 0.4]}}}
     (folder / PROBES).write_text(json.dumps(probes))
     report = build_report(tmp_path, REPORT_PARAMS)
     page = section(report.html, "probes-mixed")
     assert "<th>Deblurring, sharp inputs</th><th>Deblurring, blurry inputs</th><th>Verdict</th>" in page, page
-    row = page.split('<tbody class="probes">')[1].split("</tr>")[0]
+    rows = page.split('<tbody class="probes">')[1].split("</tbody>")[0].split("</tr>")[:-1]
+    assert [r.split("</td>")[0].rsplit(">", 1)[1] for r in rows] == ["latent_zeroed", "gates_fixed"], rows
+    row = rows[0]
     cells = [c.split(">", 1)[1] for c in row.split("<td")[2:]]  # after the knock-out's name
     assert [c.removesuffix("</td>") for c in cells] == ["+0.050 [+0.010, +0.090]"] * 3 + [
         "-4.200 [-5.000, -3.100]", "+0.250 [+0.100, +0.400]", "unused"], cells  # the verdict reads the tasks only

@@ -73,10 +73,10 @@ def probe_table(results: Iterable[Result]) -> pd.DataFrame:
                 lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
                 found.append((kind, _number(cell.get("mean")), _number(lo), _number(hi)))
             row_verdict = verdict(c[1:] for c in found) if entry.get("status") == "ok" else "failed"
-            for name, by_convention in (entry.get("deblur_cost_by_input") or {}).items():
+            for inputs, by_convention in (entry.get("deblur_cost_by_input") or {}).items():
                 cell = (by_convention or {}).get(result.convention) or {}
                 lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
-                found.append((f"deblur:{name}", _number(cell.get("mean")), _number(lo), _number(hi)))
+                found.append((f"deblur:{inputs}", _number(cell.get("mean")), _number(lo), _number(hi)))
             rows += [{"dataset": result.dataset, "protocol": result.protocol, "method": result.method,
                       "knockout": name, "kind": kind, "convention": result.convention, "mean": mean,
                       "ci_lo": lo, "ci_hi": hi, "verdict": row_verdict,
