@@ -126,13 +126,14 @@ def test_set_changes_a_key_of_the_profile_for_one_named_run(tmp_path):
 
 
 def test_a_second_experiment_restores_the_trainings_it_shares(repo):
-    """DVC's run cache keeps each train stage (every out cached), so an experiment that only changes
-    evaluation restores the training an earlier experiment made instead of rerunning it."""
+    """DVC's run cache keeps each train stage (every out cached), so a later experiment restores the
+    training an earlier one made instead of rerunning it: here the second changes only the report's
+    zoom. (The evaluations rerun: their results persist across a failed run, and DVC keeps no stage
+    with a persistent output in its run cache.)"""
     profile = [sys.executable, "-m", "alabench.profiles", "--experiment", "params.tiny.yaml"]
     first = run([*profile, "--name", "seed1", "--set", "train.seeds=[1]"], repo)
     assert "Running stage 'train@alanet-synth-1'" in first.stdout, first.stdout
-    second = run([*profile, "--name", "seed1-capped", "--set", "train.seeds=[1]", "--set", "evaluate.psnr_cap=30"], repo)
-    ran = [line for line in second.stdout.splitlines() if line.startswith("Running stage")]
+    second = run([*profile, "--name", "seed1-zoom", "--set", "train.seeds=[1]", "--set", "report.zoom=40"], repo)
+    ran = {line.split("'")[1] for line in second.stdout.splitlines() if line.startswith("Running stage")}
     assert "Stage 'train@alanet-synth-1' is cached - skipping run" in second.stdout, second.stdout
-    assert not [line for line in ran if "train@" in line], ran
-    assert "Running stage 'evaluate_trained@alanet-synth-all_blurry':" in ran, ran
+    assert not {stage for stage in ran if stage.startswith("train@")} and "report" in ran, second.stdout
