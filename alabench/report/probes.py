@@ -24,8 +24,9 @@ from alabench.vocabulary import INPUTS, KINDS
 log = logging.getLogger(__name__)
 
 THRESHOLD = 0.1  # dB: a cost below it is not a use of the part at this scale
-SPLIT = tuple(f"deblur:{name}" for name in INPUTS)  # the deblurring cost on sharp / blurry inputs apart (`mixed`)
+# The deblurring cost on sharp / blurry inputs apart (`mixed`): kind -> column label
 SPLIT_LABEL = {f"deblur:{name}": f"Deblurring, {name} inputs" for name in INPUTS}
+SPLIT = tuple(SPLIT_LABEL)
 COLUMNS = ["dataset", "protocol", "method", "knockout", "kind", "convention", "mean", "ci_lo", "ci_hi", "verdict"]
 
 
@@ -41,6 +42,13 @@ def verdict(costs: Iterable[tuple[float, float, float]]) -> str:
 
 def _number(value: Any) -> float:
     return float(value) if isinstance(value, (int, float)) else math.nan
+
+
+def _read_cost(cell: Any) -> tuple[float, float, float]:
+    """(mean, lo, hi) of one cost in probes.json (NaN where a value is missing or not a number)."""
+    cell = cell or {}
+    lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
+    return _number(cell.get("mean")), _number(lo), _number(hi)
 
 
 def read_probes(result: Result) -> dict[str, Any] | None:
@@ -67,16 +75,10 @@ def probe_table(results: Iterable[Result]) -> pd.DataFrame:
         probes = read_probes(result) if result.ok else None
         for name, entry in (probes or {}).get("knockouts", {}).items():
             cells = (entry.get("cost") or {}).get(result.convention, {})
-            found = []
-            for kind in KINDS:
-                cell = cells.get(kind) or {}
-                lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
-                found.append((kind, _number(cell.get("mean")), _number(lo), _number(hi)))
+            found = [(kind, *_read_cost(cells.get(kind))) for kind in KINDS]
             row_verdict = verdict(c[1:] for c in found) if entry.get("status") == "ok" else "failed"
-            for inputs, by_convention in (entry.get("deblur_cost_by_input") or {}).items():
-                cell = (by_convention or {}).get(result.convention) or {}
-                lo, hi = (list(cell.get("ci") or [None, None]) + [None, None])[:2]
-                found.append((f"deblur:{inputs}", _number(cell.get("mean")), _number(lo), _number(hi)))
+            found += [(f"deblur:{inputs}", *_read_cost((by_convention or {}).get(result.convention)))
+                      for inputs, by_convention in (entry.get("deblur_cost_by_input") or {}).items()]
             rows += [{"dataset": result.dataset, "protocol": result.protocol, "method": result.method,
                       "knockout": name, "kind": kind, "convention": result.convention, "mean": mean,
                       "ci_lo": lo, "ci_hi": hi, "verdict": row_verdict,
