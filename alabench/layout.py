@@ -99,11 +99,12 @@ def training_dir(dataset: str, method: str, seed: int, root: Path = Path(".")) -
     return Path(root) / TRAINING / dataset / method / f"seed{seed}"
 
 
-def histories(dataset: str, root: Path = Path(".")) -> Iterator[tuple[str, str, Path]]:
-    """(method, ``seed<k>``, history.csv) of every training run of ``dataset`` whose checkpoint exists."""
+def histories(dataset: str, root: Path = Path("."), recorded: bool = False) -> Iterator[tuple[str, str, Path]]:
+    """(method, ``seed<k>``, history.csv) of every training run of ``dataset`` whose checkpoint exists
+    (``recorded``: every history, as in a run record under docs/runs/, which keeps no checkpoints)."""
     for history in sorted((Path(root) / TRAINING / dataset).glob(f"*/seed*/{HISTORY}")):
         method, seed = history.parent.parent.name, history.parent.name
-        if (checkpoint_dir(dataset, method, root=root) / seed / MODEL).is_file():
+        if recorded or (checkpoint_dir(dataset, method, root=root) / seed / MODEL).is_file():
             yield method, seed, history
 
 

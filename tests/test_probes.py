@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import shutil
 import sys
 
@@ -305,6 +306,21 @@ def test_under_mixed_the_report_adds_the_deblurring_cost_on_sharp_and_blurry_inp
     cells = [c.split(">", 1)[1] for c in row.split("<td")[2:]]  # after the knock-out's name
     assert [c.removesuffix("</td>") for c in cells] == ["+0.050 [+0.010, +0.090]"] * 3 + [
         "-4.200 [-5.000, -3.100]", "+0.250 [+0.100, +0.400]", "unused"], cells  # the verdict reads the tasks only
+
+
+def test_the_report_plots_a_tracked_knockout_cost_against_steps_and_only_then(tmp_path):
+    write_fixture(tmp_path)
+    shown = lambda: re.findall(r'<img src="(assets/figures/(?:training|knockouts)-[^"]+)"',  # noqa: E731
+                               section(build_report(tmp_path, REPORT_PARAMS).html, "figures"))
+    assert shown() == ["assets/figures/training-synth.png"]  # the fixture's history tracks no knock-out
+    history = tmp_path / "training" / "synth" / "alanet" / "seed0" / "history.csv"
+    history.write_text("epoch,step,train_loss,joint_psnr,latent_zeroed_cost_joint\n1,10,0.2,25.0,0.0\n2,20,0.1,27.0,0.3\n")
+    report = build_report(tmp_path, REPORT_PARAMS)
+    assert shown() == ["assets/figures/training-synth.png", "assets/figures/knockouts-synth.png"]
+    assert "Knock-out cost against training steps, synth" in section(report.html, "figures")
+    assert len(report.assets["assets/figures/knockouts-synth.png"]) > 1000
+    (tmp_path / "checkpoints" / "synth" / "alanet" / "seed0" / "model.pt").unlink()
+    assert shown() == []  # a history whose checkpoint is not here: a run of another workspace
 
 
 @pytest.mark.pipeline

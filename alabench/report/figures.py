@@ -13,6 +13,7 @@ import pandas as pd
 
 from alabench.frames import read_png
 from alabench.layout import histories
+from alabench.report.probes import THRESHOLD
 from alabench.report.results import Inputs, Result
 from alabench.viewer import read_samples
 
@@ -179,11 +180,12 @@ def per_clip_figure(inputs: Inputs, dataset: str, protocol: str, methods: list[s
     return _png(fig)
 
 
-def training_figure(root: Path, dataset: str) -> bytes | None:
+def training_figure(root: Path, dataset: str, recorded: bool = False) -> bytes | None:
     """Training loss and validation joint PSNR per epoch, every trained run of ``dataset`` whose
-    checkpoint exists here (the histories are committed, the checkpoints may not have been made)."""
+    checkpoint exists here (the histories are committed, the checkpoints may not have been made; every
+    run with ``recorded``, for a run record under docs/runs/)."""
     plt = _pyplot()
-    runs = list(histories(dataset, root))
+    runs = list(histories(dataset, root, recorded))
     if not runs:
         return None
     fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.2))
@@ -197,5 +199,34 @@ def training_figure(root: Path, dataset: str) -> bytes | None:
     right.set(xlabel="epoch", ylabel="validation joint PSNR (dB)")
     left.legend(fontsize=7)
     fig.suptitle(f"{dataset}: training", fontsize=10)
+    fig.tight_layout()
+    return _png(fig)
+
+
+def knockout_figure(root: Path, dataset: str, recorded: bool = False) -> bytes | None:
+    """The validation cost of each knock-out a run tracked (``train.track_knockout``: the history's
+    ``<knock-out>_cost_joint``) against training steps, one colour per method, one line style per seed:
+    when a part starts to matter, if it does. Symmetric-log axis: a collapse does not flatten the rest."""
+    runs = [(m, s, t) for m, s, path in histories(dataset, root, recorded)
+            for t in [pd.read_csv(path)] if "step" in t and any(c.endswith("_cost_joint") for c in t.columns)]
+    if not runs:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(9, 3.6))
+    methods = sorted({m for m, _, _ in runs})
+    styles = ["-", "--", ":", "-."]
+    for method, seed, table in runs:
+        for column in (c for c in table.columns if c.endswith("_cost_joint")):
+            ax.plot(table["step"], table[column], marker=".", color=f"C{methods.index(method)}",
+                    linestyle=styles[int(seed.removeprefix("seed") or 0) % len(styles)],
+                    label=f"{method} {seed}, {column.removesuffix('_cost_joint')}")
+    ax.axhline(0.0, color="grey", linewidth=0.8)
+    for bar in (THRESHOLD, -THRESHOLD):
+        ax.axhline(bar, color="grey", linewidth=0.8, linestyle=":")
+    ax.set_yscale("symlog", linthresh=THRESHOLD)
+    ax.set(xlabel="training step", ylabel="cost = intact - knocked out (dB)")
+    ax.set_title(f"{dataset}: knock-out cost on validation, joint PSNR (dotted: ±{THRESHOLD} dB, the "
+                 "probes' bar for a use)", fontsize=9)
+    ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     fig.tight_layout()
     return _png(fig)

@@ -21,7 +21,8 @@ from alabench.dvc_metrics import joint_plot, write_metrics
 from alabench.frames import atomic_dir, atomic_write_text
 from alabench.layout import Expected
 from alabench.report.ablation import comparison_rows
-from alabench.report.figures import per_clip_figure, residue_figure, strip_figure, training_figure
+from alabench.report.figures import (knockout_figure, per_clip_figure, residue_figure, strip_figure,
+                                     training_figure)
 from alabench.report.probes import SPLIT_LABEL, THRESHOLD, metrics_values, probe_sections, probe_table
 from alabench.report.provenance import provenance
 from alabench.report.results import Inputs, compare, last_epoch_rise, load_results, not_in_report
@@ -174,13 +175,17 @@ def protocol_section(scope: Scope, protocol: str, measured: pd.DataFrame, ablate
 
 
 def training_figures(scope: Scope) -> list[tuple[str, str]]:
-    """(data set, path) of each data set's training curves, added to the assets."""
+    """(caption, path) of each data set's training curves and tracked knock-out costs, added to the assets."""
     shown = []
     for dataset in scope.params.datasets:
-        if png := training_figure(scope.root, dataset):
-            path = f"assets/figures/training-{dataset}.png"
-            scope.assets[path] = png
-            shown.append((dataset, path))
+        for name, draw, caption in (
+                ("training", training_figure, f"Training curves, {dataset} (runs whose checkpoint exists here)"),
+                ("knockouts", knockout_figure, f"Knock-out cost against training steps, {dataset} "
+                                               "(validation, each epoch: train.track_knockout)")):
+            if png := draw(scope.root, dataset):
+                path = f"assets/figures/{name}-{dataset}.png"
+                scope.assets[path] = png
+                shown.append((caption, path))
     return shown
 
 
