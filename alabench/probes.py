@@ -89,12 +89,17 @@ def run_probes(method: Method, params: Params, dataset: str, clips: list[TestCli
     return probes
 
 
+def _cost(intact: stats.UnitScores, knocked: stats.UnitScores, convention: str, kind: str,
+          cfg: EvaluateParams) -> dict[str, Any]:
+    """intact − knocked out, PSNR, paired per unit and seed, with the evaluation's own bootstrap."""
+    return stats.difference(intact, knocked, convention, kind, METRIC, cfg.bootstrap, cfg.confidence,
+                            cfg.seed).as_dict()
+
+
 def costs(intact: pd.DataFrame, knocked: pd.DataFrame, cfg: EvaluateParams) -> dict[str, dict[str, Any]]:
     """{convention: {kind: paired difference intact − knocked out}} of PSNR, from two frames tables."""
     a, b = (stats.UnitScores.from_frames(f, cfg.psnr_cap) for f in (intact, knocked))
-    return {convention: {kind: stats.difference(a, b, convention, kind, METRIC, cfg.bootstrap, cfg.confidence,
-                                                cfg.seed).as_dict() for kind in KINDS}
-            for convention in stats.CONVENTIONS}
+    return {convention: {kind: _cost(a, b, convention, kind, cfg) for kind in KINDS} for convention in stats.CONVENTIONS}
 
 
 def deblur_costs_by_input(intact: pd.DataFrame, knocked: pd.DataFrame, cfg: EvaluateParams) -> dict[str, Any]:
@@ -108,8 +113,7 @@ def deblur_costs_by_input(intact: pd.DataFrame, knocked: pd.DataFrame, cfg: Eval
     out = {}
     for name, (a, b) in parts.items():
         a, b = (stats.UnitScores.from_frames(f, cfg.psnr_cap, whole.units, whole.seeds) for f in (a, b))
-        out[name] = {convention: stats.difference(a, b, convention, "deblur", METRIC, cfg.bootstrap, cfg.confidence,
-                                                  cfg.seed).as_dict() for convention in stats.CONVENTIONS}
+        out[name] = {convention: _cost(a, b, convention, "deblur", cfg) for convention in stats.CONVENTIONS}
     return out
 
 

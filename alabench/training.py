@@ -374,7 +374,7 @@ def train(model: nn.Module, loss_fn: nn.Module, train_set: Dataset, val_set: Dat
             keep_threads(state.get("threads"))
             log.info("resuming from %s at step %d", checkpoint, step)
         else:
-            log.warning("ignoring %s: it was made with other params", checkpoint)
+            log.warning("ignoring %s: it was made with other params, data or code", checkpoint)
     net = DistributedDataParallel(model) if dist.world > 1 else model
     loss_fn.to(dist.device)
     total = cfg.epochs * steps_per_epoch

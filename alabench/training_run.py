@@ -5,12 +5,13 @@ the other, as happened twice).
 The run is everything :func:`alabench.training.train` is given but the process group and the
 checkpoint path: the method's module (seeded), its loss, ``train`` and ``train_data`` with the
 method's declared overrides, the training and validation windows, and the config a resumed
-checkpoint must match.
+checkpoint must match (params, training frames and the project's code).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -28,6 +29,22 @@ from alabench.frames import list_clips
 from alabench.methods import Method, MethodError, build_model, discover, get_method, knockouts_of, load_weights
 from alabench.released import weights_of
 from alabench.training import build_loss, data_fingerprint, with_overrides
+
+ROOT = Path(__file__).resolve().parent.parent  # the checkout whose code this process runs
+CODE = ("alabench", "models", "baselines", "stages")
+
+
+def code_fingerprint(root: Path | None = None) -> str:
+    """Hash of every Python file of the project's code (names and bytes). DVC reruns a train stage
+    whose code changed; without this in the resume key, the rerun would find its finished checkpoint
+    with the same params and data, resume it at its last step and return the old model. Any change
+    of the code starts training over (a few ms for the ~100 files)."""
+    root = root or ROOT
+    digest = hashlib.sha256()
+    for path in sorted(f for package in CODE for f in (root / package).rglob("*.py")):
+        digest.update(f"{path.relative_to(root)}:".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -80,5 +97,5 @@ def prepare_training(params: Params, method_name: str, dataset: str, seed: int, 
     config = {"method": method_name, "dataset": dataset, "seed": seed, "train": shared,
               "train_data": asdict(data_cfg), "blur": asdict(params.blur),
               "model": asdict(getattr(model, "config", params.train)), "train_clips": [c.name for c in train_clips],
-              "data": data_fingerprint(train_clips + val_clips)}
+              "data": data_fingerprint(train_clips + val_clips), "code": code_fingerprint()}
     return TrainingRun(method, model, build_loss(params, method), cfg, data_cfg, train_set, val_set, config)

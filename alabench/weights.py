@@ -22,6 +22,8 @@ import re
 import sys
 import tarfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
@@ -200,6 +202,21 @@ def vgg16_features(weights_dir: Path = DEFAULT_DIR) -> nn.Sequential:
     return _features("vgg16", backbone_state_dict("vgg16", weights_dir), str(weights_file("vgg16", weights_dir)))
 
 
+@contextmanager
+def _classifier_left_uninitialised() -> Iterator[None]:
+    """lpips builds torchvision's whole AlexNet / VGG16 and keeps only its ``features``: the random
+    initialisation of the classifier it throws away (58M / 124M weights, about 1.2 s of every
+    evaluation with AlexNet) is skipped. Only ``nn.Linear`` is left uninitialised: lpips has no linear
+    layer of its own (its heads are 1x1 convolutions, loaded from its package), and every ``features``
+    weight is then loaded strictly from the genuine backbone."""
+    initialise = nn.Linear.reset_parameters
+    nn.Linear.reset_parameters = lambda self: None  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        nn.Linear.reset_parameters = initialise  # type: ignore[method-assign]
+
+
 def lpips_model(net: Literal["alex", "vgg"] = "alex", weights_dir: Path = DEFAULT_DIR) -> lpips.LPIPS:
     """``lpips.LPIPS`` (v0.1 linear heads from the lpips package) on the genuine backbone; eval, frozen.
 
@@ -207,7 +224,7 @@ def lpips_model(net: Literal["alex", "vgg"] = "alex", weights_dir: Path = DEFAUL
     """
     name: Backbone = {"alex": "alexnet", "vgg": "vgg16"}[net]
     state = backbone_state_dict(name, weights_dir)
-    with warnings.catch_warnings():  # lpips builds its random trunk with torchvision's deprecated `pretrained=`
+    with warnings.catch_warnings(), _classifier_left_uninitialised():  # (torchvision's deprecated `pretrained=`)
         warnings.simplefilter("ignore", UserWarning)
         model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
     # lpips keeps torchvision's layer numbers inside its slices: "slice2.3.weight" is features "3.weight".

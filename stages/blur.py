@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import logging
 from alabench.blur import prepare_split
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import ParamError, load_params
 from alabench.frames import atomic_dir
 from alabench.layout import prepared_dir, sharp_dir
@@ -30,4 +30,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", required=True, help="a name listed in blur.datasets")
     args = parser.parse_args()
-    run_stage("blur", lambda: main(args.dataset))
+    stage_main("blur", lambda: main(args.dataset))

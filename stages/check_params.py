@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import logging
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import Params, load_params
 from alabench.frames import atomic_write_text
 from alabench.layout import PARAMS_CHECKED, PARAMS_FILE
@@ -49,4 +49,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     argparse.ArgumentParser(description=__doc__).parse_args()
-    run_stage("check_params", main)
+    stage_main("check_params", main)

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 
 from alabench.cascade import find_cascade
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
 from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, joint_line, record
@@ -111,4 +111,4 @@ if __name__ == "__main__":
     parser.add_argument("--protocol", required=True)
     parser.add_argument("--trained-on", default=None, help="the data set of the checkpoints (evaluate.transfer)")
     args = parser.parse_args()
-    run_stage("evaluate", lambda: main(args.method, args.dataset, args.protocol, args.trained_on))
+    stage_main("evaluate", lambda: main(args.method, args.dataset, args.protocol, args.trained_on))

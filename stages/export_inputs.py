@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from alabench.vocabulary import PROTOCOLS
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import load_params
 from alabench.submission import export_inputs, read_inputs
 
@@ -33,4 +33,4 @@ if __name__ == "__main__":
     parser.add_argument("--protocol", required=True, choices=PROTOCOLS)
     parser.add_argument("--out", required=True, type=Path, help="a new (or empty) folder")
     args = parser.parse_args()
-    run_stage("export_inputs", lambda: main(args.dataset, args.protocol, args.out))
+    stage_main("export_inputs", lambda: main(args.dataset, args.protocol, args.out))

@@ -14,7 +14,7 @@ import typing
 from pathlib import Path
 
 from alabench.blur import write_video_map
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import ParamError, load_params
 from alabench.config_sources import RealDatasetName
 from alabench.layout import MANIFEST, raw_dir, sharp_dir
@@ -34,4 +34,4 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--dataset", required=True, choices=typing.get_args(RealDatasetName))
     args = parser.parse_args()
-    run_stage("fetch", lambda: main(args.dataset))
+    stage_main("fetch", lambda: main(args.dataset))

@@ -14,7 +14,7 @@ import logging
 import math
 from pathlib import Path
 
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import load_params
 from alabench.layout import REPORTS, expected_results
 from alabench.report import build_report, write_report
@@ -51,4 +51,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     argparse.ArgumentParser(description=__doc__).parse_args()
-    run_stage("report", main)
+    stage_main("report", main)

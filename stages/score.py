@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from alabench.vocabulary import PROTOCOLS
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import FolderParams, ParamError, Params, load_params
 from alabench.evaluation import record
 from alabench.layout import OUTSIDE, result_dir
@@ -95,4 +95,4 @@ if __name__ == "__main__":
                      "--method or --out with it")
     if args.entry is None and not all(given[:3]):
         parser.error("give the folder, --dataset and --protocol (or --entry KEY)")
-    run_stage("score", lambda: main(args.folder, args.dataset, args.protocol, args.method, args.out, args.entry))
+    stage_main("score", lambda: main(args.folder, args.dataset, args.protocol, args.method, args.out, args.entry))

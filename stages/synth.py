@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import load_params
 from alabench.frames import atomic_dir
 from alabench.layout import sharp_dir
@@ -18,4 +18,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("synth", main)
+    stage_main("synth", main)

@@ -18,7 +18,7 @@ import logging
 from contextlib import nullcontext
 
 from alabench import layout
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import ParamError, load_params
 from alabench.errors import disk_full_names
 from alabench.frames import atomic_write_text
@@ -77,4 +77,4 @@ if __name__ == "__main__":
     parser.add_argument("--seed", type=int, required=True, help="one of train.seeds")
     parser.add_argument("--stop-after-step", type=int, default=None, help="end early, as a kill would (tests)")
     args = parser.parse_args()
-    run_stage("train", lambda: main(args.method, args.dataset, args.seed, args.stop_after_step))
+    stage_main("train", lambda: main(args.method, args.dataset, args.seed, args.stop_after_step))

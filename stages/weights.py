@@ -6,7 +6,7 @@ Uses the tarball that `make venv` cached; pip is called only when it is missing 
 
 from __future__ import annotations
 
-from alabench.cli import run_stage
+from alabench.cli import stage_main
 from alabench.config import load_params
 from alabench.layout import WEIGHTS
 from alabench.weights import write_weights
@@ -16,4 +16,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    run_stage("weights", main)
+    stage_main("weights", main)

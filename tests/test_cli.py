@@ -76,3 +76,27 @@ def test_ctrl_c_prints_one_line_even_with_worker_processes():
     os.killpg(proc.pid, signal.SIGINT)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and err.strip() == f"error: {INTERRUPTED}", err
+
+
+FINISHING = """
+import atexit, sys
+from alabench.cli import stage_main
+
+def work():
+    atexit.register(lambda: print("exit handler ran", flush=True))
+    sys.stdout.write("unflushed output")  # no newline, no flush: the fast exit must not lose it
+
+stage_main("test", work)
+print("not reached")
+"""
+
+
+def test_a_stage_that_succeeds_exits_at_once_with_its_exit_handlers_run_and_output_flushed(tmp_path):
+    done = subprocess.run([sys.executable, "-c", FINISHING], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "unflushed outputexit handler ran\n", done.stdout
+    assert "test: done in" in done.stderr  # the log line, written before the exit
+    failing = FINISHING.replace('sys.stdout.write("unflushed output")', "raise UserError('bad.yaml: fix it')")
+    failed = subprocess.run([sys.executable, "-c", "from alabench.errors import UserError\n" + failing], cwd=REPO,
+                            capture_output=True, text=True, timeout=60)
+    assert failed.returncode == 1 and failed.stderr.strip() == "error: bad.yaml: fix it", failed.stderr

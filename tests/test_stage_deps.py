@@ -53,8 +53,9 @@ HARMLESS: dict[str, frozenset[str]] = {
     # exit code and the one-line message, never a byte of an output (a failure writes nothing:
     # alabench.frames.atomic_path)
     "alabench/errors.py": frozenset({"UserError", "DiskFull", "DISK_FULL", "disk_full_names", "unreadable"}),
-    # the CLI wrapper: logging setup, timing, error -> exit code around a stage's main()
-    "alabench/cli.py": frozenset({"run_stage"}),
+    # the CLI wrapper: logging setup, timing, error -> exit code around a stage's main(), and the exit
+    # without the interpreter's teardown once the outputs are written (stage_main)
+    "alabench/cli.py": frozenset({"run_stage", "stage_main"}),
     # progress bars on stderr
     "alabench/progress.py": frozenset({"progress"}),
     # MLflow logging: writes to the MLflow store, never to a DVC output (its provenance helpers,

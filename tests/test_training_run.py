@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import shutil
 from dataclasses import dataclass
 
 import pytest
@@ -20,8 +21,8 @@ import bench.train
 import stages.train
 from alabench.config import load_params, parse_params
 from alabench.methods import TASKS, Method, with_method_options
-from alabench.training import overrides, with_overrides
-from alabench.training_run import prepare_training
+from alabench.training import fingerprint, overrides, with_overrides
+from alabench.training_run import code_fingerprint, prepare_training
 
 
 @dataclass(frozen=True)
@@ -151,3 +152,25 @@ def test_the_history_follows_a_tracked_knockout_and_a_wrong_name_is_refused_befo
     raw["train"]["track_knockout"] = "latent_zero"
     with pytest.raises(ParamError, match=r"train.track_knockout = 'latent_zero': alanet declares the knock-outs"):
         prepare_training(parse_params(raw), "alanet", "synth", 0, root)
+
+
+def test_the_resume_key_holds_the_code_so_that_an_edit_starts_training_over(sharp, tmp_path, monkeypatch):  # noqa: F811
+    """DVC reruns a train stage whose code changed; a resume key without the code would let the rerun
+    resume the finished checkpoint (same params, same frames) and return the old model."""
+    checkout = tmp_path / "checkout"
+    for package in alabench.training_run.CODE:
+        shutil.copytree(alabench.training_run.ROOT / package, checkout / package,
+                        ignore=shutil.ignore_patterns("__pycache__"))
+    assert code_fingerprint(checkout) == code_fingerprint()  # the bytes, not where they lie
+    monkeypatch.setattr(alabench.training_run, "get_method", lambda name: tiny_method(Unrelated))
+    params = with_method_options(load_params_from(tmp_path, stage_params("alanet", {})), "probe")
+    root = workdir(sharp, tmp_path)
+    before = prepare_training(params, "probe", "synth", 0, root=root).config
+    assert before["code"] == code_fingerprint()
+    edited = checkout / "models" / "losses.py"
+    edited.write_text(edited.read_text() + "\n# an edit that changes nothing the model computes\n")
+    monkeypatch.setattr(alabench.training_run, "ROOT", checkout)
+    after = prepare_training(params, "probe", "synth", 0, root=root).config
+    assert after["code"] == code_fingerprint(checkout) != before["code"]
+    assert fingerprint(after) != fingerprint(before)  # the checkpoint is not resumed (test_training.py)
+    assert {k: v for k, v in after.items() if k != "code"} == {k: v for k, v in before.items() if k != "code"}
