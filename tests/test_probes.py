@@ -33,6 +33,7 @@ from alabench.layout import PROBES, probe_frames
 from alabench.methods import Knockouts, MethodError, build_model, get_method, knockouts_of
 from alabench.probes import run_probes, write_probes
 from alabench.report import build_report, write_report
+from alabench.report.figures import knockout_figure
 from alabench.report.probes import verdict
 from alabench.training import save_checkpoint
 from alabench.vocabulary import INPUTS
@@ -310,17 +311,18 @@ def test_under_mixed_the_report_adds_the_deblurring_cost_on_sharp_and_blurry_inp
 
 def test_the_report_plots_a_tracked_knockout_cost_against_steps_and_only_then(tmp_path):
     write_fixture(tmp_path)
-    shown = lambda: re.findall(r'<img src="(assets/figures/(?:training|knockouts)-[^"]+)"',  # noqa: E731
-                               section(build_report(tmp_path, REPORT_PARAMS).html, "figures"))
-    assert shown() == ["assets/figures/training-synth.png"]  # the fixture's history tracks no knock-out
+    assert knockout_figure(tmp_path, "synth") is None  # the fixture's history tracks no knock-out
     history = tmp_path / "training" / "synth" / "alanet" / "seed0" / "history.csv"
     history.write_text("epoch,step,train_loss,joint_psnr,latent_zeroed_cost_joint\n1,10,0.2,25.0,0.0\n2,20,0.1,27.0,0.3\n")
     report = build_report(tmp_path, REPORT_PARAMS)
-    assert shown() == ["assets/figures/training-synth.png", "assets/figures/knockouts-synth.png"]
-    assert "Knock-out cost against training steps, synth" in section(report.html, "figures")
+    figures = section(report.html, "figures")
+    assert re.findall(r'<img src="(assets/figures/(?:training|knockouts)-[^"]+)"', figures) == [
+        "assets/figures/training-synth.png", "assets/figures/knockouts-synth.png"]
+    assert "Knock-out cost against training steps, synth" in figures
     assert len(report.assets["assets/figures/knockouts-synth.png"]) > 1000
     (tmp_path / "checkpoints" / "synth" / "alanet" / "seed0" / "model.pt").unlink()
-    assert shown() == []  # a history whose checkpoint is not here: a run of another workspace
+    assert knockout_figure(tmp_path, "synth") is None  # a history whose checkpoint is not here: another workspace's
+    assert knockout_figure(tmp_path, "synth", recorded=True) is not None  # a run record keeps no checkpoints
 
 
 @pytest.mark.pipeline
