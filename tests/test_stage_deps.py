@@ -343,3 +343,12 @@ def test_the_layout_names_the_stages_and_folders_dvc_generates(tmp_path, profile
         assert layout.sharp_dir(dataset).as_posix() in writes[layout.fetch_stage(dataset)]
     assert layout.sharp_dir("synth").as_posix() in writes[layout.SYNTH]
     assert layout.PARAMS_CHECKED.as_posix() in writes[layout.CHECK_PARAMS]
+
+
+def test_the_committed_lock_records_only_stages_of_the_pipeline(tmp_path):
+    """DVC keeps a lock entry when its stage leaves dvc.yaml (a renamed stage, a method dropped): such an
+    entry names outputs and hashes no stage makes any more, and the report's provenance reads the lock.
+    Prune it (delete its block from dvc.lock) when a stage goes."""
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())["stages"]
+    stale = sorted(set(lock) - set(resolved_stages(tmp_path, yaml.safe_load((REPO / "params.yaml").read_text()))))
+    assert not stale, f"dvc.lock records stages that dvc.yaml no longer defines: {stale}"
