@@ -37,7 +37,7 @@ from torch.utils.data import DataLoader, Dataset, Sampler
 from alabench.config import Params, TrainDataParams, TrainParams
 from alabench.diagnostics import training_diagnostics
 from alabench.errors import UserError, disk_full_names, unreadable
-from alabench.frames import atomic_write_bytes, list_frames
+from alabench.frames import atomic_write_bytes
 from alabench.methods import Method, knockouts_of
 from alabench.metrics import psnr, ssim, to_uint8
 from alabench.progress import progress
@@ -161,18 +161,6 @@ class EpochOrder(Sampler[int]):
 def fingerprint(config: dict[str, Any]) -> str:
     """What must match for a checkpoint to be resumed: the method and every param that shapes training."""
     return hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def data_fingerprint(clip_dirs: list[Path]) -> str:
-    """Hash of every frame's name and bytes: re-rendered or damaged training data is never resumed
-    from a checkpoint trained on the old frames (sizes and mtimes would miss a same-size rewrite
-    and flag a mere `dvc checkout`; ~0.3 s for the default 3,000 frames)."""
-    digest = hashlib.sha256()
-    for clip in sorted(clip_dirs):
-        for path in list_frames(clip):
-            digest.update(f"{clip.name}/{path.name}:".encode())
-            digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> None:

@@ -25,13 +25,29 @@ from alabench.blur import Eq7
 from alabench.cascade import cascade_spec, find_cascade
 from alabench.config import ParamError, Params, TrainDataParams, TrainParams
 from alabench.datasets import ClipCache, TrainWindows, ValidationWindows, split_train_val
-from alabench.frames import list_clips
+from alabench.frames import list_clips, list_frames
 from alabench.methods import Method, MethodError, build_model, discover, get_method, knockouts_of, load_weights
 from alabench.released import weights_of
-from alabench.training import build_loss, data_fingerprint, with_overrides
+from alabench.training import build_loss, with_overrides
 
 ROOT = Path(__file__).resolve().parent.parent  # the checkout whose code this process runs
 CODE = ("alabench", "models", "baselines", "stages")
+
+
+def _digest(files: list[tuple[str, Path]]) -> str:
+    """Hash of (name, bytes) pairs in the given order: a rewrite of the same size changes it, a mere
+    move or `dvc checkout` (new mtime, same bytes) does not."""
+    digest = hashlib.sha256()
+    for name, path in files:
+        digest.update(f"{name}:".encode())
+        digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()[:16]
+
+
+def data_fingerprint(clip_dirs: list[Path]) -> str:
+    """Hash of every training frame's name and bytes: re-rendered or damaged training data is never
+    resumed from a checkpoint trained on the old frames (~0.3 s for the default 3,000 frames)."""
+    return _digest([(f"{clip.name}/{path.name}", path) for clip in sorted(clip_dirs) for path in list_frames(clip)])
 
 
 def code_fingerprint(root: Path | None = None) -> str:
@@ -40,11 +56,8 @@ def code_fingerprint(root: Path | None = None) -> str:
     with the same params and data, resume it at its last step and return the old model. Any change
     of the code starts training over (a few ms for the ~100 files)."""
     root = root or ROOT
-    digest = hashlib.sha256()
-    for path in sorted(f for package in CODE for f in (root / package).rglob("*.py")):
-        digest.update(f"{path.relative_to(root)}:".encode())
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()[:16]
+    files = sorted(f for package in CODE for f in (root / package).rglob("*.py"))
+    return _digest([(str(path.relative_to(root)), path) for path in files])
 
 
 @dataclass(frozen=True)

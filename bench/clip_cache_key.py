@@ -7,7 +7,7 @@ keeps both) and the content key it uses now (`alabench.datasets.clip_digest`, a 
 frame's bytes); with, for scale, decoding the clip (what a cache miss costs). Reads
 data/sharp/synth/train when it is there (`dvc repro synth`), else renders `--clips` clips of that
 size into a temporary folder. Files are in the page cache (read once first), as they are when
-training starts: `data_fingerprint` has just read them.
+training starts: `alabench.training_run.data_fingerprint` has just read them.
 
     .venv/bin/python bench/clip_cache_key.py [--clips 8] [--repeats 20]
 """

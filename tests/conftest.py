@@ -149,6 +149,28 @@ def tiny_repo(prepared_repo, tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "tiny_repo", build)
 
 
+DDP_TRAIN = ["-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"]
+DDP_CHECKPOINT = Path("checkpoints/synth/alanet/seed0/model.pt")
+
+
+@pytest.fixture(scope="session")
+def one_process_checkpoint(prepared_repo, tmp_path_factory) -> dict:
+    """The checkpoint of `alanet` trained by one `torchrun` process on the tiny data (``DDP_COMPARABLE``),
+    made once per session: what the two-process and two-node runs (tests/test_pipeline.py,
+    tests/test_multinode.py) must end at."""
+    params = tiny_params()
+    params["train_data"].update(DDP_COMPARABLE)
+
+    def build(repo: Path) -> None:
+        repo_from(prepared_repo, repo, params)
+        one = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", *DDP_TRAIN],
+                  repo)
+        assert "1 process(es)" in one.stderr, one.stderr
+    import torch
+
+    return torch.load(built_once(tmp_path_factory, "one_process", build) / DDP_CHECKPOINT, weights_only=True)
+
+
 def copy_repo(repo: Path, dest: Path, *ignore: str) -> Path:
     """A copy of ``repo`` (git history, DVC cache and outputs) to change freely; ``ignore``: names left out."""
     shutil.copytree(repo, dest, symlinks=True, ignore=shutil.ignore_patterns(*ignore) if ignore else None)

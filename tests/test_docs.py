@@ -32,7 +32,6 @@ import pytest
 import yaml
 from dvc.cli import DvcParserError
 from dvc.cli import parse_args as dvc_parse_args
-from mlflow.cli import cli as mlflow_cli
 from conftest import REPO, tiny_params
 from test_methods import assert_contract, write_method
 
@@ -160,6 +159,8 @@ def test_shell_examples_name_what_exists(where, argv):
         for target in (parsed.targets or []) if args[:1] == ["repro"] else []:
             assert target.split("@")[0] in STAGES, f"{where}: no stage {target} in dvc.yaml"
     elif argv[:1] == ["mlflow"] or argv[:3] == ["python", "-m", "mlflow"]:
+        from mlflow.cli import cli as mlflow_cli  # 1.6 s to import: only the worker that checks one pays
+
         args = argv[1:] if argv[0] == "mlflow" else argv[3:]
         context = click.Context(mlflow_cli, info_name="mlflow")
         name, command, rest = mlflow_cli.resolve_command(context, list(args))

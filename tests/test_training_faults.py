@@ -21,8 +21,9 @@ from test_training import ONE, CountingLoss, assert_same_weights, model, train_p
 
 from alabench.blur import Eq7
 from alabench.datasets import ClipCache, TrainWindows, ValidationWindows
-from alabench.training import (Distributed, TrainingError, UnreadableCheckpoint, check_validation, data_fingerprint,
+from alabench.training import (Distributed, TrainingError, UnreadableCheckpoint, check_validation,
                                load_checkpoint, save_checkpoint, train)
+from alabench.training_run import data_fingerprint
 from models.losses import ReconstructionLoss
 
 
