@@ -17,7 +17,7 @@ repro: venv
 	else python -m dvc repro; fi
 
 # Two pytest-xdist workers (TEST_JOBS); worksteal: an idle worker takes tests queued for the other (the
-# pipeline tests last seconds to minutes). Pieces: `python -m pytest -m "not pipeline"` (unit tests), `-m pipeline`.
+# pipeline tests last seconds to minutes). Pieces: `python -m pytest -n 2 -m "not pipeline"` (unit tests), `-m pipeline`.
 test: venv chromium
 	python -m pytest -n $${TEST_JOBS:-2} --dist worksteal $(PYTEST_ARGS)
 
