@@ -56,8 +56,9 @@ def run_env(cwd: Path) -> dict[str, str]:
     """The environment of a command run in ``cwd``: this venv first on PATH, MLflow in cwd/mlflow.db.
     Bytecode is written even where the shell says not to (PYTHONDONTWRITEBYTECODE): every stage of a
     temporary repository would otherwise compile the project's modules again (0.6 s a process; about
-    100 stage runs in `make test`), and copies of a repository take its __pycache__ along. DVC
-    ignores it (.dvcignore), git too."""
+    100 stage runs in `make test`), and copies of a repository take its __pycache__ along. It lies
+    beside the sources, as Python puts it by default (a command run in the checkout writes there
+    too), and DVC (.dvcignore) and git ignore it."""
     env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
     return {**env, **GIT_ENV, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "MLFLOW_TRACKING_URI": f"sqlite:///{cwd / 'mlflow.db'}"}
