@@ -60,8 +60,7 @@ def stage_main(name: str, work: Callable[[], None]) -> None:
     then, so the exit handlers run (multiprocessing joins its children, MLflow ends its runs), the
     streams are flushed, and the process ends without the teardown. A failure exits as usual."""
     run_stage(name, work)
-    atexit._run_exitfuncs()  # the handlers a normal exit would run, in the same order
-    logging.shutdown()
+    atexit._run_exitfuncs()  # the handlers a normal exit would run, in the same order (logging's shutdown too)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

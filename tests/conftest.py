@@ -177,6 +177,19 @@ def one_process_checkpoint(prepared_repo, tmp_path_factory) -> dict:
     return torch.load(built_once(tmp_path_factory, "one_process", build) / DDP_CHECKPOINT, weights_only=True)
 
 
+def assert_matches_one_process(one: dict, other: dict) -> None:
+    """``other``, a checkpoint of a run on two processes or nodes, ends where ``one``
+    (``one_process_checkpoint``) does, to float rounding; and training moved the weights."""
+    import torch
+    from models.alanet import ALANet, ALANetConfig
+
+    assert one["history"][-1]["step"] == other["history"][-1]["step"] > 2
+    for name, value in one["model"].items():
+        torch.testing.assert_close(other["model"][name], value, rtol=1e-4, atol=1e-5, msg=name)
+    start = ALANet(ALANetConfig(window=3, width=0.0625, reduction=4)).state_dict()
+    assert any(not torch.allclose(one["model"][n], start[n]) for n in start if n.endswith("out.weight"))
+
+
 def copy_repo(repo: Path, dest: Path, *ignore: str) -> Path:
     """A copy of ``repo`` (git history, DVC cache and outputs) to change freely; ``ignore``: names left out."""
     shutil.copytree(repo, dest, symlinks=True, ignore=shutil.ignore_patterns(*ignore) if ignore else None)
