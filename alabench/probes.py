@@ -32,7 +32,8 @@ from alabench import stats
 from alabench.config import EvaluateParams, Params
 from alabench.datasets import TestClip
 from alabench.errors import disk_full_names
-from alabench.evaluation import COLUMNS, evaluate_method
+from alabench.evaluation import evaluate_method
+from alabench.summary import COLUMNS
 from alabench.frames import atomic_dir, atomic_write_text
 from alabench.layout import PROBE_FRAMES, PROBES, probe_frames
 from alabench.methods import Method, MethodFailed, build_model, knockouts_of

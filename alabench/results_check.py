@@ -5,7 +5,7 @@ folder is shown only when (1) params.yaml asks for that evaluation (when the cal
 asks for), (2) its summary.json parses against the schema below, (3) its method, data set and protocol
 are those of its folder, and (4) its numbers hold up: every mean inside its own bootstrap interval,
 no PSNR above the summary's ``psnr_cap``, and every count, mean and per-seed mean equal to what
-``alabench.evaluation.summarize`` recomputes from the folder's frames.csv (the function that wrote
+``alabench.summary.summarize`` recomputes from the folder's frames.csv (the function that wrote
 them, run without resampling). Anything else raises :class:`RejectedResult`, which the report lists
 instead of the result.
 """
@@ -21,10 +21,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, FiniteFloat, NonNegativeInt, ValidationError, create_model
 
 from alabench.errors import UserError
-from alabench.evaluation import COLUMNS, EvaluationError, read_frames, summarize
+from alabench.summary import COLUMNS, EvaluationError, read_frames, summarize
 from alabench.layout import FRAMES, RESULTS, SUMMARY
-from alabench.methods import TASKS
-from alabench.vocabulary import CONVENTIONS, FRAME_KINDS, METRICS
+from alabench.vocabulary import CONVENTIONS, FRAME_KINDS, METRICS, TASKS
 
 TOLERANCE = 1e-4  # summary.json holds 6 decimals, frames.csv 6 decimals: far below this, far below a shown digit
 SHOWN_PROBLEMS = 3  # a reason names at most this many problems, then how many more there are
@@ -46,7 +45,7 @@ class RejectedResult(UserError):
 
 
 # --------------------------------------------------------------------------------------------
-# The schema: what alabench.evaluation.summarize and the evaluate / score stages write.
+# The schema: what alabench.summary.summarize and the evaluate / score stages write.
 
 
 class _Strict(BaseModel):

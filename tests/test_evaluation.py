@@ -20,20 +20,11 @@ from alabench import evaluation, stats
 from alabench.cli import run_stage
 from alabench.config import parse_params
 from alabench.datasets import TestClip as PreparedClip
-from alabench.evaluation import (
-    COLUMNS,
-    Sample,
-    evaluate_clips,
-    evaluate_method,
-    joint_line,
-    read_frames,
-    sample_positions,
-    summarize,
-    write_results,
-)
+from alabench.evaluation import Sample, evaluate_clips, evaluate_method, sample_positions, write_results
 from alabench.layout import checkpoint
 from alabench.methods import MethodFailed, build_model, discover, get_method
 from alabench.metrics import Lpips
+from alabench.summary import COLUMNS, joint_line, read_frames, summarize
 from alabench.vocabulary import headline_convention
 from alabench.training import save_checkpoint
 

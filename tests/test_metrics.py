@@ -12,8 +12,7 @@ from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 from alabench.blur import Eq7
 from alabench.frames import read_png
 from alabench.metrics import Lpips, psnr, psnr_batch, ssim, ssim_batch
-from alabench.weights import lpips_model
-from test_weights import LPIPS_DATA
+from test_weights import LPIPS_DATA, package_lpips
 
 
 def noisy(frame: np.ndarray, sigma: float, seed: int) -> np.ndarray:
@@ -83,8 +82,7 @@ def test_lpips_as_evaluation_scores_equals_the_lpips_package_on_real_frames(weig
     """The evaluation's Lpips (uint8 frames in, batched) against the lpips package used as its README
     says: lpips.im2tensor (its own [-1, 1] scaling, one image at a time) into lpips.LPIPS(net='alex')."""
     ours = Lpips(weights_dir)
-    official = lpips_model("alex", weights_dir)
-    assert isinstance(official, lpips_package.LPIPS)
+    official = package_lpips("alex", weights_dir)
     for outputs, targets in real_frame_pairs():
         expected = [official(lpips_package.im2tensor(o), lpips_package.im2tensor(t)).item()
                     for o, t in zip(outputs, targets)]

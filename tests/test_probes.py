@@ -28,7 +28,8 @@ from torch import nn
 from alabench import stats
 from alabench.config import parse_params
 from alabench.diagnostics import training_diagnostics
-from alabench.evaluation import checkpoint_path, evaluate_method, read_frames, write_results
+from alabench.evaluation import checkpoint_path, evaluate_method, write_results
+from alabench.summary import read_frames
 from alabench.layout import PROBES, probe_frames
 from alabench.methods import Knockouts, MethodError, build_model, get_method, knockouts_of
 from alabench.probes import run_probes, write_probes

@@ -20,7 +20,7 @@ from conftest import REPO, run
 from PIL import Image
 
 from alabench.config import ReportParams
-from alabench.evaluation import COLUMNS, summarize
+from alabench.summary import COLUMNS, summarize
 from alabench.frames import write_png
 from alabench.report import build_report, write_report
 

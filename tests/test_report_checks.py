@@ -16,7 +16,8 @@ import yaml
 from conftest import REPO
 from test_report import BASE, METHODS, PARAMS, fixture_frames, section, summary_of, write_fixture
 
-from alabench.evaluation import summarize, write_results
+from alabench.evaluation import write_results
+from alabench.summary import summarize
 from alabench.config import parse_params
 from alabench.layout import Expected, expected_results
 from alabench.report import Report, build_report, write_report

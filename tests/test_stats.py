@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from alabench import stats
-from alabench.evaluation import COLUMNS
+from alabench.summary import COLUMNS
 
 
 def frames(unit_psnr: dict[str, float], seed: object = "", clips_per_unit: int = 1) -> pd.DataFrame:

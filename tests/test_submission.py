@@ -22,7 +22,8 @@ from alabench.blur import prepare_split
 from alabench.config import parse_params
 from alabench.datasets import iter_test_clips
 from alabench.errors import UserError
-from alabench.evaluation import COLUMNS, evaluate_clips, model_outputs, summarize
+from alabench.evaluation import evaluate_clips, model_outputs
+from alabench.summary import COLUMNS, summarize
 from alabench.inference import ClipRunner
 from alabench.layout import prepared_dir
 from alabench.frames import read_png, write_png

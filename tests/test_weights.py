@@ -10,6 +10,7 @@ import io
 import os
 import pickle
 import tarfile
+import warnings
 from pathlib import Path
 
 import lpips
@@ -18,7 +19,7 @@ import pytest
 import torch
 import torchvision
 
-from alabench import sdist
+from alabench import backbones, sdist
 from alabench.config import WeightsParams
 from alabench.frames import read_png
 from alabench.weights import (WeightsError, backbone_state_dict, lpips_model, read_checkpoints, restricted_loads,
@@ -58,6 +59,40 @@ def test_a_random_backbone_does_not_give_them(net):
     model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
     for got, expected in zip(distances(model), EXPECTED[net]):
         assert abs(got - expected) > 0.05
+
+
+def package_lpips(net: str, weights_dir: Path) -> lpips.LPIPS:
+    """The lpips package's own ``LPIPS`` on the converted backbone: the reference for ours."""
+    initialise = torch.nn.Linear.reset_parameters  # lpips keeps only the trunk of the torchvision model
+    torch.nn.Linear.reset_parameters = lambda self: None  # it builds: skip its classifier's random start
+    try:
+        with warnings.catch_warnings():  # torchvision's deprecated `pretrained=`, which lpips passes
+            warnings.simplefilter("ignore", UserWarning)
+            model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
+    finally:
+        torch.nn.Linear.reset_parameters = initialise
+    state = backbone_state_dict({"alex": "alexnet", "vgg": "vgg16"}[net], weights_dir)
+    # lpips keeps torchvision's layer numbers inside its slices: "slice2.3.weight" is features "3.weight".
+    model.net.load_state_dict({key: state[key.split(".", 1)[1]] for key in model.net.state_dict()}, strict=True)
+    return model.eval()
+
+
+@pytest.mark.parametrize("net", ["alex", "vgg"])
+def test_our_lpips_gives_the_lpips_packages_numbers(weights_dir, net):
+    """Same trunk, heads and arithmetic as ``lpips.LPIPS``: the same distances, to the last bit, on the
+    LPIPS examples and on random images of an odd size."""
+    ours, theirs = lpips_model(net, weights_dir), package_lpips(net, weights_dir)
+    ref, p0, p1 = lpips_images()
+    noise = torch.rand(2, 3, 45, 71, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    with torch.no_grad():
+        for x, y in ((ref, p0), (torch.cat([ref, p1]), torch.cat([p1, p0])), (noise, noise.flip(0))):
+            assert torch.equal(ours(x, y), theirs(x, y))
+
+
+@pytest.mark.parametrize("name", ["alexnet", "vgg16"])
+def test_our_trunks_are_torchvisions_layer_for_layer(name):
+    with torch.device("meta"):
+        assert repr(backbones.features(name)) == repr(getattr(torchvision.models, name)().features)
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg16"])
