@@ -56,8 +56,17 @@ def imported_by(module: str) -> set[str]:
     return set(out.stdout.split())
 
 
-def test_the_vocabulary_imports_nothing_and_the_report_no_fetch_code():
+def test_the_vocabulary_imports_nothing_and_the_report_no_fetch_code_nor_torch():
     assert {m for m in imported_by("alabench.vocabulary") if m.startswith("alabench") or m == "torch"} == {
         "alabench", "alabench.vocabulary"}
-    fetch = {m for m in imported_by("alabench.report") if m.startswith("alabench.sources")}
+    report = imported_by("stages.report")
+    fetch = {m for m in report if m.startswith("alabench.sources")}
     assert fetch == {"alabench.sources", "alabench.sources.manifest"}  # the manifest's reader only
+    assert "torch" not in report  # 1.8 CPU-s of every report run (alabench.summary holds what it reads)
+
+
+def test_scoring_imports_neither_torchvision_nor_lpips():
+    """Importing torchvision (lpips does) imports torch._dynamo: 1.1 s of every evaluate stage's start.
+    The LPIPS network and the trunks are built from torch alone (alabench.backbones)."""
+    scoring = imported_by("stages.evaluate, alabench.weights, alabench.backbones")
+    assert "alabench.weights" in scoring and not {m for m in scoring if m.split(".")[0] in ("torchvision", "lpips")}
