@@ -17,6 +17,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from alabench.sdist import WeightsError
+
 Backbone = Literal["alexnet", "vgg16"]
 
 # torchvision's layouts: a conv as (out channels, kernel, stride, padding), each followed by ReLU;
@@ -52,10 +54,12 @@ def features(name: Backbone) -> nn.Sequential:
 def lpips_heads_file(net: Literal["alex", "vgg"]) -> Path:
     """The v0.1 linear heads the lpips package ships, found without importing it (that imports torchvision)."""
     spec = importlib.util.find_spec("lpips")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the lpips package is not installed, and its v0.1 {net} heads come with it: "
-                                "run `make venv`")
-    return Path(spec.submodule_search_locations[0]) / "weights" / "v0.1" / f"{net}.pth"
+    path = Path(spec.submodule_search_locations[0]) / "weights" / "v0.1" / f"{net}.pth" if (
+        spec and spec.submodule_search_locations) else None
+    if path is None or not path.is_file():
+        raise WeightsError(f"{path or 'the lpips package'}: not found, and LPIPS needs the {net} heads the lpips "
+                           "package ships: run `make venv` (it installs requirements.lock's lpips)")
+    return path
 
 
 class LPIPS(nn.Module):

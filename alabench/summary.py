@@ -28,6 +28,7 @@ from alabench.vocabulary import FRAME_KINDS, INPUTS, METRIC
 
 COLUMNS = ["seed", "video", "clip", "k", "kind", "input_blurry", "psnr", "ssim", "lpips"]
 
+
 class EvaluationError(UserError, RuntimeError):
     """An evaluation that cannot be made or read; names the file or the method."""
 

@@ -35,8 +35,8 @@ CODE = ("alabench", "models", "baselines", "stages")
 
 
 def _digest(files: list[tuple[str, Path]]) -> str:
-    """Hash of (name, bytes) pairs in the given order: a rewrite of the same size changes it, a mere
-    move or `dvc checkout` (new mtime, same bytes) does not."""
+    """Hash of (name, bytes) pairs in the given order (names relative to their root, so the checkout
+    may move): a rewrite of the same size changes it, a `dvc checkout` (new mtime, same bytes) does not."""
     digest = hashlib.sha256()
     for name, path in files:
         digest.update(f"{name}:".encode())

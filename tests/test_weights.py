@@ -12,6 +12,7 @@ import pickle
 import tarfile
 import warnings
 from pathlib import Path
+from types import SimpleNamespace
 
 import lpips
 import numpy as np
@@ -87,6 +88,17 @@ def test_our_lpips_gives_the_lpips_packages_numbers(weights_dir, net):
     with torch.no_grad():
         for x, y in ((ref, p0), (torch.cat([ref, p1]), torch.cat([p1, p0])), (noise, noise.flip(0))):
             assert torch.equal(ours(x, y), theirs(x, y))
+
+
+def test_lpips_heads_missing_stop_with_how_to_get_them(monkeypatch, tmp_path):
+    """A venv without lpips, or with its heads deleted: one error naming what is missing and `make venv`."""
+    monkeypatch.setattr(backbones.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(WeightsError, match=r"the lpips package: not found.*alex heads.*make venv"):
+        backbones.lpips_heads_file("alex")
+    spec = SimpleNamespace(submodule_search_locations=[str(tmp_path / "lpips")])
+    monkeypatch.setattr(backbones.importlib.util, "find_spec", lambda name: spec)
+    with pytest.raises(WeightsError, match=r"lpips/weights/v0.1/vgg.pth: not found.*make venv"):
+        backbones.lpips_heads_file("vgg")
 
 
 @pytest.mark.parametrize("name", ["alexnet", "vgg16"])
