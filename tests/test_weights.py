@@ -72,7 +72,7 @@ def package_lpips(net: str, weights_dir: Path) -> lpips.LPIPS:
             model = lpips.LPIPS(net=net, pnet_rand=True, verbose=False)
     finally:
         torch.nn.Linear.reset_parameters = initialise
-    state = backbone_state_dict({"alex": "alexnet", "vgg": "vgg16"}[net], weights_dir)
+    state = backbone_state_dict(backbones.LPIPS_NET[net], weights_dir)
     # lpips keeps torchvision's layer numbers inside its slices: "slice2.3.weight" is features "3.weight".
     model.net.load_state_dict({key: state[key.split(".", 1)[1]] for key in model.net.state_dict()}, strict=True)
     return model.eval()
