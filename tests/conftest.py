@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from alabench.frames import frame_name, write_png
+from alabench.tracking import SWITCH
 
 REPO = Path(__file__).resolve().parent.parent
 TINY_PARAMS = REPO / "tests" / "params.tiny.yaml"
@@ -117,10 +118,20 @@ def weights_dir(tmp_path_factory) -> Path:
     return out
 
 
-def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object]) -> Path:
+@pytest.fixture
+def no_mlflow(monkeypatch) -> None:
+    """For a test that reads no MLflow run: the commands it runs log none (``ALABENCH_MLFLOW=0``,
+    alabench.tracking), 1.6 CPU-seconds less per stage that would. MLflow's records are the tests'
+    that read them (test_pipeline, test_dvc_experiments, test_profiles, test_report, ...)."""
+    monkeypatch.setenv(SWITCH, "0")
+
+
+def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Callable[[Path], object],
+               mlflow: bool = True) -> Path:
     """The folder ``name``, made by ``build`` (from nothing: the folder does not exist yet) once per test
     session, even under pytest-xdist: the workers share one temporary root, and the first to ask builds
-    while the others wait on a lock, then reuse it."""
+    while the others wait on a lock, then reuse it. ``mlflow``: whether its stages log, whatever the
+    test that first asks for it says."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
         root = root.parent  # this run's root, common to its workers (never shared with another run)
@@ -129,7 +140,9 @@ def built_once(tmp_path_factory: pytest.TempPathFactory, name: str, build: Calla
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also when the build fails
         if not done.is_file():
             shutil.rmtree(folder, ignore_errors=True)  # a build that failed in another worker
-            build(folder)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv(SWITCH, "1" if mlflow else "0")
+                build(folder)
             done.touch()
     return folder
 
@@ -174,7 +187,8 @@ def one_process_checkpoint(prepared_repo, tmp_path_factory) -> dict:
         assert "1 process(es)" in one.stderr, one.stderr
     import torch
 
-    return torch.load(built_once(tmp_path_factory, "one_process", build) / DDP_CHECKPOINT, weights_only=True)
+    return torch.load(built_once(tmp_path_factory, "one_process", build, mlflow=False) / DDP_CHECKPOINT,
+                      weights_only=True)
 
 
 def assert_matches_one_process(one: dict, other: dict) -> None:
@@ -209,9 +223,12 @@ def repo_from(prepared: Path, dest: Path, params: dict) -> Path:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """Under pytest-xdist (`make test`), one torch thread per worker: two workers with two threads each
-    on two cores spin in OpenMP's waits and run slower than one worker alone."""
+    """Under pytest-xdist (`make test`), one thread per worker and per process it starts (stages, DVC,
+    torchrun): two workers with two threads each on two cores spin in OpenMP's waits and run slower
+    than one worker alone. ``OMP_NUM_THREADS`` from the shell would be taken as is by every stage
+    (alabench.threads); measured, ``OMP_NUM_THREADS=2`` made `make test` 418 s against 364 s unset."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ["OMP_NUM_THREADS"] = "1"
         import torch
 
         torch.set_num_threads(1)
@@ -228,3 +245,4 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         fixtures = set(getattr(item, "fixturenames", ()))
         if fixtures & PIPELINE_FIXTURES:
             item.add_marker(pytest.mark.pipeline)
+

@@ -67,6 +67,7 @@ run_stage("test", work)
 """
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_ctrl_c_prints_one_line_even_with_worker_processes():
     """Ctrl-C in a terminal signals the whole process group: the stage and its workers."""
     proc = subprocess.Popen([sys.executable, "-c", WORKER], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -91,6 +92,7 @@ print("not reached")
 """
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_a_stage_that_succeeds_exits_at_once_with_its_exit_handlers_run_and_output_flushed(tmp_path):
     done = subprocess.run([sys.executable, "-c", FINISHING], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr

@@ -15,6 +15,7 @@ import sys
 import textwrap
 
 import numpy as np
+import pytest
 from conftest import REPO, write_clip
 
 CHILD = textwrap.dedent("""
@@ -80,6 +81,7 @@ def draws_in_processes(hash_seeds: tuple[str, ...], root) -> list[dict[str, obje
     return found
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_every_random_draw_is_the_same_in_processes_with_different_hash_seeds(tmp_path):
     rng = np.random.default_rng(4)
     for name, frames in (("clip2", 30), ("clip10", 30), ("c", 35)):

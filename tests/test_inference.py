@@ -210,6 +210,7 @@ def rss_growth(inputs: int, keep: bool = False) -> tuple[int, int]:
     return start, peak - start
 
 
+@pytest.mark.pipeline  # starts processes of its own
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/statm")
 def test_peak_memory_does_not_grow_with_the_clip():
     """600 inputs at 64×64 against 200: the memory the run adds, sampled after every output,

@@ -32,6 +32,7 @@ def node_launcher(rank: int, port: int) -> list[str]:
 
 
 @pytest.mark.pipeline
+@pytest.mark.usefixtures("no_mlflow")  # reads no MLflow run
 def test_two_nodes_match_one_process(prepared_repo, one_process_checkpoint, tmp_path):
     params = tiny_params()
     params["train_data"].update(DDP_COMPARABLE)

@@ -133,6 +133,7 @@ def stale_stages(repo: Path) -> set[str]:
     return set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], repo).stdout or "{}"))
 
 
+@pytest.mark.usefixtures("no_mlflow")  # reads no MLflow run
 def test_adding_a_method_reruns_only_its_own_stages(tiny_repo, tmp_path):
     """A new trainable method package + its name in params.yaml: only its train and evaluate stages run,
     then the report; changing one method's own params makes only its stages stale."""

@@ -16,6 +16,7 @@ import yaml
 
 from alabench.config import ParamError
 from alabench.profiles import overrides, profile_command
+from alabench.tracking import SWITCH
 from conftest import REPO, repo_from, run, run_env, small_params
 
 pytestmark = pytest.mark.pipeline  # each test runs a profile through `dvc exp run`
@@ -47,7 +48,9 @@ def repo(prepared_repo, tmp_path_factory) -> Path:
     params.write_text("# the default run   (comments and spacing must survive a profile run)\n"
                       + params.read_text().replace("\nsynth:", "\n\n# synthetic footage\nsynth:", 1))
     (repo / "params.tiny.yaml").write_text("evaluate:\n  psnr_cap: 20.0   # caps every frame: the metrics move\n")
-    run([*DVC, "repro", "--quiet"], repo)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(SWITCH, "0")  # the tests read the experiments' MLflow runs, not the baseline's
+        run([*DVC, "repro", "--quiet"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "baseline results"], repo)
     return repo
@@ -125,6 +128,7 @@ def test_set_changes_a_key_of_the_profile_for_one_named_run(tmp_path):
         profile_command(profile, params, sets=["train.epochs.x=1"])
 
 
+@pytest.mark.usefixtures("no_mlflow")  # reads no MLflow run
 def test_a_second_experiment_restores_the_trainings_it_shares(repo):
     """DVC's run cache keeps each train stage (every out cached), so a later experiment restores the
     training an earlier one made instead of rerunning it: here the second changes only the report's

@@ -259,6 +259,7 @@ def test_the_export_says_how_floats_are_rounded_and_np_round_matches(root, tmp_p
 
 
 @pytest.mark.pipeline
+@pytest.mark.usefixtures("no_mlflow")  # reads no MLflow run
 def test_dvc_scores_a_folder_and_reruns_only_its_evaluation_when_an_output_changes(prepared_repo, tmp_path):
     params = tiny_params()
     params["evaluate"]["folders"] = {"bin-synth-all_blurry": {

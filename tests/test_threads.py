@@ -130,6 +130,7 @@ def spin_count(code: str, **env: str) -> str:
     return line.split("=")[1].strip().strip("'")
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_stages_leave_the_openmp_wait_policy_as_the_user_set_it():
     """A passive wait costs an idle 2-thread step 1.8x (module docstring): the stages that run torch keep
     its spinning default, and a user's choice reaches OpenMP unchanged (both stages in one process each
@@ -140,6 +141,7 @@ def test_stages_leave_the_openmp_wait_policy_as_the_user_set_it():
     assert spin_count(stages, OMP_WAIT_POLICY="ACTIVE") == "30000000000"
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_a_stage_started_beside_busy_processes_takes_the_cpus_they_leave(monkeypatch):
     """The real /proc/stat sample, with real CPU-bound neighbours: as many threads as idle CPUs, at least 1."""
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)

@@ -180,6 +180,7 @@ def checkpoint_bytes(weights: dict, path: Path) -> bytes:
     (8, 6, 0),  # mid epoch 2: step 7 is lost and redone
     (6, 5, 2),  # first step of epoch 2, right after epoch 1's validation, with loader worker processes
 ])
+@pytest.mark.pipeline  # starts processes of its own
 def test_run_killed_with_sigkill_redoes_the_lost_steps_and_ends_identical(data, reference, clip_root, tmp_path,
                                                                           block_at, saved, workers):
     checkpoint, marker = tmp_path / "k.pt", tmp_path / "blocked"

@@ -130,6 +130,7 @@ def _ddp_worker(rank: int, root: str, init: str, out: str) -> None:
         torch_dist.destroy_process_group()
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_ddp_records_the_loss_averaged_over_ranks(data, tmp_path):
     _, single = fit(data, tmp_path / "one.pt")
     torch.multiprocessing.spawn(_ddp_worker, args=(str(tmp_path), f"file://{tmp_path / 'rendezvous'}",
@@ -161,6 +162,7 @@ def test_a_killed_runs_mlflow_run_is_marked_failed_at_the_next_start(tmp_path, m
 
 
 @pytest.mark.pipeline
+@pytest.mark.usefixtures("no_mlflow")  # reads no MLflow run
 def test_adding_a_seed_trains_only_that_seed(prepared_repo, tmp_path):
     params = tiny_params()
     params["train"]["methods"] = ["alanet"]

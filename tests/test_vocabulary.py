@@ -56,6 +56,7 @@ def imported_by(module: str) -> set[str]:
     return set(out.stdout.split())
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_the_vocabulary_imports_nothing_and_the_report_no_fetch_code_nor_torch():
     assert {m for m in imported_by("alabench.vocabulary") if m.startswith("alabench") or m == "torch"} == {
         "alabench", "alabench.vocabulary"}
@@ -65,6 +66,7 @@ def test_the_vocabulary_imports_nothing_and_the_report_no_fetch_code_nor_torch()
     assert "torch" not in report  # 1.8 CPU-s of every report run (alabench.summary holds what it reads)
 
 
+@pytest.mark.pipeline  # starts processes of its own
 def test_scoring_imports_neither_torchvision_nor_lpips():
     """Importing torchvision (lpips does) imports torch._dynamo: 1.1 s of every evaluate stage's start.
     The LPIPS network and the trunks are built from torch alone (alabench.backbones)."""
