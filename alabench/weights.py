@@ -177,8 +177,8 @@ def write_weights(out_dir: Path, params: WeightsParams) -> list[Path]:
 # What the rest of the project calls.
 
 
-def backbone_state_dict(name: Backbone, weights_dir: Path = DEFAULT_DIR) -> dict[str, torch.Tensor]:
-    """The genuine ``torchvision.models.<name>().features`` state dict, or WeightsError saying how to get it."""
+def _load_trunk(name: Backbone, weights_dir: Path) -> nn.Sequential:
+    """``weights_dir``'s genuine ``<name>().features``, frozen, or WeightsError saying how to get it."""
     path = weights_file(name, weights_dir)
     if not path.is_file():
         raise WeightsError(f"{path}: backbone weights not found; {HOW_TO}")
@@ -190,13 +190,17 @@ def backbone_state_dict(name: Backbone, weights_dir: Path = DEFAULT_DIR) -> dict
         raise WeightsError(unreadable(path, err, f"delete it and {HOW_TO}")) from None
     if not isinstance(state, dict):
         raise WeightsError(f"{path}: not a state dict; delete it and {HOW_TO}")
-    _features(name, state, str(path))
-    return state
+    return _features(name, state, str(path))
+
+
+def backbone_state_dict(name: Backbone, weights_dir: Path = DEFAULT_DIR) -> dict[str, torch.Tensor]:
+    """The genuine ``torchvision.models.<name>().features`` state dict, or WeightsError saying how to get it."""
+    return _load_trunk(name, weights_dir).state_dict()
 
 
 def vgg16_features(weights_dir: Path = DEFAULT_DIR) -> nn.Sequential:
     """ImageNet VGG16 ``features`` for the perceptual loss: eval mode, frozen (gradients reach the input)."""
-    return _features("vgg16", backbone_state_dict("vgg16", weights_dir), str(weights_file("vgg16", weights_dir)))
+    return _load_trunk("vgg16", weights_dir)
 
 
 def lpips_model(net: Literal["alex", "vgg"] = "alex", weights_dir: Path = DEFAULT_DIR) -> LPIPS:
@@ -204,6 +208,4 @@ def lpips_model(net: Literal["alex", "vgg"] = "alex", weights_dir: Path = DEFAUL
 
     Inputs (B, 3, H, W) in [-1, 1].
     """
-    name = LPIPS_NET[net]
-    model = LPIPS(net, _features(name, backbone_state_dict(name, weights_dir), str(weights_file(name, weights_dir))))
-    return model.eval().requires_grad_(False)
+    return LPIPS(net, _load_trunk(LPIPS_NET[net], weights_dir)).eval().requires_grad_(False)
