@@ -16,8 +16,7 @@ import yaml
 
 from alabench.config import ParamError
 from alabench.profiles import overrides, profile_command
-from alabench.tracking import SWITCH
-from conftest import REPO, repo_from, run, run_env, small_params
+from conftest import REPO, mlflow_logging, repo_from, run, run_env, small_params
 
 pytestmark = pytest.mark.pipeline  # each test runs a profile through `dvc exp run`
 
@@ -48,8 +47,7 @@ def repo(prepared_repo, tmp_path_factory) -> Path:
     params.write_text("# the default run   (comments and spacing must survive a profile run)\n"
                       + params.read_text().replace("\nsynth:", "\n\n# synthetic footage\nsynth:", 1))
     (repo / "params.tiny.yaml").write_text("evaluate:\n  psnr_cap: 20.0   # caps every frame: the metrics move\n")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(SWITCH, "0")  # the tests read the experiments' MLflow runs, not the baseline's
+    with mlflow_logging(False):  # the tests read the experiments' MLflow runs, not the baseline's
         run([*DVC, "repro", "--quiet"], repo)
     run(["git", "add", "-A"], repo)
     run(["git", "commit", "-q", "-m", "baseline results"], repo)
